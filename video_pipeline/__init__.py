@@ -1,0 +1,3 @@
+"""Batch vision-language inference over video collections."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,150 @@
+"""Run a config on one machine: torchrun with one rank per GPU (or N CPU ranks).
+
+    python -m video_pipeline.cli.launch --config configs/describe.yaml --gpus 0,1,2,3
+    python -m video_pipeline.cli.launch --config configs/demo.yaml --nproc 2   # no GPU
+
+Each rank sees only its own GPU. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
+of the same command resumes. `--merge` merges them when all ranks are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+from video_pipeline.config import Config, ConfigError
+from video_pipeline.io.journal import journal_path
+from video_pipeline.runner.progress import summary_line
+
+log = logging.getLogger("video_pipeline")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_args(p)
+    dev = p.add_mutually_exclusive_group()
+    dev.add_argument(
+        "--gpus",
+        help="comma-separated GPU ids, one rank each (default: "
+        "CUDA_VISIBLE_DEVICES as set, e.g. by SLURM, else all GPUs)",
+    )
+    dev.add_argument("--nproc", type=int, help="number of CPU ranks (machines without GPUs)")
+    p.add_argument("--merge", action="store_true", help="merge rank outputs at the end")
+    p.add_argument("--retry-errors", action="store_true", help="rerun samples that failed before")
+    return p.parse_args(argv)
+
+
+def resolve_devices(args: argparse.Namespace) -> tuple[list[str] | None, int]:
+    """(GPU ids or None for CPU ranks, number of ranks)."""
+    if args.nproc is not None:
+        if args.nproc < 1:
+            fail(f"--nproc must be >= 1, got {args.nproc}")
+        return None, args.nproc
+    spec = args.gpus or os.environ.get("CUDA_VISIBLE_DEVICES")
+    if spec is None:
+        import torch
+
+        n = torch.cuda.device_count()
+        return ([str(i) for i in range(n)], n) if n else (None, 1)
+    gpus = [g.strip() for g in spec.split(",") if g.strip()]
+    if not gpus:
+        fail(f"no GPU ids in {spec!r}")
+    if len(set(gpus)) != len(gpus):
+        fail(f"--gpus lists a GPU twice: {spec}")
+    return gpus, len(gpus)
+
+
+def cpu_groups(n: int) -> str:
+    """Split this process's cores into n disjoint groups, one per CPU rank."""
+    cores = sorted(os.sched_getaffinity(0))
+    groups = [
+        cores[i::n] or [cores[i % len(cores)]] for i in range(n)
+    ]  # more ranks than cores: share
+    return "|".join(",".join(map(str, sorted(g))) for g in groups)
+
+
+def worker_command(args: argparse.Namespace, nproc: int) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "video_pipeline.cli.worker",
+        "--config",
+        args.config,
+    ]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    return cmd
+
+
+def rank_stats(cfg: Config, nproc: int) -> list[dict]:
+    out = []
+    for r in range(nproc):
+        p = journal_path(cfg.data.output_jsonl, r).with_suffix(".stats.json")
+        if p.exists():
+            out.append(json.loads(p.read_text()))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    args = parse_args(argv)
+    if args.retry_errors:
+        args.overrides.append("run.retry_errors=true")
+    cfg = config_or_die(args)
+    from video_pipeline.runner.checks import check_paths
+    from video_pipeline.runner.state import prepare_output
+
+    try:
+        check_paths(cfg)
+    except ConfigError as e:
+        fail(str(e))
+    gpus, nproc = resolve_devices(args)
+    fp = prepare_output(cfg)
+    env = dict(os.environ)
+    if gpus is not None:
+        env["VP_GPUS"] = ",".join(gpus)
+        where = f"GPUs {','.join(gpus)}"
+    else:
+        env.pop("VP_GPUS", None)
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        env["VP_CPU_BIND"] = cpu_groups(nproc)
+        where = f"{nproc} CPU rank(s), cores {env['VP_CPU_BIND']}"
+    log.info("task %s, fingerprint %s, %s", cfg.run.task, fp, where)
+    from video_pipeline.cli.common import die_with_parent
+
+    proc = subprocess.Popen(worker_command(args, nproc), env=env, preexec_fn=die_with_parent)
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        rc = proc.wait()
+    stats = rank_stats(cfg, nproc)
+    if stats:
+        print(f"[{cfg.run.task}] {summary_line(stats)}", file=sys.stderr)
+    if rc != 0:
+        print(
+            f"error: ranks exited with code {rc}; rerun the same command to resume", file=sys.stderr
+        )
+        return rc
+    if args.merge:
+        from video_pipeline.merge import merge_outputs
+
+        report = merge_outputs(cfg)
+        print(report.summary(), file=sys.stderr)
+        return 0 if report.complete else 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Merge the rank outputs of a config into `data.output_jsonl` (+ `.errors.jsonl`).
+
+    python -m video_pipeline.cli.merge --config configs/describe.yaml
+
+Exits 3 when some input keys have no record yet (rerun `launch` to finish them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from video_pipeline.cli.common import add_config_args, config_or_die
+from video_pipeline.io.journal import output_stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_args(p)
+    p.add_argument("--output", help="write here instead of data.output_jsonl")
+    p.add_argument("--allow-partial", action="store_true", help="exit 0 even if keys are pending")
+    args = p.parse_args(argv)
+    cfg = config_or_die(args)
+    from video_pipeline.merge import merge_outputs
+
+    report = merge_outputs(cfg, args.output)
+    summary = Path(f"{output_stem(report.output)}.merge.json")
+    summary.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.complete or args.allow_partial else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

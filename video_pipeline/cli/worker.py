@@ -1,0 +1,60 @@
+"""The torchrun entry: one rank. Started by `launch`, not meant to be run by hand.
+
+Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPU (or CPU
+cores) before torch or vLLM are imported. No torch.distributed group is created: each
+rank's engine is independent, and vLLM would adopt torchrun's group otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from video_pipeline.cli.common import add_config_args, config_or_die, die_with_parent, setup_logging
+
+log = logging.getLogger("video_pipeline")
+
+
+def pin_devices(local_rank: int) -> None:
+    gpus = os.environ.get("VP_GPUS")
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(",")[local_rank]
+    cores = os.environ.get("VP_CPU_BIND")
+    if cores:
+        mine = cores.split("|")[local_rank]
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", mine)
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        n = len(mine.split(","))
+        os.environ["OMP_NUM_THREADS"] = str(n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
+    p = argparse.ArgumentParser(description=__doc__)
+    add_config_args(p)
+    args = p.parse_args(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    pin_devices(local_rank)
+    setup_logging(prefix=f"rank{rank} ")
+    cfg = config_or_die(args)
+
+    from video_pipeline.runner.rank import run_rank
+
+    try:
+        stats = run_rank(cfg, rank, world)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        log.exception("rank %d stopped: %s: %s", rank, type(e).__name__, e)
+        log.error("what was journaled so far is valid; rerun the same command to resume")
+        return 1
+    log.info("[rank %d] finished: done=%d failed=%d", rank, stats.done, stats.failed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

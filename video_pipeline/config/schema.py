@@ -1,0 +1,233 @@
+"""The typed configuration: one dataclass per YAML section.
+
+Each section checks its own values in `check`, returning messages that name the key
+path, the bad value and what is allowed. Structure (unknown keys, types) is checked by
+the loader before any `check` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+READERS = ("auto", "torchcodec", "decord", "torchvision")
+DTYPES = ("auto", "bfloat16", "float16", "float32", "half", "float")
+
+
+@dataclass
+class DataConfig:
+    input_jsonl: str
+    output_jsonl: str
+    video_field: str = "path"
+    id_field: str | None = None
+    resume: bool = True
+    num_workers: int = 0
+    pin_memory: bool = False
+    prefetch_factor: int = 2
+
+    def check(self) -> list[str]:
+        errs = []
+        if not self.video_field:
+            errs.append("data.video_field must be a non-empty string")
+        if self.num_workers < 0:
+            errs.append(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.prefetch_factor < 1:
+            errs.append(f"data.prefetch_factor must be >= 1, got {self.prefetch_factor}")
+        if not self.output_jsonl.endswith(".jsonl"):
+            errs.append(f"data.output_jsonl must end with .jsonl, got {self.output_jsonl!r}")
+        return errs
+
+
+@dataclass
+class VisionConfig:
+    total_pixels: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    fps: float | None = 2.0
+    nframes: int | None = None
+    min_frames: int | None = None
+    max_frames: int | None = None
+    reader: Literal["auto", "torchcodec", "decord", "torchvision"] = "auto"
+
+    def check(self) -> list[str]:
+        errs = []
+        for name in ("total_pixels", "min_pixels", "max_pixels", "fps", "min_frames", "max_frames"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                errs.append(f"vision.{name} must be > 0, got {v}")
+        if self.nframes is not None and self.nframes < 2:
+            errs.append(
+                f"vision.nframes must be >= 2 (frames are sampled in pairs), got {self.nframes}"
+            )
+        lo = self.min_pixels
+        for hi_name in ("total_pixels", "max_pixels"):
+            hi = getattr(self, hi_name)
+            if lo is not None and hi is not None and lo > hi:
+                errs.append(f"vision.min_pixels ({lo}) must be <= vision.{hi_name} ({hi})")
+        if self.min_frames and self.max_frames and self.min_frames > self.max_frames:
+            errs.append(
+                f"vision.min_frames ({self.min_frames}) must be <= "
+                f"vision.max_frames ({self.max_frames})"
+            )
+        return errs
+
+    def video_element(self) -> dict[str, Any]:
+        """The keys qwen_vl_utils reads from a message's video element."""
+        keys = ("total_pixels", "min_pixels", "max_pixels", "min_frames", "max_frames")
+        out = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        if self.nframes is not None:
+            out["nframes"] = self.nframes  # qwen_vl_utils accepts fps or nframes, not both
+        elif self.fps is not None:
+            out["fps"] = float(self.fps)
+        return out
+
+
+@dataclass
+class VllmConfig:
+    model: str
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
+    tensor_parallel_size: int = 1
+    limit_mm_per_prompt: dict[str, int] = field(default_factory=lambda: {"video": 1})
+    trust_remote_code: bool = False
+    enable_prefix_caching: bool | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    seed: int = 0
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        errs = []
+        if not self.model:
+            errs.append("vllm.model must name a model directory or hub id")
+        if self.dtype not in DTYPES:
+            errs.append(f"vllm.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.tensor_parallel_size != 1:
+            errs.append(
+                "vllm.tensor_parallel_size must be 1 under torchrun data parallel "
+                f"(one engine per GPU), got {self.tensor_parallel_size}"
+            )
+        if not 0 < self.gpu_memory_utilization <= 1:
+            errs.append(
+                f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"
+            )
+        for name in ("max_model_len", "max_num_seqs", "max_num_batched_tokens"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                errs.append(f"vllm.{name} must be >= 1, got {v}")
+        if self.limit_mm_per_prompt.get("video", 1) < 1:
+            errs.append(
+                "vllm.limit_mm_per_prompt.video must be >= 1 (each prompt carries one video), "
+                f"got {self.limit_mm_per_prompt['video']}"
+            )
+        return errs
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.2
+    top_p: float = 0.9
+    top_k: int | None = None
+    max_tokens: int = 512
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.temperature < 0:
+            errs.append(f"sampling.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            errs.append(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            errs.append(f"sampling.max_tokens must be >= 1, got {self.max_tokens}")
+        if self.repetition_penalty <= 0:
+            errs.append(f"sampling.repetition_penalty must be > 0, got {self.repetition_penalty}")
+        return errs
+
+
+@dataclass
+class RunConfig:
+    task: str = "describe"
+    batch_size: int = 2
+    log_every: int = 20
+    flush_every: int = 1
+    fsync_every: int = 10
+    plugins: list[str] = field(default_factory=list)
+    max_in_flight: int | None = None
+    decode_timeout_s: float | None = 300.0
+    retry_errors: bool = False
+
+    def check(self) -> list[str]:
+        errs = []
+        for name in ("batch_size", "log_every", "flush_every"):
+            if getattr(self, name) < 1:
+                errs.append(f"run.{name} must be >= 1, got {getattr(self, name)}")
+        if self.fsync_every < 0:
+            errs.append(f"run.fsync_every must be >= 0 (0 = never), got {self.fsync_every}")
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            errs.append(f"run.max_in_flight must be >= 1, got {self.max_in_flight}")
+        if self.decode_timeout_s is not None and self.decode_timeout_s <= 0:
+            errs.append(f"run.decode_timeout_s must be > 0 or null, got {self.decode_timeout_s}")
+        return errs
+
+
+@dataclass
+class Config:
+    data: DataConfig
+    vllm: VllmConfig
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    task_params: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        """Checks across sections (each section checks itself in the loader)."""
+        errs: list[str] = []
+        ds = self.task_params.get("dataset", {})
+        if not isinstance(ds, dict):
+            errs.append(f"task_params.dataset must be a mapping, got {type(ds).__name__}")
+        return errs
+
+    @property
+    def dataset_params(self) -> dict[str, Any]:
+        return dict(self.task_params.get("dataset") or {})
+
+    @property
+    def task_kwargs(self) -> dict[str, Any]:
+        """task_params minus the dataset's own sub-mapping."""
+        return {k: v for k, v in self.task_params.items() if k != "dataset"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, task_version: str = "1") -> str:
+        """Hash of everything that changes an answer.
+
+        Throughput knobs (workers, batch size, logging, paths) are left out on purpose,
+        so that changing them reuses finished work.
+        """
+        v = self.vllm
+        vision = dataclasses.asdict(self.vision)
+        vision.pop("reader")
+        payload = {
+            "model": v.model,
+            "dtype": v.dtype,
+            "max_model_len": v.max_model_len,
+            "seed": v.seed,
+            "task": self.run.task,
+            "task_version": task_version,
+            "task_params": self.task_params,
+            "sampling": dataclasses.asdict(self.sampling),
+            "vision": vision,
+            "video_field": self.data.video_field,
+            "id_field": self.data.id_field,
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

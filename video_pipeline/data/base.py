@@ -1,0 +1,127 @@
+"""The dataset contract: index -> `{__key, raw, llm_input}` or an error item.
+
+`__getitem__` runs in DataLoader workers, so decoding overlaps generation. It never
+raises: a sample that cannot be prepared comes back as `{__key, raw, error}`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import torch.utils.data
+
+from video_pipeline.config.schema import VisionConfig
+from video_pipeline.data.samples import KeyedSampleError, SampleSource
+from video_pipeline.errors import SampleError, error_dict
+from video_pipeline.tasks.base import Task
+
+
+class BaseDataset(torch.utils.data.Dataset):
+    """Subclasses may override `video_uri` and `build_llm_input`, or `__getitem__` whole."""
+
+    def __init__(
+        self,
+        samples: SampleSource,
+        task: Task,
+        processor: Any,
+        vision: VisionConfig,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.samples = samples
+        self.task = task
+        self.processor = processor
+        self.vision = vision
+        self.params = params or {}
+        self.base_dir = Path(samples.index.path).resolve().parent
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        key, raw = None, None
+        try:
+            sample = self.samples[i]
+            key, raw = sample["__key"], sample["raw"]
+            sample["__video_uri"] = self.video_uri(sample["__video"])
+            messages = self.task.build_messages(sample)
+            self.apply_vision(messages, raw)
+            item = {"__key": key, "raw": raw, "llm_input": self.build_llm_input(messages)}
+        except KeyedSampleError as e:
+            item = {"__key": e.key, "raw": e.raw, "error": e.to_dict()}
+        except SampleError as e:
+            item = {"__key": key, "raw": raw, "error": e.to_dict()}
+        except Exception as e:  # a decoder's own exception types are many and unstable
+            kind = "video_not_found" if isinstance(e, FileNotFoundError) else "decode_error"
+            msg = f"{type(e).__name__}: {e}".strip()
+            if kind == "decode_error" and os.environ.get("VIDEO_PIPELINE_DEBUG"):
+                msg += "\n" + traceback.format_exc()
+            item = {"__key": key, "raw": raw, "error": error_dict(kind, msg)}
+        item["decode_s"] = time.perf_counter() - t0
+        return item
+
+    def video_uri(self, value: Any) -> Any:
+        """A local path (relative ones resolve against the input file's folder) or URL."""
+        if not isinstance(value, str) or not value.strip():
+            raise SampleError(
+                "missing_video", f"video field must be a non-empty string, got {value!r}"
+            )
+        path = _local_path(value, self.base_dir)
+        if path is None:
+            return value  # http(s) and other URLs are qwen_vl_utils' business
+        if not path.is_file():
+            raise SampleError("video_not_found", f"no such file: {path}")
+        return str(path)
+
+    def apply_vision(self, messages: list[dict[str, Any]], raw: dict[str, Any]) -> None:
+        """Fill the config's vision settings and the row's clip bounds into video elements.
+
+        Keys a task set itself win, so tasks written as in the seed (without vision
+        settings) still get them.
+        """
+        extra = self.vision.video_element()
+        for name in ("video_start", "video_end"):
+            if raw.get(name) is not None:
+                extra[name] = float(raw[name])
+        for message in messages:
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for ele in content:
+                if isinstance(ele, dict) and (ele.get("type") == "video" or "video" in ele):
+                    for k, v in extra.items():
+                        ele.setdefault(k, v)
+                    if "nframes" in ele:
+                        ele.pop("fps", None)
+
+    def build_llm_input(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Decode with qwen_vl_utils and render the prompt: vLLM's offline input dict."""
+        from qwen_vl_utils import process_vision_info
+
+        prompt = self.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        images, videos, video_kwargs = process_vision_info(
+            messages, return_video_kwargs=True, return_video_metadata=True
+        )
+        mm: dict[str, Any] = {}
+        if images:
+            mm["image"] = images
+        if videos:
+            mm["video"] = videos  # (frames, metadata) pairs: vLLM needs the metadata
+        return {"prompt": prompt, "multi_modal_data": mm, "mm_processor_kwargs": video_kwargs}
+
+
+def _local_path(value: str, base_dir: Path) -> Path | None:
+    parsed = urlparse(value)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path

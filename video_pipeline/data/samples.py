@@ -1,0 +1,58 @@
+"""Rows of the input as samples: key, raw row and the video value, read lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from video_pipeline.errors import SampleError
+from video_pipeline.io.jsonl import InputIndex, RowError, RowReader, parse_line
+from video_pipeline.io.keys import line_key, row_key
+
+
+class SampleSource:
+    """A selection of input rows (by index), each read from disk when asked for.
+
+    Holds only integer arrays, so forking DataLoader workers copies almost nothing.
+    """
+
+    def __init__(
+        self,
+        index: InputIndex,
+        selected: Sequence[int] | np.ndarray,
+        video_field: str,
+        id_field: str | None,
+    ) -> None:
+        self.index = index
+        self.selected = np.asarray(selected, dtype=np.int64)
+        self.video_field = video_field
+        self.id_field = id_field
+        self._reader = RowReader(index)
+
+    def __len__(self) -> int:
+        return len(self.selected)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        """`{"__key", "raw", "__video"}`; raises SampleError carrying the key."""
+        lineno, line = self._reader.read(int(self.selected[i]))
+        try:
+            raw = parse_line(line, lineno)
+        except RowError as e:
+            raise KeyedSampleError(line_key(lineno), None, "bad_row", str(e)) from None
+        try:
+            key = row_key(raw, self.video_field, self.id_field)
+        except KeyError as e:
+            raise KeyedSampleError(line_key(lineno), raw, "missing_video", str(e.args[0])) from None
+        if "__error" in raw:  # a bad line the shard step carried over with its key
+            kind = raw.get("__error_kind", "bad_row")
+            raise KeyedSampleError(key, raw, kind, str(raw["__error"]))
+        return {"__key": key, "raw": raw, "__video": raw.get(self.video_field)}
+
+
+class KeyedSampleError(SampleError):
+    def __init__(self, key: str, raw: dict[str, Any] | None, kind: str, message: str) -> None:
+        super().__init__(kind, message)
+        self.key = key
+        self.raw = raw

@@ -1,0 +1,1 @@
+"""JSONL input, keys and the per-rank journals."""

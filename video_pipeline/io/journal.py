@@ -1,0 +1,163 @@
+"""Per-rank journals: one JSON line per finished sample, appended as it finishes.
+
+Journals are named `<output stem>.rank{r}.jsonl` (so the seed's `cat` merge works).
+Every record starts with its `__key` and carries the config fingerprint, which lets a
+resume scan a million lines in about a second without a full JSON parse.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from video_pipeline.io.keys import KEY_FIELD, key_hash
+
+_RANK_RE = re.compile(r"\.rank(\d+)\.jsonl$")
+
+
+def output_stem(output_jsonl: str | Path) -> str:
+    s = str(output_jsonl)
+    return s[: -len(".jsonl")] if s.endswith(".jsonl") else s
+
+
+def journal_path(output_jsonl: str | Path, rank: int) -> Path:
+    return Path(f"{output_stem(output_jsonl)}.rank{rank}.jsonl")
+
+
+def journal_paths(output_jsonl: str | Path) -> list[Path]:
+    """Every rank journal of an output, whatever the number of ranks that wrote them."""
+    stem = glob.escape(output_stem(output_jsonl))
+    found = [Path(p) for p in glob.glob(f"{stem}.rank*.jsonl") if _RANK_RE.search(p)]
+    return sorted(found, key=lambda p: int(_RANK_RE.search(str(p)).group(1)))
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a last line left without its newline by a crash; returns bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline; journals are small per line, so read blocks.
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                pos = pos - step + nl + 1
+                break
+            pos -= step
+        f.truncate(pos)
+        return size - pos
+
+
+class JournalWriter:
+    """Appends records; flushes every `flush_every` and fsyncs every `fsync_every`."""
+
+    def __init__(self, path: Path, flush_every: int = 1, fsync_every: int = 10) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(path)
+        self._f = open(path, "ab")  # noqa: SIM115 (lives as long as the writer)
+        self.flush_every = flush_every
+        self.fsync_every = fsync_every
+        self._n = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        if tuple(record)[:3] != HEAD_FIELDS:  # scan_done relies on this order
+            record = {**{k: record[k] for k in HEAD_FIELDS}, **record}
+        line = json.dumps(record, ensure_ascii=False, default=_json_default) + "\n"
+        self._f.write(line.encode("utf-8"))
+        self._n += 1
+        if self._n % self.flush_every == 0:
+            self._f.flush()
+        if self.fsync_every and self._n % self.fsync_every == 0:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f.closed:
+            return
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete records of one journal; a torn or corrupt line is skipped."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n") or not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(rec, dict) and KEY_FIELD in rec:
+                yield rec
+
+
+HEAD_FIELDS = (KEY_FIELD, "status", "fingerprint")
+_HEAD = b'{"' + KEY_FIELD.encode() + b'": '
+_TAIL_RE = re.compile(r', "status": "(\w+)", "fingerprint": "(\w*)"')
+
+
+def read_head(line: bytes, decoder: json.JSONDecoder) -> tuple[str, str, str] | None:
+    """(key, status, fingerprint) of a journal line, parsing only its first fields."""
+    if not line.endswith(b"\n") or not line.startswith(_HEAD):
+        return None
+    try:
+        text = line.decode("utf-8")
+        key, end = decoder.raw_decode(text, len(_HEAD))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    m = _TAIL_RE.match(text, end)
+    if m is None:
+        return None
+    return str(key), m.group(1), m.group(2)
+
+
+def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) -> np.ndarray:
+    """Hashes of the keys already finished under `fingerprint`, as a sorted int64 array.
+
+    Parses only the leading fields of each line: a full `json.loads` of every record
+    would make resuming a large run slow.
+    """
+    decoder = json.JSONDecoder()
+    hashes: list[int] = []
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                head = read_head(line, decoder)
+                if head is None or head[2] != fingerprint:
+                    continue
+                if include_errors or head[1] == "ok":
+                    hashes.append(key_hash(head[0]))
+    return np.unique(np.asarray(hashes, dtype=np.int64))
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return repr(obj)

@@ -1,0 +1,121 @@
+"""JSONL reading that survives torn lines, and an index by byte offsets.
+
+The index keeps two numpy arrays (offsets and key hashes), not Python objects per row,
+so a rank's memory does not grow with the size of its input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from video_pipeline.io.keys import key_hash, line_key, row_key
+
+
+class RowError(ValueError):
+    """A line of the input that cannot become a sample."""
+
+
+def parse_line(line: bytes, lineno: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RowError(f"line {lineno} is not valid JSON: {e}") from None
+    if not isinstance(row, dict):
+        raise RowError(f"line {lineno} is a JSON {type(row).__name__}, not an object")
+    return row
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, int, bytes]]:
+    """Yield (offset, 1-based line number, line bytes) for non-blank lines.
+
+    A last line without its newline is a write torn by a crash when the file is a
+    journal; for input files it is kept (many editors omit the final newline).
+    """
+    with open(path, "rb") as f:
+        offset = 0
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                yield offset, lineno, line
+            offset += len(line)
+
+
+def iter_complete_lines(path: str | Path) -> Iterator[bytes]:
+    """Lines of a journal, skipping a torn last line."""
+    with open(path, "rb") as f:
+        for line in f:
+            if line.endswith(b"\n"):
+                yield line
+
+
+@dataclass
+class InputIndex:
+    """Where each row of an input JSONL starts, and the hash of its key."""
+
+    path: str
+    offsets: np.ndarray  # int64, one per non-blank line
+    linenos: np.ndarray  # int64
+    hashes: np.ndarray  # int64 key hashes
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @classmethod
+    def build(cls, path: str | Path, video_field: str, id_field: str | None) -> InputIndex:
+        offsets, linenos, hashes = [], [], []
+        for offset, lineno, line in iter_lines(path):
+            offsets.append(offset)
+            linenos.append(lineno)
+            hashes.append(key_hash(_safe_key(line, lineno, video_field, id_field)))
+        return cls(
+            path=str(path),
+            offsets=np.asarray(offsets, dtype=np.int64),
+            linenos=np.asarray(linenos, dtype=np.int64),
+            hashes=np.asarray(hashes, dtype=np.int64),
+        )
+
+    def first_occurrence(self) -> np.ndarray:
+        """Boolean mask: True for the first row of each key (duplicates are run once)."""
+        mask = np.zeros(len(self), dtype=bool)
+        _, first = np.unique(self.hashes, return_index=True)
+        mask[first] = True
+        return mask
+
+
+class RowReader:
+    """Random access to rows by index; reopens its file after a fork."""
+
+    def __init__(self, index: InputIndex) -> None:
+        self.index = index
+        self._fh = None
+        self._pid = -1
+
+    def read(self, i: int) -> tuple[int, bytes]:
+        if self._fh is None or self._pid != os.getpid():
+            self._fh = open(self.index.path, "rb")  # noqa: SIM115 (kept open on purpose)
+            self._pid = os.getpid()
+        self._fh.seek(int(self.index.offsets[i]))
+        return int(self.index.linenos[i]), self._fh.readline()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"index": self.index, "_fh": None, "_pid": -1}
+
+
+def _safe_key(line: bytes, lineno: int, video_field: str, id_field: str | None) -> str:
+    try:
+        return row_key(parse_line(line, lineno), video_field, id_field)
+    except (RowError, KeyError):
+        return line_key(lineno)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Plain reader for small files the pipeline wrote itself (torn last line skipped)."""
+    for line in iter_complete_lines(path):
+        if line.strip():
+            yield json.loads(line)

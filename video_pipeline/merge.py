@@ -1,0 +1,130 @@
+"""Merge rank journals into one output: each input key once, in input order.
+
+Results go to `data.output_jsonl`, failures to `<stem>.errors.jsonl`. When a key has
+several records (a retried error, or a journal from a rank count used earlier), a result
+wins over an error and the first of equals wins. Outputs are written to a temporary
+file and renamed, so a merge killed half way leaves nothing half written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from video_pipeline.config.schema import Config
+from video_pipeline.io.journal import journal_paths, output_stem, read_head
+from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
+from video_pipeline.io.keys import line_key, row_key
+from video_pipeline.runner.state import fingerprint
+
+
+@dataclass
+class MergeReport:
+    output: str
+    errors_output: str
+    input_rows: int = 0
+    unique_keys: int = 0
+    ok: int = 0
+    failed: int = 0
+    pending: int = 0
+    input_duplicates: int = 0
+    journal_duplicates: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.pending == 0
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k}={v}" for k, v in sorted(self.errors_by_kind.items()))
+        s = (
+            f"merged {self.unique_keys} keys: ok={self.ok} failed={self.failed} "
+            f"pending={self.pending} input_duplicates={self.input_duplicates}"
+            f" -> {self.output}"
+        )
+        if self.failed:
+            s += f" (errors: {kinds}; see {self.errors_output})"
+        if self.pending:
+            s += "\nsome keys have no record yet: rerun the launch command to finish them"
+        return s
+
+
+def input_keys(cfg: Config):
+    """Keys of the input, in order, computed exactly as the ranks compute them."""
+    for _offset, lineno, line in iter_lines(cfg.data.input_jsonl):
+        try:
+            yield row_key(parse_line(line, lineno), cfg.data.video_field, cfg.data.id_field)
+        except (RowError, KeyError):
+            yield line_key(lineno)
+
+
+def collect(paths: list[Path], fp: str) -> tuple[dict[str, tuple[int, int, bool]], int]:
+    """key -> (journal index, byte offset, is ok) of its best record; and duplicates seen."""
+    decoder = json.JSONDecoder()
+    best: dict[str, tuple[int, int, bool]] = {}
+    dups = 0
+    for j, path in enumerate(paths):
+        with open(path, "rb") as f:
+            offset = 0
+            for line in f:
+                head = read_head(line, decoder)
+                if head is not None and head[2] == fp:
+                    key, status = head[0], head[1]
+                    prev = best.get(key)
+                    if prev is not None:
+                        dups += 1
+                    if prev is None or (status == "ok" and not prev[2]):
+                        best[key] = (j, offset, status == "ok")
+                offset += len(line)
+    return best, dups
+
+
+def merge_outputs(cfg: Config, output: str | None = None) -> MergeReport:
+    out = Path(output or cfg.data.output_jsonl)
+    errors_out = Path(f"{output_stem(out)}.errors.jsonl")
+    paths = journal_paths(cfg.data.output_jsonl)
+    best, dups = collect(paths, fingerprint(cfg))
+    report = MergeReport(str(out), str(errors_out), journal_duplicates=dups)
+    kinds: Counter[str] = Counter()
+    handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
+    tmp_out = out.with_name(out.name + f".tmp{os.getpid()}")
+    tmp_err = errors_out.with_name(errors_out.name + f".tmp{os.getpid()}")
+    seen: set[str] = set()
+    try:
+        with open(tmp_out, "wb") as fo, open(tmp_err, "wb") as fe:
+            for key in input_keys(cfg):
+                report.input_rows += 1
+                if key in seen:
+                    report.input_duplicates += 1
+                    continue
+                seen.add(key)
+                loc = best.get(key)
+                if loc is None:
+                    report.pending += 1
+                    continue
+                h = handles[loc[0]]
+                h.seek(loc[1])
+                line = h.readline()
+                if loc[2]:
+                    fo.write(line)
+                    report.ok += 1
+                else:
+                    fe.write(line)
+                    report.failed += 1
+                    kinds[json.loads(line)["error"]["kind"]] += 1
+            for f in (fo, fe):
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp_out, out)
+        os.replace(tmp_err, errors_out)
+    finally:
+        for h in handles:
+            h.close()
+        for t in (tmp_out, tmp_err):
+            t.unlink(missing_ok=True)
+    report.unique_keys = len(seen)
+    report.errors_by_kind = dict(kinds)
+    return report

@@ -1,0 +1,105 @@
+"""Counters of one rank, periodic progress lines with rate and ETA, the final stats."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("video_pipeline")
+
+
+@dataclass
+class RankStats:
+    rank: int
+    world_size: int
+    task: str
+    fingerprint: str
+    total: int = 0  # rows in this rank's slice
+    todo: int = 0  # rows left after skipping
+    done: int = 0
+    failed: int = 0
+    skipped_done: int = 0
+    skipped_duplicate: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    cached_tokens: int = 0
+    decode_s: float = 0.0  # summed over samples, in DataLoader workers
+    engine_s: float = 0.0  # wall time spent inside engine.step()
+    wait_s: float = 0.0  # wall time the engine sat idle waiting for decoded input
+    wall_s: float = 0.0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    def rates(self) -> dict[str, float]:
+        wall = max(self.wall_s, 1e-9)
+        return {
+            "videos_per_s": self.finished / wall,
+            "prompt_tokens_per_s": self.prompt_tokens / wall,
+            "generated_tokens_per_s": self.generated_tokens / wall,
+        }
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), **self.rates()}
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+
+class Progress:
+    def __init__(self, stats: RankStats, every: int) -> None:
+        self.stats = stats
+        self.every = every
+        self.t0 = time.perf_counter()
+
+    def tick(self) -> None:
+        s = self.stats
+        s.wall_s = time.perf_counter() - self.t0
+        if s.finished % self.every == 0 or s.finished == s.todo:
+            log.info(self.line())
+
+    def line(self) -> str:
+        s = self.stats
+        r = s.rates()
+        left = s.todo - s.finished
+        eta = left / r["videos_per_s"] if r["videos_per_s"] > 0 else float("inf")
+        pct = 100.0 * s.finished / s.todo if s.todo else 100.0
+        return (
+            f"[rank {s.rank}/{s.world_size} {s.task}] {s.finished}/{s.todo} ({pct:.0f}%) "
+            f"failed={s.failed} {r['videos_per_s']:.2f} videos/s "
+            f"{r['generated_tokens_per_s']:.0f} gen tok/s ETA {format_eta(eta)}"
+        )
+
+
+def format_eta(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def summary_line(stats: list[dict]) -> str:
+    """One line over several ranks' stats dicts."""
+    done = sum(s["done"] for s in stats)
+    failed = sum(s["failed"] for s in stats)
+    skipped = sum(s["skipped_done"] for s in stats)
+    dup = sum(s["skipped_duplicate"] for s in stats)
+    wall = max((s["wall_s"] for s in stats), default=0.0) or 1e-9
+    gen = sum(s["generated_tokens"] for s in stats)
+    prompt = sum(s["prompt_tokens"] for s in stats)
+    return (
+        f"done={done} failed={failed} skipped={skipped} duplicates={dup} "
+        f"videos/s={(done + failed) / wall:.2f} prompt tok/s={prompt / wall:.0f} "
+        f"gen tok/s={gen / wall:.0f} wall={wall:.1f}s"
+    )

@@ -1,0 +1,3 @@
+"""Tasks: the questions asked of every video. Importing this registers the built-ins."""
+
+from video_pipeline.tasks import describe, structured_caption  # noqa: F401

@@ -1,0 +1,77 @@
+"""What a task is: the messages it sends for a video and how it reads the answer."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ParseError(ValueError):
+    """The model's answer does not have the shape the task needs (kept as an error record)."""
+
+
+class Task:
+    """A question asked of every video.
+
+    Subclasses set `name` (the registry key, used in `run.task`), may set
+    `dataset_name`, and implement `build_messages` and `parse`. `params` holds the
+    config's `task_params` (minus `dataset`). Bump `version` when a change to the code
+    changes answers, so that old results are not mixed with new ones.
+    """
+
+    name: ClassVar[str] = ""
+    dataset_name: ClassVar[str] = "qwen_video"
+    version: ClassVar[str] = "1"
+    # Keys `task_params` may hold; None accepts anything.
+    allowed_params: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> list[str]:
+        """Messages for bad `task_params`, each naming the key; empty when fine."""
+        if cls.allowed_params is None:
+            return []
+        return [
+            f"task_params.{k} is not a parameter of task {cls.name!r}; "
+            f"allowed: {', '.join(cls.allowed_params) or '(none)'}"
+            for k in params
+            if k not in cls.allowed_params
+        ]
+
+    def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
+        """Chat messages for one sample; `sample["__video_uri"]` names the video."""
+        raise NotImplementedError
+
+    def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
+        """The answer as a JSON-able mapping; raise `ParseError` when it is unusable."""
+        raise NotImplementedError
+
+    def sampling_overrides(self) -> dict[str, Any]:
+        """Extra `SamplingParams` fields this task needs (e.g. structured outputs)."""
+        return {}
+
+    def json_schema(self) -> dict[str, Any] | None:
+        """A JSON schema the answer must follow, requested through guided decoding."""
+        return None
+
+    @staticmethod
+    def video_first(video_uri: Any, text: str, system: str | None = None) -> list[dict[str, Any]]:
+        """Messages with the video before the text.
+
+        Putting the video first lets several tasks over the same video share its
+        prompt prefix in vLLM's prefix cache (the video tokens dominate the prompt).
+        """
+        messages: list[dict[str, Any]] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video", "video": video_uri},
+                    {"type": "text", "text": text},
+                ],
+            }
+        )
+        return messages
