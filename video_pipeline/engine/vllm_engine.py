@@ -83,6 +83,19 @@ def build_sampling_params(cfg: SamplingConfig, task: Task) -> Any:
     return SamplingParams(**kwargs)
 
 
+def _rejection_types() -> tuple[type[Exception], ...]:
+    # vLLM raises VLLMValidationError (not a ValueError) for an over-long prompt, and
+    # ValueError for malformed multimodal input; both concern one request only.
+    try:
+        from vllm.exceptions import VLLMValidationError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, VLLMValidationError)
+
+
+_REJECTIONS = _rejection_types()
+
+
 class VllmEngine:
     """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones."""
 
