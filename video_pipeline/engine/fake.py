@@ -7,6 +7,7 @@ the window full.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any
 
@@ -15,9 +16,14 @@ from video_pipeline.engine.base import Finished, RequestRejected
 
 class FakeEngine:
     def __init__(
-        self, steps_per_request: int = 2, text: str = "fake answer", max_prompt: int = 10**9
-    ):
+        self,
+        steps_per_request: int = 2,
+        text: str = "fake answer",
+        max_prompt: int = 10**9,
+        step_s: float = 0.0,
+    ) -> None:
         self.steps_per_request = steps_per_request
+        self.step_s = step_s
         self.text = text
         self.max_prompt = max_prompt
         self._queue: deque[tuple[str, int]] = deque()
@@ -32,6 +38,8 @@ class FakeEngine:
 
     def step(self) -> list[Finished]:
         self.in_flight_history.append(len(self._queue))
+        if self.step_s:
+            time.sleep(self.step_s)  # a step's compute time, so decode can keep up
         done, keep = [], deque()
         for rid, left in self._queue:
             if left <= 1:

@@ -1,0 +1,108 @@
+"""Keys, JSONL indexing and journals (torn lines, fast resume scan)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from video_pipeline.io.journal import (
+    JournalWriter,
+    iter_records,
+    journal_path,
+    journal_paths,
+    repair_torn_tail,
+    scan_done,
+)
+from video_pipeline.io.jsonl import InputIndex, RowReader
+from video_pipeline.io.keys import key_hash, row_key
+
+
+def test_key_rules():
+    row = {"path": "a/b.mp4", "id": 7}
+    assert row_key(row, "path", None) == "a/b.mp4"
+    assert row_key(row, "path", "id") == "7"
+    assert row_key({**row, "__key": "k"}, "path", "id") == "k"
+    with pytest.raises(KeyError):
+        row_key({"x": 1}, "path", None)
+    with pytest.raises(KeyError):
+        row_key({"path": "a"}, "path", "id")
+
+
+def test_key_hash_is_stable():
+    # Fixed value: shards must not move between processes or versions.
+    assert key_hash("video.mp4") == key_hash("video.mp4")
+    assert key_hash("video.mp4") != key_hash("video2.mp4")
+    assert 0 <= key_hash("x") < 2**63
+
+
+def test_index_and_random_access(tmp_path: Path):
+    p = tmp_path / "in.jsonl"
+    lines = ['{"path": "a.mp4"}', "", "not json", '{"path": "b.mp4"}', '{"path": "a.mp4"}']
+    p.write_text("\n".join(lines))  # no final newline: input files may omit it
+    idx = InputIndex.build(p, "path", None)
+    assert len(idx) == 4  # blank line skipped
+    reader = RowReader(idx)
+    assert [reader.read(i)[0] for i in range(4)] == [1, 3, 4, 5]
+    assert json.loads(reader.read(3)[1]) == {"path": "a.mp4"}
+    assert idx.first_occurrence().tolist() == [True, True, True, False]
+
+
+def _record(key: str, status: str = "ok", fp: str = "f1") -> dict:
+    return {"__key": key, "status": status, "fingerprint": fp, "task": "t", "raw": {}}
+
+
+def test_journal_torn_tail_is_ignored_and_repaired(tmp_path: Path):
+    path = tmp_path / "out.rank0.jsonl"
+    with JournalWriter(path) as w:
+        w.write(_record("a"))
+        w.write(_record("b"))
+    with open(path, "ab") as f:
+        f.write(b'{"__key": "c", "status": "ok", "finger')  # a crash mid-write
+    assert [r["__key"] for r in iter_records(path)] == ["a", "b"]
+    done = scan_done([path], "f1")
+    assert sorted(done.tolist()) == sorted([key_hash("a"), key_hash("b")])
+    assert repair_torn_tail(path) > 0
+    with JournalWriter(path) as w:  # appending after repair gives whole lines only
+        w.write(_record("c"))
+    assert [r["__key"] for r in iter_records(path)] == ["a", "b", "c"]
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_scan_done_filters_fingerprint_and_errors(tmp_path: Path):
+    path = tmp_path / "out.rank1.jsonl"
+    with JournalWriter(path) as w:
+        w.write(_record("a"))
+        w.write(_record("b", status="error"))
+        w.write(_record("c", fp="old"))
+        # A raw row that mentions the fields must not fool the scan.
+        w.write(
+            {
+                "__key": "d",
+                "status": "error",
+                "fingerprint": "old",
+                "raw": {"status": "ok", "fingerprint": "f1"},
+            }
+        )
+    assert set(scan_done([path], "f1").tolist()) == {key_hash("a"), key_hash("b")}
+    assert set(scan_done([path], "f1", include_errors=False).tolist()) == {key_hash("a")}
+
+
+def test_writer_puts_head_fields_first(tmp_path: Path):
+    path = tmp_path / "o.rank0.jsonl"
+    with JournalWriter(path) as w:
+        w.write({"task": "t", "fingerprint": "f", "status": "ok", "__key": "k"})
+    assert path.read_text().startswith('{"__key": "k", "status": "ok", "fingerprint": "f"')
+
+
+def test_journal_paths_any_rank_count(tmp_path: Path):
+    out = tmp_path / "res.describe.jsonl"
+    for r in (0, 1, 10):
+        journal_path(out, r).write_text("")
+    (tmp_path / "res.describe.rank0.stats.json").write_text("{}")
+    (tmp_path / "res.describe.errors.jsonl").write_text("")
+    names = [p.name for p in journal_paths(out)]
+    assert names == [f"res.describe.rank{r}.jsonl" for r in (0, 1, 10)]
+    assert isinstance(scan_done(journal_paths(out), "x"), np.ndarray)
