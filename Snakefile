@@ -1,0 +1,18 @@
+# Batch vision-language inference over videos: shard -> infer (task x shard) -> merge.
+# Layout and contracts: see README.md; all logic lives in the video_pipeline package.
+
+
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/shard.smk"
+include: "rules/infer.smk"
+include: "rules/merge.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,44 @@
+import re
+import sys
+
+# The package that holds the logic sits next to this workflow; jobs inherit the path.
+sys.path.insert(0, workflow.basedir)
+
+from video_pipeline.workflow.settings import load_workflow
+from video_pipeline.workflow.summary import print_summary
+
+# The whole config is validated here, when the DAG is parsed: a bad key fails before
+# any job starts, naming the key path, the bad value and what is allowed.
+WF = load_workflow(config)
+LAYOUT = WF.layout
+SOFTWARE = "../envs/video-pipeline.yaml"
+
+
+# Cheap steps run on the submitting machine, not as cluster jobs.
+localrules:
+    all,
+    summary,
+    demo_inputs,
+
+
+wildcard_constraints:
+    task="|".join(map(re.escape, WF.task_names)),
+    shard=r"\d{5}",
+
+
+def final_outputs():
+    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary()]
+
+
+def shard_outputs(suffix):
+    """Input function: the finished shards of a task, one file per shard."""
+    return lambda wildcards: [LAYOUT.part(wildcards.task, s, suffix) for s in WF.shards]
+
+
+def task_fingerprint(wildcards):
+    """What identifies a task's answers; a change reruns its jobs (params trigger)."""
+    return WF.fingerprint(wildcards.task)
+
+
+onsuccess:
+    print_summary([LAYOUT.result(t, ".stats.json") for t in WF.task_names])

@@ -1,0 +1,17 @@
+# Inputs of the demo (configs/demo.yaml): generated videos and a tiny model, built as the
+# first step of the DAG. Other configs never ask for these files, so it never runs.
+
+
+rule demo_inputs:
+    output:
+        rows="demo/input.jsonl",
+        videos=directory("demo/videos"),
+        model=directory("demo/tiny-qwen2.5-vl"),
+    params:
+        n_videos=8,
+    log:
+        "demo/logs/demo_inputs.log",
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/demo_inputs.py"

@@ -1,0 +1,5 @@
+"""Rule summary: see video_pipeline.workflow.steps.summary."""
+
+from video_pipeline.workflow.steps import summary
+
+summary(snakemake)  # noqa: F821 (defined by Snakemake)

@@ -1,0 +1,383 @@
+"""The workflow run for real: tiny model, CPU ranks, two tasks, two shards.
+
+One sequence of runs in one working directory, each step building on the previous
+(module-scoped fixtures), so that every engine start serves several assertions:
+
+1. target one task only, `kill -9` Snakemake's process group mid-infer;
+2. rerun the same target: no loss, no duplicate, the other task untouched;
+3. the full run: the second task only, exactly once, logs, benchmarks, summary;
+4. throughput knobs changed: nothing to do;
+5. an answer-changing override of one task: only its jobs rerun, from scratch;
+6. a task added: only its jobs run;
+7. one shard rerun from scratch (with 2 CPU ranks);
+8. one task rerun from scratch.
+
+Infer jobs run with `device: cpu` and a fake pool of GPU ids `0,1`, one per job, under
+`--resources gpu=2`: two jobs run side by side and the test checks their claimed ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.workflow.smk import jobs_run, read_records, run_snakemake, snakemake_cmd, write_yaml
+from video_pipeline.fixtures.videos import write_input_jsonl
+
+pytestmark = pytest.mark.e2e
+
+SHARDS = ("00000", "00001")
+RUN_ARGS = ("--cores", "2", "--resources", "gpu=2")
+
+
+class Run:
+    """The working directory, its config overlay (changed step by step) and helpers."""
+
+    def __init__(self, workdir: Path, overlay: dict[str, Any], env: dict[str, str]) -> None:
+        self.dir = workdir
+        self.out = workdir / "out"
+        self.overlay = overlay
+        self.env = env
+        self.step = 0
+
+    def config(self) -> Path:
+        self.step += 1
+        return write_yaml(self.dir / f"overlay{self.step}.yaml", self.overlay)
+
+    def snakemake(self, *args: str, targets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        return run_snakemake(
+            self.dir, [self.config()], *RUN_ARGS, *args, env=self.env, targets=targets
+        )
+
+    def results(self, task: str) -> tuple[list[dict], list[dict]]:
+        res = self.out / "results"
+        return read_records(res / f"{task}.jsonl"), read_records(res / f"{task}.errors.jsonl")
+
+    def journal(self, task: str, shard: str, rank: int = 0) -> Path:
+        return self.out / "work" / task / shard / f"{task}.rank{rank}.jsonl"
+
+    def part(self, task: str, shard: str) -> Path:
+        return self.out / "parts" / task / f"{shard}.jsonl"
+
+    def mtimes(self, *tasks: str) -> dict[str, float]:
+        files = [p for t in tasks for p in (self.out / "parts" / t).glob("*")]
+        files += [p for t in tasks for p in (self.out / "results").glob(f"{t}.*")]
+        return {str(p): p.stat().st_mtime_ns for p in files}
+
+    def attempts(self) -> list[dict]:
+        return [
+            a
+            for p in sorted((self.out / "work").glob("*/*/attempts.jsonl"))
+            for a in read_records(p)
+        ]
+
+
+def expected_keys() -> set[str]:
+    return {f"video_{i:03d}" for i in range(8)} | {"line:9", "missing_000"}
+
+
+def assert_exactly_once(run: Run, task: str) -> dict[str, dict]:
+    ok, errors = run.results(task)
+    keys = [r["__key"] for r in ok + errors]
+    assert len(keys) == len(set(keys)), f"{task}: duplicate keys"
+    assert set(keys) == expected_keys(), f"{task}: {sorted(set(keys) ^ expected_keys())}"
+    by_key = {r["__key"]: r for r in ok + errors}
+    assert by_key["line:9"]["error"]["kind"] == "bad_row"
+    assert by_key["missing_000"]["error"]["kind"] == "video_not_found"
+    return by_key
+
+
+@pytest.fixture(scope="module")
+def run(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, video_dir: Path, sm_env: dict
+) -> Run:
+    workdir = tmp_path_factory.mktemp("workflow")
+    videos = sorted(video_dir.glob("*.mp4"))
+    rows = workdir / "input.jsonl"
+    write_input_jsonl(rows, videos, extra_fields=lambda i, v: {"id": v.stem})
+    with rows.open("a") as f:  # line 9: not JSON; line 10: a video that does not exist
+        f.write("{not json\n")
+        f.write(json.dumps({"id": "missing_000", "path": str(workdir / "nope.mp4")}) + "\n")
+    overlay = {
+        "input": str(rows),
+        "outdir": "out",
+        "tasks": [
+            {"name": "describe", "task_params": {"prompt": "Describe this video."}},
+            {
+                "name": "caption",
+                "task": "structured_caption",
+                "sampling": {"temperature": 0.7},
+                "task_params": {"fields": ["summary"]},
+            },
+        ],
+        "device": "cpu",
+        "gpus_per_job": 1,
+        "gpu_ids": [0, 1],
+        "gpu_lock_dir": str(workdir / "gpu-locks"),
+        "data": {"id_field": "id", "num_workers": 1},
+        "vllm": {"model": str(tiny_model)},
+        "sampling": {"max_tokens": 64},  # with one request in flight: a window to kill in
+        "run": {"max_in_flight": 1, "fsync_every": 1, "log_every": 1},
+    }
+    return Run(workdir, overlay, sm_env)
+
+
+@pytest.fixture(scope="module")
+def killed(run: Run) -> dict[str, Any]:
+    """Step 1: run one task; SIGKILL the whole process group once a shard is half done."""
+    target = "out/results/describe.jsonl"
+    cmd = snakemake_cmd(run.dir, [run.config()], *RUN_ARGS, targets=(target,))
+    with open(run.dir / "killed.log", "w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=run.dir, env=run.env, stdout=log, stderr=log, start_new_session=True
+        )
+    partial: list[str] = []
+    deadline = time.time() + 600
+    while not partial:  # kill once a shard is done in part, its output not yet written
+        assert proc.poll() is None, "snakemake ended before a shard was caught half done"
+        assert time.time() < deadline, "no journal line within 600 s"
+        for s in SHARDS:
+            n = len(read_records_complete(run.journal("describe", s)))
+            if n and n < rows_of_shard(run, s) and not run.part("describe", s).exists():
+                partial.append(s)
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # nothing of the job survives: the ranks (torchrun puts them in their own process
+    # groups) die with their parents, so a rerun never races them on the journals
+    deadline = time.time() + 30
+    while live_processes_mentioning(str(run.dir)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not live_processes_mentioning(str(run.dir))
+    journals = {s: read_records_complete(run.journal("describe", s)) for s in SHARDS}
+    parts = {s: run.part("describe", s).exists() for s in SHARDS}
+    return {"journals": journals, "parts": parts, "partial": partial}
+
+
+def rows_of_shard(run: Run, shard: str) -> int:
+    return len(read_records(run.out / "shards" / f"{shard}.jsonl"))
+
+
+def live_processes_mentioning(text: str) -> list[int]:
+    """Pids of processes (zombies aside) whose command line contains `text`."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if text in cmdline and state != "Z":
+            pids.append(int(proc.name))
+    return pids
+
+
+def read_records_complete(path: Path) -> list[dict]:
+    """Complete lines of a journal being written (a torn last line is skipped)."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return [json.loads(line) for line in data.split(b"\n")[:-1] if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def one_task(run: Run, killed: dict) -> subprocess.CompletedProcess:
+    """Step 2: the same target again, after the kill (Snakemake's lock must be lifted)."""
+    run_snakemake(run.dir, [run.config()], "--unlock", env=run.env)
+    return run.snakemake(targets=("out/results/describe.jsonl",))
+
+
+def test_kill_then_rerun_loses_and_repeats_nothing(run: Run, killed: dict, one_task) -> None:
+    by_key = assert_exactly_once(run, "describe")
+    for shard in killed["partial"]:  # caught half done, and not finalized by the kill
+        assert not killed["parts"][shard] and killed["journals"][shard]
+    kept = [r for recs in killed["journals"].values() for r in recs]
+    assert kept
+    for rec in kept:  # what was done before the kill is in the results as it was
+        assert by_key[rec["__key"]]["time"] == rec["time"]
+        assert by_key[rec["__key"]]["text"] == rec["text"]
+    for shard in killed["partial"]:
+        last = read_records(run.out / "work" / "describe" / shard / "attempts.jsonl")[-1]
+        assert sum(r["skipped_done"] for r in last["rank_stats"]) == len(killed["journals"][shard])
+
+
+def test_run_one_task_only(run: Run, one_task) -> None:
+    assert not (run.out / "results" / "caption.jsonl").exists()
+    assert not (run.out / "work" / "caption").exists()
+    assert all("caption" not in j for j in jobs_run(one_task))
+
+
+@pytest.fixture(scope="module")
+def full(run: Run, one_task) -> dict[str, Any]:
+    """Step 3: the whole workflow; only the second task is left to do."""
+    before = run.mtimes("describe")
+    proc = run.snakemake()
+    return {"proc": proc, "describe_before": before}
+
+
+def test_full_run_each_key_once_errors_beside(run: Run, full: dict) -> None:
+    describe = assert_exactly_once(run, "describe")
+    caption = assert_exactly_once(run, "caption")
+    assert run.mtimes("describe") == full["describe_before"]
+    jobs = jobs_run(full["proc"])
+    assert sorted(j for j in jobs if j.startswith("infer")) == [
+        f"infer (task=caption, shard={s})" for s in SHARDS
+    ]
+    assert sum(r["status"] == "ok" for r in describe.values()) == 8
+    # the tiny random model: some structured answers parse, others become parse errors
+    kinds = {r["error"]["kind"] for r in caption.values() if r["status"] != "ok"}
+    assert kinds <= {"bad_row", "video_not_found", "parse_error"}
+    assert {r["task"] for r in caption.values() if "task" in r} == {"structured_caption"}
+
+
+def test_logs_benchmarks_stats_and_summary(run: Run, full: dict) -> None:
+    logs = run.out / "logs"
+    assert (logs / "shard.log").stat().st_size > 0
+    assert (logs / "summary.log").exists()
+    for task in ("describe", "caption"):
+        assert (logs / "merge" / f"{task}.log").exists()
+        for s in SHARDS:
+            assert "launch exited 0" in (logs / "infer" / task / f"{s}.log").read_text()
+            bench = (run.out / "benchmarks" / "infer" / task / f"{s}.tsv").read_text()
+            assert bench.startswith("s\th:m:s")
+            stats = json.loads(run.part(task, s).with_suffix(".stats.json").read_text())
+            assert stats["rank_stats"][-1] and stats["rank_stats"][-1][0]["task"]
+    summary = (run.out / "summary.tsv").read_text().splitlines()
+    assert summary[0].split("\t")[:5] == ["task", "done", "failed", "videos/s", "gen_tok/s"]
+    table = {line.split("\t")[0]: line.split("\t") for line in summary[1:]}
+    for task in ("describe", "caption"):
+        ok, errors = run.results(task)
+        assert table[task][1:3] == [str(len(ok)), str(len(errors))]
+        assert float(table[task][3]) > 0 and float(table[task][4]) > 0
+    printed = full["proc"].stdout + full["proc"].stderr
+    assert "per-task summary" in printed and "caption" in printed.split("per-task summary")[1]
+
+
+def test_two_infer_jobs_side_by_side_hold_distinct_gpu_ids(run: Run, full: dict) -> None:
+    attempts = [a for a in run.attempts() if a["gpu_ids"]]
+    assert all(a["cpu"] and a["source"] == "claimed" and len(a["gpu_ids"]) == 1 for a in attempts)
+    side_by_side = 0
+    for i, a in enumerate(attempts):
+        for b in attempts[i + 1 :]:
+            if a["started"] < b["ended"] and b["started"] < a["ended"]:
+                side_by_side += 1
+                assert a["gpu_ids"] != b["gpu_ids"], (a, b)
+    assert side_by_side >= 1
+
+
+def test_throughput_knobs_reuse_the_work(run: Run, full: dict) -> None:
+    run.overlay["run"] = {**run.overlay["run"], "batch_size": 4, "log_every": 3}
+    run.overlay["data"] = {**run.overlay["data"], "num_workers": 0}
+    proc = run.snakemake("-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, jobs_run(proc)
+
+
+@pytest.fixture(scope="module")
+def answers_changed(run: Run, full: dict) -> dict[str, Any]:
+    """Step 5: a sampling override of one task changes its answers."""
+    before = run.mtimes("describe")
+    old_fp = {
+        json.loads(run.part("caption", s).with_suffix(".stats.json").read_text())["fingerprint"]
+        for s in SHARDS
+    }
+    run.overlay["tasks"][1]["sampling"] = {"temperature": 0.7, "max_tokens": 20}
+    return {"proc": run.snakemake(), "describe_before": before, "old_fp": old_fp}
+
+
+def test_changed_answers_rerun_the_task_from_scratch(run: Run, answers_changed: dict) -> None:
+    jobs = jobs_run(answers_changed["proc"])
+    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+        *[f"infer (task=caption, shard={s})" for s in SHARDS],
+        "merge (task=caption)",
+    ]
+    assert run.mtimes("describe") == answers_changed["describe_before"]
+    caption = assert_exactly_once(run, "caption")
+    fps = {r["fingerprint"] for r in caption.values() if "fingerprint" in r}
+    assert len(fps) == 1 and not fps & answers_changed["old_fp"]
+    for s in SHARDS:  # the old answers were set aside, not mixed in nor deleted
+        assert list((run.out / "work" / "caption" / s).glob("caption.stale/*/caption.rank0.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def task_added(run: Run, answers_changed: dict) -> dict[str, Any]:
+    """Step 6: a third task joins the run."""
+    before = run.mtimes("describe", "caption")
+    run.overlay["tasks"].append(
+        {"name": "describe_short", "task": "describe", "task_params": {"prompt": "Short?"}}
+    )
+    return {"proc": run.snakemake(), "before": before}
+
+
+def test_add_a_task_without_redoing_the_others(run: Run, task_added: dict) -> None:
+    jobs = jobs_run(task_added["proc"])
+    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+        *[f"infer (task=describe_short, shard={s})" for s in SHARDS],
+        "merge (task=describe_short)",
+    ]
+    assert run.mtimes("describe", "caption") == task_added["before"]
+    assert_exactly_once(run, "describe_short")
+    assert "describe_short" in (run.out / "summary.tsv").read_text()
+
+
+@pytest.fixture(scope="module")
+def shard_rerun(run: Run, task_added: dict) -> dict[str, Any]:
+    """Step 7: one shard of one task from scratch, with two CPU ranks this time."""
+    before = run.mtimes("caption", "describe_short")
+    old = {r["__key"]: r for r in read_records(run.part("describe", "00001"))}
+    other = run.part("describe", "00000").stat().st_mtime_ns
+    proc = run.snakemake(
+        "--forcerun",
+        "out/parts/describe/00001.jsonl",
+        "--config",
+        "fresh=true",
+        "gpus_per_job=0",
+        "cpu_ranks=2",
+    )
+    return {"proc": proc, "before": before, "old": old, "other": other}
+
+
+def test_rerun_one_shard_from_scratch(run: Run, shard_rerun: dict) -> None:
+    jobs = jobs_run(shard_rerun["proc"])
+    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+        "infer (task=describe, shard=00001)",
+        "merge (task=describe)",
+    ]
+    assert run.part("describe", "00000").stat().st_mtime_ns == shard_rerun["other"]
+    assert run.mtimes("caption", "describe_short") == shard_rerun["before"]
+    by_key = assert_exactly_once(run, "describe")
+    new = {r["__key"]: r for r in read_records(run.part("describe", "00001"))}
+    assert set(new) == set(shard_rerun["old"])
+    assert all(new[k]["time"] > shard_rerun["old"][k]["time"] for k in new)
+    assert {by_key[k]["rank"] for k in new} == {0, 1}
+    last = read_records(run.out / "work" / "describe" / "00001" / "attempts.jsonl")[-1]
+    assert (last["fresh"], last["cpu"], last["ranks"], last["gpu_ids"]) == (True, True, 2, [])
+
+
+@pytest.fixture(scope="module")
+def task_fresh(run: Run, shard_rerun: dict) -> dict[str, Any]:
+    """Step 8: one whole task from scratch; the README's command, glob included."""
+    before = run.mtimes("describe", "caption")
+    old = {r["__key"]: r["time"] for r in run.results("describe_short")[0]}
+    parts = sorted(
+        str(p.relative_to(run.dir)) for p in (run.out / "parts" / "describe_short").glob("*")
+    )
+    proc = run.snakemake("--forcerun", *parts, "--config", "fresh=true")
+    return {"proc": proc, "before": before, "old": old}
+
+
+def test_rerun_one_task_from_scratch(run: Run, task_fresh: dict) -> None:
+    jobs = jobs_run(task_fresh["proc"])
+    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+        *[f"infer (task=describe_short, shard={s})" for s in SHARDS],
+        "merge (task=describe_short)",
+    ]
+    assert run.mtimes("describe", "caption") == task_fresh["before"]
+    by_key = assert_exactly_once(run, "describe_short")
+    assert all(by_key[k]["time"] > t for k, t in task_fresh["old"].items())

@@ -1,0 +1,158 @@
+"""Which GPUs an infer job uses.
+
+Snakemake's `resources: gpu=G` only counts GPUs; locally it assigns no ids, so jobs that
+run side by side would all see every GPU. A job therefore claims G concrete ids from a
+pool before it launches: one lock file per id, held with `flock` for the job's
+lifetime. The kernel drops the locks when the process ends, however it ends (kill -9
+included), so a crashed job never leaves an id taken. Under SLURM the ids SLURM put in
+CUDA_VISIBLE_DEVICES are already the job's own and are used as given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("video_pipeline")
+
+
+class GpuClaimError(RuntimeError):
+    """No way to get the GPUs a job needs (an empty pool, or a timeout)."""
+
+
+@dataclass
+class Devices:
+    gpu_ids: list[str]  # ids this job holds (claimed or given by SLURM); empty for none
+    ranks: int
+    cpu: bool  # ranks run on CPU (no GPU, or device: cpu)
+    source: str  # "slurm", "claimed" or "none"
+
+    def describe(self) -> str:
+        ids = ",".join(self.gpu_ids) or "-"
+        where = "CPU" if self.cpu else "GPU"
+        return f"gpu_ids={ids} source={self.source} ranks={self.ranks} ({where})"
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else all GPUs."""
+    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if spec is not None:
+        return [g.strip() for g in spec.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _lock_name(gpu_id: str) -> str:
+    return "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", gpu_id) + ".lock"
+
+
+@contextlib.contextmanager
+def claim(
+    pool: list[str],
+    n: int,
+    lock_dir: str | Path,
+    timeout_s: float | None = None,
+    poll_s: float = 0.5,
+    label: str = "",
+) -> Iterator[list[str]]:
+    """Hold `n` ids of `pool` exclusively until the block exits.
+
+    Ids are taken all at once or not at all (a job holding half of what it needs while
+    waiting for the rest could deadlock with another doing the same).
+    """
+    if n > len(pool):
+        raise GpuClaimError(f"a job needs {n} GPU(s) but the pool has {len(pool)}: {pool}")
+    lock_dir = Path(lock_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    waited_since = time.monotonic()
+    next_note = waited_since + 60
+    while True:
+        held = _try_claim(pool, n, lock_dir, label)
+        if held is not None:
+            break
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise GpuClaimError(
+                f"could not claim {n} of GPUs {','.join(pool)} within {timeout_s}s "
+                f"(locks in {lock_dir})"
+            )
+        if now >= next_note:
+            log.info("waiting %.0fs for %d free GPU(s) of %s", now - waited_since, n, pool)
+            next_note = now + 60
+        time.sleep(poll_s)
+    try:
+        yield [gpu for gpu, _ in held]
+    finally:
+        for _, fd in held:
+            os.close(fd)
+
+
+def _try_claim(pool: list[str], n: int, lock_dir: Path, label: str) -> list[tuple[str, int]] | None:
+    # One scan at a time, so two jobs never each take part of the same free set.
+    with open(lock_dir / "claim.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        held: list[tuple[str, int]] = []
+        for gpu in pool:
+            fd = os.open(lock_dir / _lock_name(gpu), os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid={os.getpid()} {label}\n".encode())
+            held.append((gpu, fd))
+            if len(held) == n:
+                return held
+        for _, fd in held:
+            os.close(fd)
+        return None
+
+
+@contextlib.contextmanager
+def job_devices(
+    gpus_per_job: int,
+    cpu_ranks: int,
+    device: str,
+    pool: list[str] | None,
+    lock_dir: str | Path,
+    timeout_s: float | None = None,
+    label: str = "",
+) -> Iterator[Devices]:
+    """The devices of one infer job, held until the block exits."""
+    if gpus_per_job == 0:
+        yield Devices([], cpu_ranks, cpu=True, source="none")
+        return
+    cpu = device == "cpu"
+    if os.environ.get("SLURM_JOB_ID"):
+        ids = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+        ids = [g for g in ids if g]
+        if not ids:
+            raise GpuClaimError(
+                "SLURM gave this job no GPU (CUDA_VISIBLE_DEVICES is unset or empty); "
+                "does the rule's `gpu` resource reach sbatch?"
+            )
+        if len(ids) <= gpus_per_job:
+            if len(ids) < gpus_per_job:
+                log.warning("SLURM gave %d GPU(s) for gpus_per_job %d", len(ids), gpus_per_job)
+            yield Devices(ids, len(ids), cpu=cpu, source="slurm")
+            return
+        pool = ids  # one allocation shared by several jobs (snakemake inside salloc)
+    elif pool is None:
+        pool = visible_gpus()
+    if not pool:
+        raise GpuClaimError(
+            "no GPU is visible to claim from: set gpus_per_job: 0 for CPU ranks, "
+            "or gpu_ids to the ids to use"
+        )
+    with claim(pool, gpus_per_job, lock_dir, timeout_s, label=label) as ids:
+        yield Devices(ids, gpus_per_job, cpu=cpu, source="claimed")

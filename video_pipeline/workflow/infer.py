@@ -1,0 +1,126 @@
+"""One infer job: a (task, shard) pair run by `launch` on the job's own GPUs or CPU ranks.
+
+The job writes its `launch` config into its work directory, holds its GPUs (claimed,
+or as SLURM gave them), runs torchrun through `launch`, and only when every rank has
+finished writes the declared output: the shard's records, merged from the journals,
+each key once, by temp file and rename. A job killed at any point leaves the journals,
+and the next run of the same job resumes from them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import video_pipeline
+from video_pipeline.cli.common import die_with_parent
+from video_pipeline.cli.launch import LOCKED
+from video_pipeline.config import Config, dump_config
+from video_pipeline.io.journal import journal_path
+from video_pipeline.merge import merge_outputs
+from video_pipeline.runner.lock import OutputLock
+from video_pipeline.workflow.gpus import Devices, job_devices
+from video_pipeline.workflow.settings import Workflow
+from video_pipeline.workflow.stats import part_stats, write_json
+
+log = logging.getLogger("video_pipeline")
+
+
+class InferError(RuntimeError):
+    """The ranks failed or left keys unfinished; the journals are kept for a rerun."""
+
+
+def launch_command(config_path: str, devices: Devices) -> list[str]:
+    cmd = [sys.executable, "-m", "video_pipeline.cli.launch", "--config", config_path]
+    if devices.cpu:
+        return [*cmd, "--nproc", str(devices.ranks)]
+    return [*cmd, "--gpus", ",".join(devices.gpu_ids)]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(video_pipeline.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _write_config(cfg: Config, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    Path(tmp).write_text(dump_config(cfg))
+    os.replace(tmp, path)
+
+
+def _rank_stats(cfg: Config, ranks: int, since: float) -> list[dict]:
+    out = []
+    for r in range(ranks):
+        p = journal_path(cfg.data.output_jsonl, r).with_suffix(".stats.json")
+        if p.exists():
+            stats = json.loads(p.read_text())
+            if stats.get("started_at", 0) >= since:
+                out.append(stats)
+    return out
+
+
+def run_infer(wf: Workflow, task: str, shard: str, output: str, log_path: str) -> None:
+    """Run one (task, shard) job to its finalized output; raises InferError on failure."""
+    cfg = wf.shard_config(task, shard)
+    label = f"{task}/{shard}"
+    attempt = _launch(wf, cfg, task, shard, log_path)
+    with open(wf.layout.attempts(task, shard), "a") as f:
+        f.write(json.dumps(attempt) + "\n")
+    rc = attempt["rc"]
+    if rc == LOCKED:
+        raise InferError(f"job {label}: another run is writing {cfg.data.output_jsonl}")
+    if rc != 0:
+        raise InferError(f"job {label}: ranks exited with code {rc}; rerun to resume")
+    with OutputLock(cfg.data.output_jsonl):
+        report = merge_outputs(cfg, output)
+    if not report.complete:
+        raise InferError(
+            f"job {label}: {report.pending} key(s) have no record after all ranks finished"
+        )
+    stats = part_stats(report, wf.layout.attempts(task, shard), attempt["fingerprint"])
+    write_json(wf.layout.part(task, shard, ".stats.json"), stats)
+    log.info("job %s: %s", label, report.summary())
+
+
+def _launch(wf: Workflow, cfg: Config, task: str, shard: str, log_path: str) -> dict:
+    """Hold the job's devices while `launch` runs; returns the attempt's record."""
+    s = wf.settings
+    config_path = os.path.abspath(wf.layout.job_config(task, shard))
+    _write_config(cfg, config_path)
+    fp = wf.fingerprint(task)
+    label = f"{task}/{shard}"
+    with job_devices(
+        s.gpus_per_job, s.cpu_ranks, s.device, s.pool, s.gpu_lock_dir, s.gpu_claim_timeout_s, label
+    ) as devices:
+        log.info("job %s: %s, fingerprint %s, fresh=%s", label, devices.describe(), fp, s.fresh)
+        cmd = launch_command(config_path, devices)
+        log.info("running: %s", " ".join(cmd))
+        for h in logging.getLogger().handlers:
+            h.flush()
+        started = time.time()
+        with open(log_path, "a") as out:
+            rc = subprocess.call(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), preexec_fn=die_with_parent
+            )
+        ended = time.time()
+    log.info("job %s: launch exited %d after %.1fs", label, rc, ended - started)
+    return {
+        "started": started,
+        "ended": ended,
+        "rc": rc,
+        "fingerprint": fp,
+        "fresh": not cfg.data.resume,
+        "gpu_ids": devices.gpu_ids,
+        "source": devices.source,
+        "cpu": devices.cpu,
+        "ranks": devices.ranks,
+        "rank_stats": _rank_stats(cfg, devices.ranks, started),
+    }

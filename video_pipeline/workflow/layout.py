@@ -1,0 +1,62 @@
+"""Where the workflow's files live under `outdir`; one place for rules and steps alike.
+
+    shards/{shard}.jsonl               the input, split by key hash (rows carry __key)
+    work/{task}/{shard}/               journals, per-rank stats, the job's launch config
+    parts/{task}/{shard}.jsonl         a finished shard (+ .errors.jsonl, .stats.json)
+    results/{task}.jsonl               a finished task (+ .errors.jsonl, .stats.json)
+    summary.tsv                        one line per task
+    logs/, benchmarks/                 per rule, mirroring the outputs
+
+Journals are never Snakemake outputs: Snakemake deletes the outputs of a failed job,
+and the journals are what a rerun resumes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    outdir: str
+
+    @staticmethod
+    def shard_name(i: int) -> str:
+        return f"{i:05d}"
+
+    def _p(self, *parts: str) -> str:
+        return "/".join([self.outdir.rstrip("/") or ".", *parts])
+
+    def shard(self, shard: str) -> str:
+        return self._p("shards", f"{shard}.jsonl")
+
+    def work_dir(self, task: str, shard: str) -> str:
+        return self._p("work", task, shard)
+
+    def journal_stem(self, task: str, shard: str) -> str:
+        """`data.output_jsonl` of a job: its journals are `<stem>.rank{r}.jsonl`."""
+        return self._p("work", task, shard, f"{task}.jsonl")
+
+    def job_config(self, task: str, shard: str) -> str:
+        return self._p("work", task, shard, "config.yaml")
+
+    def attempts(self, task: str, shard: str) -> str:
+        return self._p("work", task, shard, "attempts.jsonl")
+
+    def part(self, task: str, shard: str, suffix: str = ".jsonl") -> str:
+        return self._p("parts", task, f"{shard}{suffix}")
+
+    def result(self, task: str, suffix: str = ".jsonl") -> str:
+        return self._p("results", f"{task}{suffix}")
+
+    def summary(self) -> str:
+        return self._p("summary.tsv")
+
+    def log(self, rule: str, *parts: str) -> str:
+        """logs/<rule>.log, or logs/<rule>/<parts...>.log for a rule with wildcards."""
+        if not parts:
+            return self._p("logs", f"{rule}.log")
+        return self._p("logs", rule, *parts[:-1], f"{parts[-1]}.log")
+
+    def benchmark(self, rule: str, *parts: str) -> str:
+        return self._p("benchmarks", rule, *parts[:-1], f"{parts[-1]}.tsv")

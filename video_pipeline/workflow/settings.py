@@ -1,0 +1,218 @@
+"""The workflow's config: the seed's sections plus the workflow's own top-level keys.
+
+One schema: the seed's sections (`data`, `vision`, `vllm`, `sampling`, `run`,
+`task_params`) are checked by `video_pipeline.config` exactly as for `launch`, once per
+task with that task's overrides applied; the workflow's keys are checked here in the
+same style (key path, bad value, what is allowed). Everything is checked when Snakemake
+parses the workflow, so a bad key fails before any job starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from video_pipeline.config import Config, ConfigError, load_config
+from video_pipeline.config.loader import _build
+from video_pipeline.runner.state import fingerprint
+from video_pipeline.workflow.layout import Layout
+
+SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params")
+# Keys the workflow sets per job; a value in the config would be silently ignored.
+MANAGED = {
+    "data.input_jsonl": "input",
+    "data.output_jsonl": "outdir",
+    "run.task": "tasks",
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class TaskSpec:
+    """One entry of `tasks`: a registered task under an output name, with overrides."""
+
+    name: str
+    task: str | None = None  # registered task; default: `name`
+    sampling: dict[str, Any] = field(default_factory=dict)
+    task_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or self.name
+
+
+@dataclass
+class WorkflowSettings:
+    input: str
+    tasks: list[Any]
+    outdir: str = "results"
+    num_shards: int = 1
+    gpus_per_job: int = 1
+    cpu_ranks: int = 1
+    device: Literal["auto", "cpu"] = "auto"
+    gpu_ids: list[Any] | None = None
+    gpu_lock_dir: str = "/tmp/video-pipeline-gpu-locks"
+    gpu_claim_timeout_s: float | None = None
+    fresh: bool = False
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.num_shards < 1:
+            errs.append(f"num_shards must be >= 1, got {self.num_shards}")
+        if self.gpus_per_job < 0:
+            errs.append(f"gpus_per_job must be >= 0 (0 = CPU ranks), got {self.gpus_per_job}")
+        if self.cpu_ranks < 1:
+            errs.append(f"cpu_ranks must be >= 1, got {self.cpu_ranks}")
+        if self.gpu_ids is not None:
+            ids = [str(i) for i in self.gpu_ids]
+            bad = [i for i in self.gpu_ids if not isinstance(i, (str, int)) or isinstance(i, bool)]
+            if bad or not all(ids):
+                errs.append(f"gpu_ids must be a list of GPU indices or UUIDs, got {self.gpu_ids}")
+            if len(set(ids)) != len(ids):
+                errs.append(f"gpu_ids lists an id twice: {self.gpu_ids}")
+            if self.gpus_per_job > len(ids):
+                errs.append(
+                    f"gpus_per_job ({self.gpus_per_job}) must be <= the number of gpu_ids "
+                    f"({len(ids)})"
+                )
+        if self.gpu_claim_timeout_s is not None and self.gpu_claim_timeout_s <= 0:
+            errs.append(f"gpu_claim_timeout_s must be > 0 or null, got {self.gpu_claim_timeout_s}")
+        if not self.tasks:
+            errs.append("tasks must list at least one task")
+        return errs
+
+    @property
+    def ranks_per_job(self) -> int:
+        return self.gpus_per_job or self.cpu_ranks
+
+    @property
+    def pool(self) -> list[str] | None:
+        return None if self.gpu_ids is None else [str(i) for i in self.gpu_ids]
+
+
+@dataclass
+class Workflow:
+    """The validated workflow: its settings, tasks, per-task configs and file layout."""
+
+    settings: WorkflowSettings
+    tasks: dict[str, TaskSpec]
+    base: dict[str, Any]  # the seed's sections as given
+    layout: Layout
+    configs: dict[str, Config] = field(default_factory=dict)  # per task, shard-independent
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.tasks)
+
+    @property
+    def shards(self) -> list[str]:
+        return [self.layout.shard_name(i) for i in range(self.settings.num_shards)]
+
+    @property
+    def key_fields(self) -> tuple[str, str | None]:
+        """(video_field, id_field): what makes a row's key, the same for every task."""
+        data = next(iter(self.configs.values())).data
+        return data.video_field, data.id_field
+
+    def fingerprint(self, task: str) -> str:
+        """What identifies the task's answers; throughput knobs leave it unchanged."""
+        return fingerprint(self.configs[task])
+
+    def shard_config(self, task: str, shard: str) -> Config:
+        """The `launch` config of one (task, shard) job."""
+        cfg = self.configs[task]
+        data = dataclasses.replace(
+            cfg.data,
+            input_jsonl=self.layout.shard(shard),
+            output_jsonl=self.layout.journal_stem(task, shard),
+            resume=cfg.data.resume and not self.settings.fresh,
+        )
+        return dataclasses.replace(cfg, data=data)
+
+
+def load_workflow(config: dict[str, Any]) -> Workflow:
+    """Validate Snakemake's config mapping; raises ConfigError listing every problem."""
+    if not isinstance(config, dict):
+        raise ConfigError([f"the top level must be a mapping, got {type(config).__name__}"])
+    errs: list[str] = []
+    wf_fields = [f.name for f in dataclasses.fields(WorkflowSettings)]
+    for key in config:
+        if key not in wf_fields and key not in SEED_SECTIONS:
+            errs.append(f"unknown key {key!r}; allowed: {', '.join([*wf_fields, *SEED_SECTIONS])}")
+    base = {k: config[k] for k in SEED_SECTIONS if config.get(k) is not None}
+    for path, instead in MANAGED.items():
+        section, key = path.split(".")
+        if isinstance(base.get(section), dict) and key in base[section]:
+            errs.append(f"{path} is set by the workflow for each job; use `{instead}` instead")
+    raw = {
+        k: _cli_bool(config[k]) if k in _BOOL_KEYS else config[k] for k in wf_fields if k in config
+    }
+    settings = _build(WorkflowSettings, raw, "", errs)
+    if settings is not None:
+        errs += settings.check()
+    if errs or settings is None:
+        raise ConfigError([e.removeprefix(".") for e in errs])
+    layout = Layout(settings.outdir)
+    tasks = _load_tasks(settings.tasks, errs)
+    configs: dict[str, Config] = {}
+    for i, spec in enumerate(tasks.values()):
+        where = f"tasks[{i}] ({spec.name})"
+        try:
+            configs[spec.name] = load_config(data=_task_dict(base, spec, settings, layout))
+        except ConfigError as e:
+            errs += [f"{where}: {p}" for p in e.problems]
+    if errs:
+        raise ConfigError(errs)
+    return Workflow(settings, tasks, base, layout, configs)
+
+
+_BOOL_KEYS = {f.name for f in dataclasses.fields(WorkflowSettings) if f.type == "bool"}
+
+
+def _cli_bool(value: Any) -> Any:
+    """`--config fresh=true` reaches the config as the string 'true' (Snakemake's own
+    parser only turns `True` and `False` into booleans); accept both spellings."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _load_tasks(entries: list[Any], errs: list[str]) -> dict[str, TaskSpec]:
+    tasks: dict[str, TaskSpec] = {}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict):
+            errs.append(f"tasks[{i}] must be a task name or a mapping, got {entry!r}")
+            continue
+        spec = _build(TaskSpec, entry, f"tasks[{i}]", errs)
+        if spec is None:
+            continue
+        if not _NAME_RE.match(spec.name):
+            errs.append(
+                f"tasks[{i}].name must be letters, digits, '_', '-' or '.' (it names files), "
+                f"got {spec.name!r}"
+            )
+        elif spec.name in tasks:
+            errs.append(f"tasks[{i}].name {spec.name!r} is used twice; names must be unique")
+        else:
+            tasks[spec.name] = spec
+    return tasks
+
+
+def _task_dict(
+    base: dict[str, Any], spec: TaskSpec, settings: WorkflowSettings, layout: Layout
+) -> dict[str, Any]:
+    """The seed-format mapping of one task: base sections with the task's overrides."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    data["data"] = {
+        **data.get("data", {}),
+        "input_jsonl": settings.input,
+        "output_jsonl": layout.journal_stem(spec.name, layout.shard_name(0)),
+    }
+    data["run"] = {**data.get("run", {}), "task": spec.task_name}
+    data["sampling"] = {**data.get("sampling", {}), **spec.sampling}
+    data["task_params"] = {**data.get("task_params", {}), **spec.task_params}
+    return data

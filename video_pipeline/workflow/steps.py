@@ -1,0 +1,75 @@
+"""Entry points of the rules' scripts: Snakemake's job object -> the workflow's steps.
+
+Each step logs into the rule's `log:` file and turns a failure into one clear line on
+stderr (the full traceback goes to the log) and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from video_pipeline.workflow.logs import log_to
+from video_pipeline.workflow.settings import load_workflow
+
+log = logging.getLogger("video_pipeline")
+
+
+@contextlib.contextmanager
+def _step(job: Any) -> Iterator[None]:
+    log_to(job.log[0])
+    try:
+        yield
+    except Exception as e:
+        log.exception("rule %s failed", job.rule)
+        print(f"error in rule {job.rule}: {type(e).__name__}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def shard(job: Any) -> None:
+    from video_pipeline.workflow.shard import write_shards
+
+    with _step(job):
+        wf = load_workflow(job.config)
+        write_shards(job.input.rows, list(job.output), *wf.key_fields)
+
+
+def infer(job: Any) -> None:
+    from video_pipeline.workflow.infer import run_infer
+
+    with _step(job):
+        wf = load_workflow(job.config)
+        run_infer(wf, job.wildcards.task, job.wildcards.shard, job.output.part, job.log[0])
+
+
+def merge(job: Any) -> None:
+    from video_pipeline.workflow.merge import merge_task
+
+    with _step(job):
+        merge_task(
+            job.wildcards.task,
+            list(job.input.parts),
+            list(job.input.errors),
+            list(job.input.stats),
+            job.output.results,
+            job.output.errors,
+            job.output.stats,
+        )
+
+
+def summary(job: Any) -> None:
+    from video_pipeline.workflow.summary import write_summary
+
+    with _step(job):
+        text = write_summary(list(job.input.stats), job.output.summary)
+        log.info("summary:\n%s", text)
+
+
+def demo_inputs(job: Any) -> None:
+    from video_pipeline.workflow.demo import prepare
+
+    with _step(job):
+        prepare(job.output.rows, job.output.videos, job.output.model, job.params.n_videos)
