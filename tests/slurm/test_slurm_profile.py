@@ -23,14 +23,25 @@ from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
 SLURM_ARGS = [
-    "--profile", str(REPO / "profiles" / "slurm"),
-    "--jobs", "2",
-    "--retries", "0",
-    "--default-resources", "slurm_partition=debug", "runtime=30", "mem_mb=1500",
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--jobs",
+    "2",
+    "--retries",
+    "0",
+    "--default-resources",
+    "slurm_partition=debug",
+    "runtime=30",
+    "mem_mb=1500",
     "cpus_per_task=1",
-    "--set-resources", "infer:mem_mb=5000", "infer:cpus_per_task=1", "infer:runtime=30",
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "1",
+    "--set-resources",
+    "infer:mem_mb=5000",
+    "infer:cpus_per_task=1",
+    "infer:runtime=30",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
 ]
 
 
@@ -48,17 +59,20 @@ def slurm_run(tmp_path_factory, tiny_model):
     work = tmp_path_factory.mktemp("slurm")
     videos = make_video_set(work / "videos", 8, seconds=2.0, fps=8)
     inp = write_input_jsonl(work / "input.jsonl", videos)
-    cfg = write_yaml(work / "run.yaml", {
-        "input": str(inp),
-        "outdir": str(work / "out"),
-        "tasks": [{"name": "describe"}],
-        "num_shards": 2,
-        "gpus_per_job": 1,  # one SLURM GPU per infer job
-        "device": "cpu",  # fake GPUs: the ranks compute on CPU with SLURM's ids
-        "vllm": {"model": str(tiny_model)},
-        "sampling": {"max_tokens": 48},
-        "run": {"max_in_flight": 1, "fsync_every": 1},
-    })
+    cfg = write_yaml(
+        work / "run.yaml",
+        {
+            "input": str(inp),
+            "outdir": str(work / "out"),
+            "tasks": [{"name": "describe"}],
+            "num_shards": 2,
+            "gpus_per_job": 1,  # one SLURM GPU per infer job
+            "device": "cpu",  # fake GPUs: the ranks compute on CPU with SLURM's ids
+            "vllm": {"model": str(tiny_model)},
+            "sampling": {"max_tokens": 48},
+            "run": {"max_in_flight": 1, "fsync_every": 1},
+        },
+    )
     env = cli_env()
     env.pop("CUDA_VISIBLE_DEVICES", None)
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -67,16 +81,20 @@ def slurm_run(tmp_path_factory, tiny_model):
 
 
 def _journal_keys(out: Path) -> list[str]:
-    return [r["__key"] for p in sorted(out.glob("work/describe/*/describe.rank*.jsonl"))
-            for r in read_jsonl(p)]
+    return [
+        r["__key"]
+        for p in sorted(out.glob("work/describe/*/describe.rank*.jsonl"))
+        for r in read_jsonl(p)
+    ]
 
 
 def test_slurm_run_killed_job_resumes_and_uses_slurm_gpus(slurm_run):
     work, cfg, env = slurm_run
     out = work / "out"
     cmd = snakemake_cmd(work, [cfg], *SLURM_ARGS)
-    first = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     # Kill the infer jobs through SLURM once they have journaled something.
     t0 = time.time()
     while time.time() - t0 < 400 and len(_journal_keys(out)) < 1:
@@ -84,8 +102,10 @@ def test_slurm_run_killed_job_resumes_and_uses_slurm_gpus(slurm_run):
         time.sleep(0.5)
     done_before = len(_journal_keys(out))
     assert done_before >= 1, "no infer job journaled anything under SLURM"
-    subprocess.run(["scancel", "--signal=KILL", "--full", "--user", os.environ.get("USER", "root")],
-                   check=False)
+    subprocess.run(
+        ["scancel", "--signal=KILL", "--full", "--user", os.environ.get("USER", "root")],
+        check=False,
+    )
     subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], check=False)
     log1 = first.communicate(timeout=600)[0]
     assert first.returncode != 0, "the killed jobs must fail the first run"
@@ -99,8 +119,8 @@ def test_slurm_run_killed_job_resumes_and_uses_slurm_gpus(slurm_run):
     assert len(keys) == len(set(keys)) == 8, "lost or repeated work after the SLURM kill"
     results = read_jsonl(out / "results" / "describe.jsonl")
     errors = read_jsonl(out / "results" / "describe.errors.jsonl")
-    assert sorted(r["__key"] for r in results + errors) == sorted(str(v) for v in
-                                                                 sorted((work / "videos").glob("*")))
+    videos = sorted(str(v) for v in (work / "videos").glob("*"))
+    assert sorted(r["__key"] for r in results + errors) == videos
     # Each infer job used the GPU ids SLURM gave it (fake devices 0 and 1).
     seen = []
     for log in sorted(out.glob("logs/infer/describe/*.log")):
