@@ -35,3 +35,7 @@ class SampleError(Exception):
 
 def error_dict(kind: str, message: str) -> dict[str, Any]:
     return {"kind": kind, "message": message, "transient": ERROR_KINDS[kind][0]}
+
+
+class EngineFailure(RuntimeError):
+    """The engine itself failed (not one request): the rank stops, its journal stays valid."""

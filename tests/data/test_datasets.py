@@ -45,7 +45,7 @@ def test_contract_on_generated_videos(tmp_path: Path, video_dir: Path, processor
     frames, meta = llm["multi_modal_data"]["video"][0]
     assert frames.ndim == 4 and frames.shape[1] == 3
     assert meta["total_num_frames"] == 16 and "fps" in meta
-    assert llm["mm_processor_kwargs"] == {"do_sample_frames": False}
+    assert llm["mm_processor_kwargs"] == {"do_sample_frames": False, "do_resize": False}
 
 
 def test_vision_settings_and_clip_bounds_flow(tmp_path: Path, video_dir: Path, processor):

@@ -31,3 +31,15 @@ def test_plan_work_skips_done_and_duplicates(tmp_path: Path):
     assert selected == [0, 2, 4, 5]  # b done, second a a duplicate
     assert sum(w.skipped_done for w in works) == 1
     assert sum(w.skipped_duplicate for w in works) == 1
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 7, 8, 33])
+@pytest.mark.parametrize("world", [1, 2, 3, 8])
+def test_rank_slice_is_distributed_samplers_slice_without_padding(n: int, world: int):
+    from torch.utils.data import DistributedSampler
+
+    for rank in range(world):
+        sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False)
+        positions = range(rank, sampler.total_size, world)
+        expected = [i for pos, i in zip(positions, sampler, strict=True) if pos < n]
+        assert rank_slice(n, world, rank).tolist() == expected

@@ -5,6 +5,9 @@
 
 Each rank sees only its own GPU. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
 of the same command resumes. `--merge` merges them when all ranks are done.
+
+Exit status: 0 done; 1 a rank stopped (engine failure, loader failure: rerun to resume);
+2 bad config; 3 merged with keys still pending; 4 another run holds the output's lock.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import sys
 from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.io.journal import journal_path
+from video_pipeline.runner.lock import LockHeld, OutputLock
 from video_pipeline.runner.progress import summary_line
 
 log = logging.getLogger("video_pipeline")
+
+LOCKED = 4  # exit status when another run holds the output's lock
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -103,13 +109,38 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides.append("run.retry_errors=true")
     cfg = config_or_die(args)
     from video_pipeline.runner.checks import check_paths
-    from video_pipeline.runner.state import prepare_output
 
     try:
         check_paths(cfg)
     except ConfigError as e:
         fail(str(e))
     gpus, nproc = resolve_devices(args)
+    lock = take_lock(cfg)
+    try:
+        return run(args, cfg, gpus, nproc)
+    finally:
+        lock.release()
+
+
+def take_lock(cfg: Config) -> OutputLock:
+    """Refuse to start while another run writes the same output."""
+    try:
+        lock = OutputLock(cfg.data.output_jsonl).acquire()
+    except LockHeld as e:
+        fail(str(e), code=LOCKED)
+        raise  # unreachable
+    if lock.previous:
+        log.warning(
+            "took over the lock of a run that ended without releasing it (pid %s on %s)",
+            lock.previous.get("pid"),
+            lock.previous.get("host"),
+        )
+    return lock
+
+
+def run(args: argparse.Namespace, cfg: Config, gpus: list[str] | None, nproc: int) -> int:
+    from video_pipeline.runner.state import prepare_output
+
     fp = prepare_output(cfg)
     env = dict(os.environ)
     if gpus is not None:

@@ -2,7 +2,8 @@
 
     python -m video_pipeline.cli.merge --config configs/describe.yaml
 
-Exits 3 when some input keys have no record yet (rerun `launch` to finish them).
+Exits 3 when some input keys have no record yet (rerun `launch` to finish them), 4 when
+another process is writing the same output.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, config_or_die
+from video_pipeline.cli.common import add_config_args, config_or_die, fail
 from video_pipeline.io.journal import output_stem
 
 
@@ -27,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = config_or_die(args)
     from video_pipeline.merge import merge_outputs
+    from video_pipeline.runner.lock import LockHeld, OutputLock
 
-    report = merge_outputs(cfg, args.output)
+    try:
+        with OutputLock(cfg.data.output_jsonl):
+            report = merge_outputs(cfg, args.output)
+    except LockHeld as e:
+        fail(str(e), code=4)
     summary = Path(f"{output_stem(report.output)}.merge.json")
     summary.write_text(json.dumps(asdict(report), indent=2) + "\n")
     print(report.summary(), file=sys.stderr)

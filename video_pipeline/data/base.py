@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import torch
 import torch.utils.data
 
 from video_pipeline.config.schema import VisionConfig
@@ -113,8 +114,28 @@ class BaseDataset(torch.utils.data.Dataset):
         if images:
             mm["image"] = images
         if videos:
+            if self.vision.frame_dtype == "uint8":
+                videos = [_frames_uint8(v) for v in videos]
             mm["video"] = videos  # (frames, metadata) pairs: vLLM needs the metadata
-        return {"prompt": prompt, "multi_modal_data": mm, "mm_processor_kwargs": video_kwargs}
+        # qwen_vl_utils has already sized the frames by the vision settings (to multiples
+        # of the patch grid); without do_resize=False the model's processor inside vLLM
+        # resizes them again to its own pixel bounds, and the vision settings are lost.
+        kwargs = {**video_kwargs, "do_resize": False} if videos else video_kwargs
+        return {"prompt": prompt, "multi_modal_data": mm, "mm_processor_kwargs": kwargs}
+
+
+def _frames_uint8(video: Any) -> Any:
+    """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
+
+    qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
+    resized, then cast), so rounding and clamping change no value. The processor's own
+    resize, when it runs, rounds uint8 output where it keeps float output unrounded.
+    """
+    if isinstance(video, tuple):
+        return (_frames_uint8(video[0]), *video[1:])
+    if isinstance(video, torch.Tensor) and video.is_floating_point():
+        return video.round().clamp_(0, 255).to(torch.uint8)
+    return video
 
 
 def _local_path(value: str, base_dir: Path) -> Path | None:

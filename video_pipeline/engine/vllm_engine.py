@@ -108,13 +108,10 @@ class VllmEngine:
     def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
         try:
             self.engine.add_request(request_id, llm_input, params)
-        except ValueError as e:  # vLLM validates length and mm inputs synchronously
+        except _REJECTIONS as e:  # vLLM validates length and mm inputs synchronously
             msg = str(e)
-            kind = (
-                "too_many_tokens"
-                if "longer than" in msg or "max_model_len" in msg
-                else "engine_error"
-            )
+            too_long = ("longer than", "max_model_len", "encoder cache")
+            kind = "too_many_tokens" if any(t in msg for t in too_long) else "engine_error"
             raise RequestRejected(kind, msg) from e
         self._in_flight.add(request_id)
 

@@ -11,13 +11,14 @@ import glob
 import json
 import os
 import re
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from video_pipeline.io.keys import KEY_FIELD, key_hash
+from video_pipeline.io.keys import KEY_FIELD, key_hash, key_hash_utf8
 
 _RANK_RE = re.compile(r"\.rank(\d+)\.jsonl$")
 
@@ -118,6 +119,7 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 
 HEAD_FIELDS = (KEY_FIELD, "status", "fingerprint")
 _HEAD = b'{"' + KEY_FIELD.encode() + b'": '
+_STATUS_SEP = b'", "status": "'
 _TAIL_RE = re.compile(r', "status": "(\w+)", "fingerprint": "(\w*)"')
 
 
@@ -140,19 +142,36 @@ def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) 
     """Hashes of the keys already finished under `fingerprint`, as a sorted int64 array.
 
     Parses only the leading fields of each line: a full `json.loads` of every record
-    would make resuming a large run slow.
+    would make resuming a large run slow. Lines as the writer writes them (a key without
+    escapes, status ok or error, this fingerprint) take a bytes-only fast path and the
+    key is hashed from its UTF-8 bytes; anything else goes through `read_head`.
     """
     decoder = json.JSONDecoder()
-    hashes: list[int] = []
+    tail = b'", "fingerprint": "' + fingerprint.encode() + b'"'
+    wanted = (b"ok" + tail, b"error" + tail) if include_errors else (b"ok" + tail,)
+    start = len(_HEAD) + 1  # first byte of the key, after its opening quote
+    hashes = array("q")  # 8 bytes a key, not a Python int object
     for path in paths:
         with open(path, "rb") as f:
             for line in f:
+                end = line.find(_STATUS_SEP, start)
+                key = line[start:end]
+                if (
+                    end > 0
+                    and line.startswith(_HEAD)
+                    and line.endswith(b"\n")
+                    and line.startswith(wanted, end + len(_STATUS_SEP))
+                    and b"\\" not in key
+                    and b'"' not in key
+                ):
+                    hashes.append(key_hash_utf8(key))
+                    continue
                 head = read_head(line, decoder)
                 if head is None or head[2] != fingerprint:
                     continue
                 if include_errors or head[1] == "ok":
                     hashes.append(key_hash(head[0]))
-    return np.unique(np.asarray(hashes, dtype=np.int64))
+    return np.unique(np.frombuffer(hashes, dtype=np.int64))
 
 
 def _json_default(obj: object) -> object:

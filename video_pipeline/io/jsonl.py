@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,23 +69,31 @@ class InputIndex:
 
     @classmethod
     def build(cls, path: str | Path, video_field: str, id_field: str | None) -> InputIndex:
-        offsets, linenos, hashes = [], [], []
+        # array("q") holds 8 bytes a row; lists of Python ints would hold about 36.
+        offsets, linenos, hashes = array("q"), array("q"), array("q")
         for offset, lineno, line in iter_lines(path):
             offsets.append(offset)
             linenos.append(lineno)
             hashes.append(key_hash(_safe_key(line, lineno, video_field, id_field)))
         return cls(
             path=str(path),
-            offsets=np.asarray(offsets, dtype=np.int64),
-            linenos=np.asarray(linenos, dtype=np.int64),
-            hashes=np.asarray(hashes, dtype=np.int64),
+            offsets=np.frombuffer(offsets, dtype=np.int64),
+            linenos=np.frombuffer(linenos, dtype=np.int64),
+            hashes=np.frombuffer(hashes, dtype=np.int64),
         )
 
     def first_occurrence(self) -> np.ndarray:
         """Boolean mask: True for the first row of each key (duplicates are run once)."""
-        mask = np.zeros(len(self), dtype=bool)
-        _, first = np.unique(self.hashes, return_index=True)
-        mask[first] = True
+        # A stable sort puts each key's rows in input order, so every row equal to its
+        # predecessor in sorted order is a repeat. (np.unique(return_index=True) does the
+        # same with twice the temporary arrays.)
+        order = np.argsort(self.hashes, kind="stable")
+        ordered = self.hashes[order]
+        repeat = np.zeros(len(self), dtype=bool)
+        np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
+        del ordered
+        mask = np.ones(len(self), dtype=bool)
+        mask[order[repeat]] = False
         return mask
 
 

@@ -37,5 +37,10 @@ def key_hash(key: str) -> int:
     Stable across processes and Python versions (unlike `hash`), so a key keeps its
     shard when rows are added to the input.
     """
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return key_hash_utf8(key.encode("utf-8", "surrogatepass"))
+
+
+def key_hash_utf8(data: bytes) -> int:
+    """`key_hash` of a key given as its UTF-8 bytes (hot paths skip the decode)."""
+    digest = hashlib.blake2b(data, digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1

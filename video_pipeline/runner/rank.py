@@ -16,13 +16,15 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from video_pipeline.config.schema import Config
+from video_pipeline.data.deadline import DecodeDeadline
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.engine.base import Engine, RequestRejected
-from video_pipeline.errors import error_dict
+from video_pipeline.errors import EngineFailure, SampleError, error_dict
 from video_pipeline.io.journal import JournalWriter, journal_path, journal_paths, scan_done
 from video_pipeline.io.jsonl import InputIndex
+from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.partition import plan_work
 from video_pipeline.runner.prefetch import EMPTY, END, Prefetcher
 from video_pipeline.runner.progress import Progress, RankStats
@@ -96,7 +98,7 @@ def run_rank(
     dataset = dataset_cls(samples, task, processor, cfg.vision, cfg.dataset_params)
     workers = cfg.data.num_workers
     loader = DataLoader(
-        dataset,
+        DecodeDeadline(dataset, cfg.run.decode_timeout_s),
         batch_size=cfg.run.batch_size,
         shuffle=False,
         num_workers=workers,
@@ -122,15 +124,17 @@ def run_rank(
     try:
         params = sampling_factory(task)  # before the engine: a bad setting fails fast
         engine = engine_factory()
+        limit = getattr(engine, "max_model_len", None) or cfg.vllm.max_model_len
+        budget = TokenBudget(processor, limit)
         with JournalWriter(journal_path(out, rank), cfg.run.flush_every, cfg.run.fsync_every) as w:
-            _loop(cfg, task, fp, rank, engine, params, feed, w, stats, window)
+            _loop(cfg, task, fp, rank, engine, params, feed, w, stats, window, budget)
     finally:
         feed.close()
         stats.save(stats_path)
     return stats
 
 
-def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window) -> None:
+def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budget) -> None:
     progress = Progress(stats, cfg.run.log_every)
     pending: dict[str, _Pending] = {}
     seq = 0
@@ -159,6 +163,11 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window) -> N
             if "error" in item:
                 fail(item["__key"], item["raw"], item["error"], {"decode_s": item.get("decode_s")})
                 continue
+            try:
+                budget.check(item["llm_input"])  # over-long prompts never reach the engine
+            except SampleError as e:
+                fail(item["__key"], item["raw"], e.to_dict(), {"decode_s": item.get("decode_s")})
+                continue
             rid = f"r{rank}-{seq}"
             seq += 1
             try:
@@ -166,6 +175,8 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window) -> N
             except RequestRejected as e:
                 fail(item["__key"], item["raw"], error_dict(e.kind, str(e)))
                 continue
+            except Exception as e:
+                raise _engine_failed("add", e, len(pending)) from e
             pending[rid] = _Pending(
                 item["__key"], item["raw"], item.get("decode_s", 0.0), time.perf_counter()
             )
@@ -174,7 +185,10 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window) -> N
                 return
             continue
         t0 = time.perf_counter()
-        finished = engine.step()
+        try:
+            finished = engine.step()
+        except Exception as e:
+            raise _engine_failed("step", e, len(pending)) from e
         stats.engine_s += time.perf_counter() - t0
         for res in finished:
             p = pending.pop(res.request_id)
@@ -193,3 +207,11 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window) -> N
             writer.write(ok_record(p.key, fp, task.name, p.raw, rank, res, result, timing))
             stats.done += 1
             progress.tick()
+
+
+def _engine_failed(where: str, e: Exception, in_flight: int) -> EngineFailure:
+    return EngineFailure(
+        f"the engine failed in {where}(): {type(e).__name__}: {e}. "
+        f"{in_flight} request(s) in flight were not journaled; every journaled record "
+        "is valid and a rerun of the same command resumes after them"
+    )

@@ -1,0 +1,79 @@
+"""Faults injected into real ranks, loaded through `run.plugins` and driven by env vars.
+
+- VP_FAULT_HANG=<text>: the video reader never returns for paths containing <text>.
+- VP_FAULT_STEP_SLEEP=<s>: each engine step takes <s> seconds longer (so a test can
+  interrupt a run at a chosen point).
+- VP_FAULT_STEP_FAIL=<n>: the engine's n-th step raises, as a dead engine does.
+- VP_FAULT_NO_BUDGET=1: the token pre-check lets everything through, so the engine's
+  own rejection of an over-long prompt is what a test sees.
+- VP_FAULT_TORN_WRITE=<n>: rank 0's n-th journal write stops half way through the line
+  (flushed to disk), and the rank then waits to be killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import qwen_vl_utils.vision_process as vp
+
+from video_pipeline.engine.vllm_engine import VllmEngine
+from video_pipeline.io.journal import JournalWriter
+from video_pipeline.runner.budget import TokenBudget
+
+
+def _hang_reader(read):
+    marker = os.environ["VP_FAULT_HANG"]
+
+    def reader(ele: dict) -> object:
+        if marker in str(ele.get("video")):
+            threading.Event().wait()  # never set: a decode that never returns
+        return read(ele)
+
+    return reader  # no __wrapped__: install_reader must keep this wrapper
+
+
+def _slow_or_failing_step(step):
+    sleep = float(os.environ.get("VP_FAULT_STEP_SLEEP", "0"))
+    fail_at = int(os.environ.get("VP_FAULT_STEP_FAIL", "0"))
+    calls = [0]
+
+    def patched(self):
+        calls[0] += 1
+        if fail_at and calls[0] >= fail_at:
+            raise RuntimeError(f"simulated engine death at step {calls[0]}")
+        if sleep:
+            time.sleep(sleep)
+        return step(self)
+
+    return patched
+
+
+def _torn_write(write):
+    at = int(os.environ["VP_FAULT_TORN_WRITE"])
+    calls = [0]
+
+    def patched(self, record):
+        calls[0] += 1
+        if calls[0] < at or os.environ.get("RANK", "0") != "0":
+            return write(self, record)
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        self._f.write(line[: len(line) // 2])
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        threading.Event().wait()  # killed here, mid-line
+
+    return patched
+
+
+if os.environ.get("VP_FAULT_HANG"):
+    for name in list(vp.VIDEO_READER_BACKENDS):
+        vp.VIDEO_READER_BACKENDS[name] = _hang_reader(vp.VIDEO_READER_BACKENDS[name])
+if os.environ.get("VP_FAULT_STEP_SLEEP") or os.environ.get("VP_FAULT_STEP_FAIL"):
+    VllmEngine.step = _slow_or_failing_step(VllmEngine.step)
+if os.environ.get("VP_FAULT_TORN_WRITE"):
+    JournalWriter.write = _torn_write(JournalWriter.write)
+if os.environ.get("VP_FAULT_NO_BUDGET"):
+    TokenBudget.check = TokenBudget.measure

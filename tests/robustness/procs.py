@@ -1,0 +1,90 @@
+"""Running `launch` in the background, watching its journals, and killing it with -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.helpers import REPO, cli_env
+from video_pipeline.io.journal import journal_paths
+
+FAULTS = "tests.robustness.faults"  # the plugin module, for run.plugins
+
+
+def start(module: str, *args: str, log: Path, **env: str) -> subprocess.Popen:
+    full = {**cli_env(), **env}
+    with open(log, "ab") as f:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args], stdout=f, stderr=f, env=full, cwd=REPO
+        )
+
+
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> tuple[int, str]:
+    rc = proc.wait(timeout=timeout)
+    return rc, log.read_text(errors="replace")
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def kill9(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGKILL the process alone, then wait for every process it had started to die."""
+    tree = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = {p for p in tree if Path(f"/proc/{p}").exists() and not _zombie(p)}
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes outlived the killed launch: {sorted(alive)}")
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def journal_lines(output: Path) -> int:
+    """Complete lines in all journals of an output."""
+    return sum(p.read_bytes().count(b"\n") for p in journal_paths(output))
+
+
+def torn(output: Path) -> bool:
+    return any((b := p.read_bytes()) and not b.endswith(b"\n") for p in journal_paths(output))
+
+
+def wait_for(what: Callable[[], bool], proc: subprocess.Popen, log: Path, timeout=240) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:]
+            raise AssertionError(f"launch ended ({proc.returncode}) first:\n{tail}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting:\n{log.read_text()[-3000:]}")
+        time.sleep(0.02)

@@ -1,0 +1,41 @@
+"""Check a finished or partial run of a config against its input.
+
+    python -m video_pipeline.cli.verify --config configs/describe.yaml [--complete] [--json]
+
+Prints done / failed / pending counts and every violation found: a key with two
+results, a record whose key is not in the input, a corrupt journal line, records of
+another fingerprint, a merged output that repeats or invents keys. Exits 1 on a
+violation (with --complete, pending keys count as one), else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from video_pipeline.cli.common import add_config_args, config_or_die
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_args(p)
+    p.add_argument("--complete", action="store_true", help="pending keys are a violation")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    args = p.parse_args(argv)
+    cfg = config_or_die(args)
+    from video_pipeline.verify import verify_run
+
+    report = verify_run(cfg, require_complete=args.complete)
+    if args.json:
+        print(json.dumps(asdict(report), indent=2, ensure_ascii=False))
+    else:
+        print(report.summary())
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

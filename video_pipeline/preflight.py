@@ -1,0 +1,202 @@
+"""Preflight: probe every input video as a run would, without loading the model.
+
+Each row goes through the run's own path (the task's dataset, the configured reader,
+the decode deadline, `data.num_workers` DataLoader workers), so a video that fails here
+fails in the run, and the token count is the one the engine will see. The report lists
+the rows that will fail, the videos over `vllm.max_model_len`, the total prompt tokens,
+and the GPU-hours a given prompt-token rate implies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+from video_pipeline.config.schema import Config
+from video_pipeline.data.deadline import DecodeDeadline
+from video_pipeline.data.registry import get_dataset_class
+from video_pipeline.data.samples import SampleSource
+from video_pipeline.data.video_reader import install_reader
+from video_pipeline.io.jsonl import InputIndex
+from video_pipeline.plugins import load_plugins
+from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.tasks.registry import get_task_class
+
+log = logging.getLogger("video_pipeline")
+
+
+@dataclass
+class PreflightReport:
+    input: str
+    task: str
+    max_model_len: int | None
+    rows: int = 0
+    unique: int = 0
+    duplicates: int = 0
+    ok: int = 0
+    failed: int = 0
+    over_budget: int = 0
+    prompt_tokens: int = 0  # of the videos that fit
+    video_tokens: int = 0
+    max_prompt_tokens: int = 0
+    max_generated_tokens: int = 0  # sampling.max_tokens for every video that fits
+    tokens_per_s: float | None = None
+    gpu_hours: float | None = None
+    wall_s: float = 0.0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # key, kind, message
+    over_budget_videos: list[dict[str, Any]] = field(default_factory=list)  # key, tokens
+
+    def summary(self) -> str:
+        lines = [
+            f"preflight of {self.input} for task {self.task}: {self.rows} rows, "
+            f"{self.unique} unique keys ({self.duplicates} duplicate rows)",
+            f"  ok: {self.ok}   will fail: {self.failed}   over the token budget "
+            f"(vllm.max_model_len={self.max_model_len}): {self.over_budget}",
+            f"  prompt tokens: {self.prompt_tokens} ({self.video_tokens} of them video), "
+            f"largest prompt {self.max_prompt_tokens}; generated at most "
+            f"{self.max_generated_tokens}",
+        ]
+        if self.gpu_hours is not None:
+            lines.append(
+                f"  at {self.tokens_per_s:g} prompt tokens/s per GPU: "
+                f"{self.gpu_hours:.4g} GPU-hours"
+            )
+        for kind, n in sorted(self.errors_by_kind.items()):
+            lines.append(f"  {kind}: {n}")
+        for e in self.errors[:20]:
+            lines.append(f"    {e['key']}: {e['kind']}: {e['message'].splitlines()[0][:200]}")
+        for v in self.over_budget_videos[:20]:
+            lines.append(f"    {v['key']}: {v['tokens']} tokens")
+        shown = max(len(self.errors), len(self.over_budget_videos))
+        if shown > 20:
+            lines.append("    ... (--json lists them all)")
+        lines.append(f"  probed in {self.wall_s:.1f}s")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+
+class _Probe:
+    """Collate function run in the DataLoader workers: decoded tensors stay there."""
+
+    def __init__(self, budget: TokenBudget) -> None:
+        self.budget = budget
+
+    def __call__(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.probe(item) for item in batch]
+
+    def probe(self, item: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item["decode_s"], 4)}
+        if "error" in item:
+            return {**out, "status": "error", "error": item["error"]}
+        llm_input = item["llm_input"]
+        n = self.budget.measure(llm_input)
+        over = self.budget.over(n) if n is not None else None
+        out.update(
+            status="over_budget" if over else "ok",
+            error=over.to_dict() if over else None,
+            tokens=n.total if n else None,
+            video_tokens=n.video if n else None,
+        )
+        for video in (llm_input.get("multi_modal_data") or {}).get("video") or []:
+            frames, meta = video if isinstance(video, tuple) else (video, {})
+            t, _c, h, w = tuple(frames.shape)
+            fps, total = meta.get("fps"), meta.get("total_num_frames")
+            out.update(frames=t, height=h, width=w, source_frames=total, source_fps=fps)
+            if fps and total:
+                out["duration_s"] = round(total / fps, 3)
+        return out
+
+
+def model_max_len(cfg: Config) -> int | None:
+    """`vllm.max_model_len`, else what vLLM would derive from the model's config."""
+    if cfg.vllm.max_model_len is not None:
+        return cfg.vllm.max_model_len
+    from transformers import AutoConfig
+
+    mc = AutoConfig.from_pretrained(cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code)
+    text = getattr(mc, "text_config", None) or mc
+    return getattr(text, "max_position_embeddings", None)
+
+
+def run_preflight(
+    cfg: Config,
+    tokens_per_s: float | None = None,
+    probes_out: Path | None = None,
+    processor: Any = None,
+) -> PreflightReport:
+    t0 = time.perf_counter()
+    load_plugins(cfg.run.plugins)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
+    first = index.first_occurrence()
+    report = PreflightReport(cfg.data.input_jsonl, task.name, model_max_len(cfg))
+    report.rows, report.unique = len(index), int(first.sum())
+    report.duplicates = report.rows - report.unique
+    install_reader(cfg.vision.reader)
+    if processor is None:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(
+            cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code
+        )
+    samples = SampleSource(index, first.nonzero()[0], cfg.data.video_field, cfg.data.id_field)
+    dataset = get_dataset_class(task.dataset_name)(
+        samples, task, processor, cfg.vision, cfg.dataset_params
+    )
+    workers = cfg.data.num_workers
+    loader = DataLoader(
+        DecodeDeadline(dataset, cfg.run.decode_timeout_s),
+        batch_size=cfg.run.batch_size,
+        num_workers=workers,
+        collate_fn=_Probe(TokenBudget(processor, report.max_model_len)),
+        prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+    )
+    kinds: Counter[str] = Counter()
+    sink = open(probes_out, "w", encoding="utf-8") if probes_out else None  # noqa: SIM115
+    try:
+        for batch in loader:
+            for p in batch:
+                _add(report, p, kinds, cfg.sampling.max_tokens)
+                if sink is not None:
+                    sink.write(json.dumps(p, ensure_ascii=False) + "\n")
+            done = report.ok + report.failed + report.over_budget
+            if done % max(cfg.run.log_every, 1) == 0:
+                log.info("preflight: %d/%d probed", done, report.unique)
+    finally:
+        if sink is not None:
+            sink.close()
+    report.errors_by_kind = dict(kinds)
+    if tokens_per_s:
+        report.tokens_per_s = tokens_per_s
+        report.gpu_hours = report.prompt_tokens / tokens_per_s / 3600
+    report.wall_s = time.perf_counter() - t0
+    return report
+
+
+def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_tokens: int) -> None:
+    if p["status"] == "error":
+        report.failed += 1
+        kinds[p["error"]["kind"]] += 1
+        report.errors.append(
+            {"key": p["key"], "kind": p["error"]["kind"], "message": p["error"]["message"]}
+        )
+        return
+    report.max_prompt_tokens = max(report.max_prompt_tokens, p["tokens"] or 0)
+    if p["status"] == "over_budget":
+        report.over_budget += 1
+        report.over_budget_videos.append({"key": p["key"], "tokens": p["tokens"]})
+        return
+    report.ok += 1
+    report.prompt_tokens += p["tokens"] or 0  # None: an input the count does not know
+    report.video_tokens += p["video_tokens"] or 0
+    report.max_generated_tokens += max_tokens
