@@ -51,11 +51,11 @@ class VisionConfig:
     min_frames: int | None = None
     max_frames: int | None = None
     reader: Literal["auto", "torchcodec", "decord", "torchvision"] = "auto"
-    # "uint8": frames leave DataLoader workers as uint8, a quarter of float32's bytes.
-    # The values are the same (qwen_vl_utils' float32 frames hold whole 0-255 values),
-    # but when the model's processor resizes frames again (frames smaller than its
-    # minimum size) it rounds uint8 results: answers can differ slightly. See BENCHMARKS.md.
-    frame_dtype: Literal["float32", "uint8"] = "float32"
+    # Frames leave DataLoader workers as uint8, a quarter of float32's bytes, with the
+    # same values (qwen_vl_utils' float32 frames hold whole 0-255 values, and the
+    # processor is told not to resize them again): answers are identical. float32 is
+    # the seed's behaviour. Measured in benchmarks/bench_uint8.py.
+    frame_dtype: Literal["uint8", "float32"] = "uint8"
 
     def check(self) -> list[str]:
         errs = []
@@ -221,8 +221,7 @@ class Config:
         v = self.vllm
         vision = dataclasses.asdict(self.vision)
         vision.pop("reader")
-        if vision["frame_dtype"] == "float32":  # the default keeps earlier fingerprints
-            vision.pop("frame_dtype")
+        vision.pop("frame_dtype")  # the same pixel values reach the model either way
         payload = {
             "model": v.model,
             "dtype": v.dtype,

@@ -128,8 +128,9 @@ def _frames_uint8(video: Any) -> Any:
     """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
 
     qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
-    resized, then cast), so rounding and clamping change no value. The processor's own
-    resize, when it runs, rounds uint8 output where it keeps float output unrounded.
+    resized, then cast), so rounding and clamping change no value. This relies on
+    `do_resize: False` below: a resize in the processor would round uint8 output and
+    not float output.
     """
     if isinstance(video, tuple):
         return (_frames_uint8(video[0]), *video[1:])

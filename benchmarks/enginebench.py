@@ -1,0 +1,266 @@
+"""Timed runs of the real engine: the pipeline, the seed's naive loop, the engine alone.
+
+One measurement is one subprocess (`python benchmarks/enginebench.py --child spec.json`)
+that builds one in-process vLLM engine and uses it for every variant it runs, in this
+order (DataLoader workers must be forked before the engine exists):
+
+- `pipeline`: `run_rank` as a rank runs it (DataLoader workers decode, a bounded window
+  of requests is kept in the engine). Workers are forked and held at a gate while the
+  engine builds and warms up; the clock starts when the gate opens, so no variant gets
+  decoding done for free during engine start-up, and engine start-up is not counted.
+- `naive`: the seed's loop on the same engine: DataLoader with num_workers 0 and
+  batch_size 2, one blocking `LLM.generate` per batch, outputs appended to a JSONL.
+- `engine_only`: every input decoded beforehand (untimed), then one `LLM.generate`
+  over all of them: the engine's own throughput, the pipeline's upper bound.
+
+All variants use the same videos, model, vision settings and sampling (temperature 0,
+`ignore_eos`, so every answer has exactly `max_tokens` tokens). Prefix caching and
+vLLM's multimodal processor cache are off: the variants see the same videos one after
+the other, and a cache would hand the later ones work done by the earlier ones. The
+engine runs on core 0 (`VLLM_CPU_OMP_THREADS_BIND`) and the pipeline's DataLoader
+workers on the other cores, so that decoders do not preempt the engine's threads (on a
+GPU machine they do not compete at all)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import benchlib
+
+VISION = {"total_pixels": 50176, "min_pixels": 3136, "fps": 2}
+_GATE = multiprocessing.Event()  # created before any fork, so workers share it
+
+
+def spec(
+    model: Path,
+    input_jsonl: Path,
+    variants: list[str],
+    max_tokens: int = 16,
+    workers: int = 2,
+    batch_size: int = 2,
+    extra_decode_s: float = 0.0,
+    engine_cores: str | None = "0",
+    max_in_flight: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "max_in_flight": max_in_flight,
+        "engine_cores": engine_cores,
+        "model": str(model),
+        "input_jsonl": str(input_jsonl),
+        "variants": variants,
+        "max_tokens": max_tokens,
+        "workers": workers,
+        "batch_size": batch_size,
+        "extra_decode_s": extra_decode_s,
+    }
+
+
+def run(s: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh process; returns its timings."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(s, f)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", f.name], capture_output=True, text=True, check=False
+    )
+    Path(f.name).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"engine run failed ({s['variants']}):\n{proc.stderr[-6000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _register() -> None:
+    """A dataset that waits at the gate and can be slowed, and a task that uses it."""
+    from torch.utils.data import get_worker_info
+
+    from video_pipeline.data.dataset_qwen_video import QwenVideoDataset
+    from video_pipeline.data.registry import register_dataset
+    from video_pipeline.tasks.describe import DescribeTask
+    from video_pipeline.tasks.registry import register_task
+
+    @register_dataset("bench_video")
+    class BenchDataset(QwenVideoDataset):
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            if self.params.get("gated"):
+                _GATE.wait()
+            decode_cores = self.params.get("decode_cores")
+            if decode_cores and get_worker_info() is not None:
+                os.sched_setaffinity(0, decode_cores)  # a worker: off the engine's core
+            t0 = time.perf_counter()
+            item = super().__getitem__(i)
+            extra = float(self.params.get("extra_decode_s", 0.0))
+            if extra:  # a slower decoder: sleeping holds neither the GIL nor a core
+                time.sleep(extra)
+            item["decode_s"] = time.perf_counter() - t0
+            return item
+
+    @register_task
+    class BenchDescribe(DescribeTask):
+        name = "bench_describe"
+        dataset_name = "bench_video"
+
+
+def _config(s: dict[str, Any], out_dir: Path, gated: bool) -> Any:
+    from video_pipeline.config import load_config
+
+    return load_config(
+        data={
+            "data": {
+                "input_jsonl": s["input_jsonl"],
+                "output_jsonl": str(out_dir / "out.describe.jsonl"),
+                "num_workers": s["workers"],
+                "resume": False,
+            },
+            "vision": {**VISION, "reader": "torchcodec"},
+            "vllm": {
+                "model": s["model"],
+                "dtype": "bfloat16",
+                "max_model_len": 4096,
+                "enforce_eager": True,
+                "limit_mm_per_prompt": {"video": 1, "image": 0},
+                "enable_prefix_caching": False,
+                "engine_kwargs": {"mm_processor_cache_gb": 0},
+            },
+            "sampling": {
+                "temperature": 0.0,
+                "max_tokens": s["max_tokens"],
+                "seed": 0,
+                "extra": {"ignore_eos": True},
+            },
+            "run": {
+                "task": "bench_describe",
+                "batch_size": s["batch_size"],
+                "log_every": 10**9,
+                "max_in_flight": s.get("max_in_flight"),
+            },
+            "task_params": {
+                "dataset": {
+                    "gated": gated,
+                    "extra_decode_s": s["extra_decode_s"],
+                    "decode_cores": _decode_cores(s["engine_cores"]),
+                },
+            },
+        }
+    )
+
+
+def _decode_cores(engine_cores: str | None) -> list[int] | None:
+    """The cores left to DataLoader workers when the engine is bound to `engine_cores`."""
+    if not engine_cores:
+        return None
+    rest = sorted(os.sched_getaffinity(0) - {int(c) for c in engine_cores.split(",")})
+    return rest or None
+
+
+def child(s: dict[str, Any]) -> dict[str, Any]:
+    benchlib.engine_env()
+    if s["engine_cores"] and len(os.sched_getaffinity(0)) > 1:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = s["engine_cores"]
+        os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+    _register()
+    from torch.utils.data import DataLoader
+    from transformers import AutoProcessor
+
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.samples import SampleSource
+    from video_pipeline.data.video_reader import install_reader
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, build_sampling_params
+    from video_pipeline.io.jsonl import InputIndex
+    from video_pipeline.runner.rank import _collate, run_rank
+    from video_pipeline.tasks.registry import get_task_class
+
+    work = Path(tempfile.mkdtemp(prefix="enginebench"))
+    cfg = _config(s, work, gated=True)
+    install_reader(cfg.vision.reader)
+    processor = AutoProcessor.from_pretrained(cfg.vllm.model)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
+    samples = SampleSource(index, range(len(index)), cfg.data.video_field, None)
+    ungated = {**cfg.dataset_params, "gated": False}
+    dataset = get_dataset_class(task.dataset_name)(samples, task, processor, cfg.vision, ungated)
+    params = build_sampling_params(cfg.sampling, task)
+    result: dict[str, Any] = {"videos": len(index), "spec": s, "load_avg": [os.getloadavg()[0]]}
+
+    predecoded: list[dict[str, Any]] = []
+    if "engine_only" in s["variants"]:
+        t0 = time.perf_counter()
+        predecoded = [dataset[i] for i in range(len(dataset))]
+        result["predecode_s"] = time.perf_counter() - t0
+        result["decode_s_sum"] = sum(it["decode_s"] for it in predecoded)
+    warm = predecoded[0] if predecoded else None
+
+    llm_box: dict[str, Any] = {}
+
+    def engine_factory() -> VllmEngine:
+        t0 = time.perf_counter()
+        llm = build_llm(cfg.vllm)
+        nonlocal warm
+        if warm is None:
+            warm = dataset[0]
+        llm.generate([warm["llm_input"]], params, use_tqdm=False)  # first-call costs
+        llm_box["llm"] = llm
+        result["engine_start_s"] = time.perf_counter() - t0
+        llm_box["t0"] = time.perf_counter()
+        _GATE.set()
+        return VllmEngine(llm)
+
+    if "pipeline" in s["variants"]:
+        stats = run_rank(cfg, 0, 1, engine_factory=engine_factory, processor=processor)
+        wall = time.perf_counter() - llm_box["t0"]
+        result["pipeline"] = {
+            "wall_s": wall,
+            "videos_per_s": stats.finished / wall,
+            "done": stats.done,
+            "failed": stats.failed,
+            "decode_s_sum": stats.decode_s,
+            "engine_step_s": stats.engine_s,
+            "wait_s": stats.wait_s,
+            "generated_tokens": stats.generated_tokens,
+            "prompt_tokens": stats.prompt_tokens,
+        }
+    else:
+        engine_factory()
+    llm = llm_box["llm"]
+
+    if "naive" in s["variants"]:
+        loader = DataLoader(dataset, batch_size=2, num_workers=0, collate_fn=_collate)
+        n = gen = 0
+        t0 = time.perf_counter()
+        with open(work / "naive.jsonl", "w") as out:
+            for batch in loader:
+                ok = [it for it in batch if "error" not in it]
+                outs = llm.generate([it["llm_input"] for it in ok], params, use_tqdm=False)
+                for it, o in zip(ok, outs, strict=True):
+                    out.write(json.dumps({"__key": it["__key"], "text": o.outputs[0].text}) + "\n")
+                    gen += len(o.outputs[0].token_ids)
+                n += len(batch)
+        wall = time.perf_counter() - t0
+        result["naive"] = {"wall_s": wall, "videos_per_s": n / wall, "generated_tokens": gen}
+
+    if "engine_only" in s["variants"]:
+        inputs = [it["llm_input"] for it in predecoded if "error" not in it]
+        t0 = time.perf_counter()
+        outs = llm.generate(inputs, params, use_tqdm=False)
+        wall = time.perf_counter() - t0
+        result["engine_only"] = {
+            "wall_s": wall,
+            "videos_per_s": len(inputs) / wall,
+            "generated_tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+        }
+    result["load_avg"].append(os.getloadavg()[0])
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        out = child(json.loads(Path(sys.argv[2]).read_text()))
+        print(json.dumps(out, default=str))
+    else:
+        raise SystemExit("internal helper of the benchmark scripts: run a bench_*.py instead")
