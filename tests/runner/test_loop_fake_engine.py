@@ -65,3 +65,14 @@ def test_rejected_request_fails_alone(tmp_path, tiny_model, input_jsonl, process
     assert stats.failed == 8 and stats.errors_by_kind == {"too_many_tokens": 8}
     recs = read_jsonl(journal_path(out, 0))
     assert {r["error"]["kind"] for r in recs} == {"too_many_tokens"}
+
+
+def test_window_defaults_to_the_engine_batch_bounded_by_memory(tiny_model, input_jsonl, tmp_path):
+    from video_pipeline.runner.rank import MAX_WINDOW, in_flight_window
+
+    cfg = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl")
+    assert in_flight_window(cfg, 48) == 48
+    assert in_flight_window(cfg, 1024) == MAX_WINDOW
+    assert in_flight_window(cfg, None) == 32
+    fixed = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl", max_in_flight=5)
+    assert in_flight_window(fixed, 1024) == 5

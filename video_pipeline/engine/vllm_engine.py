@@ -104,6 +104,8 @@ class VllmEngine:
         self.engine = llm.llm_engine
         self._in_flight: set[str] = set()
         self.max_model_len: int = llm.llm_engine.model_config.max_model_len
+        scheduler = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
+        self.max_num_seqs: int | None = getattr(scheduler, "max_num_seqs", None)
 
     def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
         try:

@@ -106,8 +106,9 @@ def run_rank(
         pin_memory=cfg.data.pin_memory,
         prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
     )
-    window = cfg.run.max_in_flight or cfg.vllm.max_num_seqs or 32
-    feed = Prefetcher(loader, maxsize=max(window, cfg.run.batch_size * 2))
+    feed = Prefetcher(
+        loader, maxsize=max(cfg.run.max_in_flight or MAX_WINDOW, cfg.run.batch_size * 2)
+    )
 
     if engine_factory is None:
         from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
@@ -125,6 +126,7 @@ def run_rank(
         params = sampling_factory(task)  # before the engine: a bad setting fails fast
         engine = engine_factory()
         limit = getattr(engine, "max_model_len", None) or cfg.vllm.max_model_len
+        window = in_flight_window(cfg, getattr(engine, "max_num_seqs", None))
         budget = TokenBudget(processor, limit)
         with JournalWriter(journal_path(out, rank), cfg.run.flush_every, cfg.run.fsync_every) as w:
             _loop(cfg, task, fp, rank, engine, params, feed, w, stats, window, budget)
@@ -132,6 +134,21 @@ def run_rank(
         feed.close()
         stats.save(stats_path)
     return stats
+
+
+MAX_WINDOW = 128  # decoded videos held at once (frames in host memory) when not configured
+
+
+def in_flight_window(cfg: Config, engine_max_num_seqs: int | None) -> int:
+    """Requests kept in the engine: enough to fill its batch, bounded by memory.
+
+    Fewer than the engine's `max_num_seqs` leaves batch slots empty; many more only
+    queue decoded frames in host memory.
+    """
+    if cfg.run.max_in_flight:
+        return cfg.run.max_in_flight
+    seqs = cfg.vllm.max_num_seqs or engine_max_num_seqs or 32
+    return max(1, min(seqs, MAX_WINDOW))
 
 
 def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budget) -> None:
