@@ -8,6 +8,7 @@ file and renamed, so a merge killed half way leaves nothing half written.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections import Counter
@@ -90,6 +91,7 @@ def merge_outputs(cfg: Config, output: str | None = None) -> MergeReport:
     report = MergeReport(str(out), str(errors_out), journal_duplicates=dups)
     kinds: Counter[str] = Counter()
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
+    _remove_stale_temps(out, errors_out)
     tmp_out = out.with_name(out.name + f".tmp{os.getpid()}")
     tmp_err = errors_out.with_name(errors_out.name + f".tmp{os.getpid()}")
     seen: set[str] = set()
@@ -128,3 +130,25 @@ def merge_outputs(cfg: Config, output: str | None = None) -> MergeReport:
     report.unique_keys = len(seen)
     report.errors_by_kind = dict(kinds)
     return report
+
+
+def _remove_stale_temps(*outputs: Path) -> None:
+    """Delete temp files a merge killed mid-write left behind (its pid is gone).
+
+    Callers hold the output lock, so no live merge is writing them.
+    """
+    for out in outputs:
+        for tmp in out.parent.glob(glob.escape(out.name) + ".tmp*"):
+            pid = tmp.name.rsplit(".tmp", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

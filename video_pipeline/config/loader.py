@@ -109,7 +109,7 @@ def from_dict(data: Any, source: str | None = None) -> Config:
         if not isinstance(raw, dict):
             errs.append(f"{name} must be a mapping, got {type(raw).__name__}")
             continue
-        sections[name] = _build(cls, raw, name, errs)
+        sections[name] = build_section(cls, raw, name, errs)
     task_params = data.get("task_params") or {}
     if not isinstance(task_params, dict):
         errs.append(f"task_params must be a mapping, got {type(task_params).__name__}")
@@ -148,7 +148,8 @@ def check_task_params(cfg: Config, source: str | None = None) -> None:
         raise ConfigError(errs, source)
 
 
-def _build(cls: type, raw: dict[str, Any], prefix: str, errs: list[str]) -> Any:
+def build_section(cls: type, raw: dict[str, Any], prefix: str, errs: list[str]) -> Any:
+    """A dataclass from a mapping; problems (named by key path) are appended to `errs`."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from video_pipeline.config import Config, ConfigError, load_config
-from video_pipeline.config.loader import _build
+from video_pipeline.config.loader import build_section
 from video_pipeline.runner.state import fingerprint
 from video_pipeline.workflow.layout import Layout
 
@@ -149,7 +149,7 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
     raw = {
         k: _cli_bool(config[k]) if k in _BOOL_KEYS else config[k] for k in wf_fields if k in config
     }
-    settings = _build(WorkflowSettings, raw, "", errs)
+    settings = build_section(WorkflowSettings, raw, "", errs)
     if settings is not None:
         errs += settings.check()
     if errs or settings is None:
@@ -187,7 +187,7 @@ def _load_tasks(entries: list[Any], errs: list[str]) -> dict[str, TaskSpec]:
         if not isinstance(entry, dict):
             errs.append(f"tasks[{i}] must be a task name or a mapping, got {entry!r}")
             continue
-        spec = _build(TaskSpec, entry, f"tasks[{i}]", errs)
+        spec = build_section(TaskSpec, entry, f"tasks[{i}]", errs)
         if spec is None:
             continue
         if not _NAME_RE.match(spec.name):
