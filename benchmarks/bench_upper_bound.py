@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=48, help="videos")
     p.add_argument("--max-tokens", type=int, nargs="+", default=[16, 256])
     p.add_argument("--workers", type=int, default=2, help="the pipeline's DataLoader workers")
-    p.add_argument("--max-in-flight", type=int, help="run.max_in_flight (default: 32)")
+    p.add_argument("--max-in-flight", type=int, help="run.max_in_flight (default: from the engine)")
     args = p.parse_args(argv)
     size = 4 if args.smoke else args.size
     repeat = 1 if args.smoke else args.repeat
