@@ -76,3 +76,22 @@ def test_window_defaults_to_the_engine_batch_bounded_by_memory(tiny_model, input
     assert in_flight_window(cfg, None) == 32
     fixed = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl", max_in_flight=5)
     assert in_flight_window(fixed, 1024) == 5
+
+
+def test_a_task_whose_parse_crashes_loses_only_its_samples(
+    tmp_path, tiny_model, input_jsonl, processor, monkeypatch
+):
+    from video_pipeline.tasks.describe import DescribeTask
+
+    def broken(self, text, sample):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(DescribeTask, "parse", broken)
+    out = tmp_path / "o.jsonl"
+    stats = run_rank(
+        _cfg(tiny_model, input_jsonl, out), 0, 1, FakeEngine, lambda t: None, processor
+    )
+    assert (stats.done, stats.failed) == (0, 8)
+    recs = read_jsonl(journal_path(out, 0))
+    assert all("DescribeTask.parse raised KeyError" in r["error"]["message"] for r in recs)
+    assert all(r["text"] == "fake answer" for r in recs)  # the answer is kept

@@ -221,6 +221,10 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budg
             except ParseError as e:
                 fail(p.key, p.raw, error_dict("parse_error", str(e)), timing, res)
                 continue
+            except Exception as e:  # a bug in a task's parse costs its sample, not the rank
+                msg = f"{type(task).__name__}.parse raised {type(e).__name__}: {e}"
+                fail(p.key, p.raw, error_dict("parse_error", msg), timing, res)
+                continue
             writer.write(ok_record(p.key, fp, task.name, p.raw, rank, res, result, timing))
             stats.done += 1
             progress.tick()
