@@ -70,13 +70,16 @@ def slurm_run(tmp_path_factory, tiny_model):
             "device": "cpu",  # fake GPUs: the ranks compute on CPU with SLURM's ids
             "vllm": {"model": str(tiny_model)},
             "sampling": {"max_tokens": 48},
-            "run": {"max_in_flight": 1, "fsync_every": 1},
+            # One request at a time, each engine step 50 ms longer (tests/robustness/faults):
+            # the jobs run long enough for the kill to land mid-run.
+            "run": {"max_in_flight": 1, "fsync_every": 1, "plugins": ["tests.robustness.faults"]},
         },
     )
     env = cli_env()
     env.pop("CUDA_VISIBLE_DEVICES", None)
     env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+    env["VP_FAULT_STEP_SLEEP"] = "0.05"
     return work, cfg, env
 
 
