@@ -36,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.io.journal import journal_paths, scan_done
     from video_pipeline.runner.state import fingerprint
 
-    work = args.work / f"journals_{size}"
-    inp = benchlib.synthetic_rows(work / "input.jsonl", size)
-    cfg = benchlib.planning_config(inp, work / "out.describe.jsonl")
-    benchlib.synthetic_journals(cfg, ranks=4)
+    cfg = benchlib.journal_fixture(args.work, size)
     paths = journal_paths(cfg.data.output_jsonl)
     fp = fingerprint(cfg)
     nbytes = sum(p.stat().st_size for p in paths)

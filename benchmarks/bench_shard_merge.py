@@ -73,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.io.journal import journal_paths
     from video_pipeline.merge import merge_outputs
 
-    work = args.work / f"journals_{size}"
-    inp = benchlib.synthetic_rows(work / "input.jsonl", size)
-    cfg = benchlib.planning_config(inp, work / "out.describe.jsonl")
-    benchlib.synthetic_journals(cfg, ranks=4)
+    cfg = benchlib.journal_fixture(args.work, size)
+    inp = cfg.data.input_jsonl
     journals = " ".join(str(j) for j in journal_paths(cfg.data.output_jsonl))
     scratch = args.work / "shard_merge_out"
     shards_dir = scratch / "shards"

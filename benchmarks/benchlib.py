@@ -238,3 +238,15 @@ def synthetic_journals(
             w.close()
     marker.write_text("ok\n")
     return paths
+
+
+def journal_fixture(work_root: Path, size: int, ranks: int = 4) -> Any:
+    """A synthetic input of `size` rows, fully journaled by `ranks` ranks; its config.
+
+    Shared by the resume-scan and shard/merge benchmarks (same folder, built once).
+    """
+    work = work_root / f"journals_{size}"
+    inp = synthetic_rows(work / "input.jsonl", size)
+    cfg = planning_config(inp, work / "out.describe.jsonl")
+    synthetic_journals(cfg, ranks=ranks)
+    return cfg
