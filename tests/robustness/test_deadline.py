@@ -69,14 +69,14 @@ def test_exceptions_of_the_dataset_still_surface():
 def test_rank_goes_on_after_a_hung_decode(
     tmp_path, tiny_model, input_jsonl, processor, monkeypatch, workers
 ):
-    real = BaseDataset.build_llm_input
+    real = BaseDataset.decode_vision
 
     def hanging(self, messages):
         if "video_003" in str(messages):
             threading.Event().wait()
         return real(self, messages)
 
-    monkeypatch.setattr(BaseDataset, "build_llm_input", hanging)
+    monkeypatch.setattr(BaseDataset, "decode_vision", hanging)
     out = tmp_path / "o.jsonl"
     raw = demo_config(
         tiny_model, input_jsonl, out, data={"num_workers": workers}, run={"decode_timeout_s": 1}

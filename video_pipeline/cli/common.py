@@ -60,3 +60,10 @@ def config_or_die(args: argparse.Namespace) -> Config:
     except ConfigError as e:
         fail(str(e))
         raise  # unreachable; keeps type checkers happy
+
+
+def task_configs_or_die(args: argparse.Namespace) -> list[Config]:
+    """The config's tasks, one single-task config each (one for a seed-style config)."""
+    from video_pipeline.config.loader import task_configs
+
+    return task_configs(config_or_die(args))

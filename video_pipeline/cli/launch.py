@@ -13,13 +13,14 @@ Exit status: 0 done; 1 a rank stopped (engine failure, loader failure: rerun to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 
-from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.io.journal import journal_path
 from video_pipeline.runner.lock import LockHeld, OutputLock
@@ -107,19 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.retry_errors:
         args.overrides.append("run.retry_errors=true")
-    cfg = config_or_die(args)
+    cfgs = task_configs_or_die(args)
     from video_pipeline.runner.checks import check_paths
 
     try:
-        check_paths(cfg)
+        for cfg in cfgs:
+            check_paths(cfg)
     except ConfigError as e:
         fail(str(e))
     gpus, nproc = resolve_devices(args)
-    lock = take_lock(cfg)
-    try:
-        return run(args, cfg, gpus, nproc)
-    finally:
-        lock.release()
+    with contextlib.ExitStack() as locks:
+        for cfg in cfgs:
+            locks.callback(take_lock(cfg).release)
+        return run(args, cfgs, gpus, nproc)
 
 
 def take_lock(cfg: Config) -> OutputLock:
@@ -138,10 +139,10 @@ def take_lock(cfg: Config) -> OutputLock:
     return lock
 
 
-def run(args: argparse.Namespace, cfg: Config, gpus: list[str] | None, nproc: int) -> int:
+def run(args: argparse.Namespace, cfgs: list[Config], gpus: list[str] | None, nproc: int) -> int:
     from video_pipeline.runner.state import prepare_output
 
-    fp = prepare_output(cfg)
+    fps = [(cfg.run.task, prepare_output(cfg)) for cfg in cfgs]
     env = dict(os.environ)
     if gpus is not None:
         env["VP_GPUS"] = ",".join(gpus)
@@ -151,7 +152,10 @@ def run(args: argparse.Namespace, cfg: Config, gpus: list[str] | None, nproc: in
         env["CUDA_VISIBLE_DEVICES"] = ""
         env["VP_CPU_BIND"] = cpu_groups(nproc)
         where = f"{nproc} CPU rank(s), cores {env['VP_CPU_BIND']}"
-    log.info("task %s, fingerprint %s, %s", cfg.run.task, fp, where)
+    for task, fp in fps:
+        log.info("task %s, fingerprint %s, %s", task, fp, where)
+    if len(cfgs) > 1:
+        log.info("%d tasks share each video's decode", len(cfgs))
     from video_pipeline.cli.common import die_with_parent
 
     proc = subprocess.Popen(worker_command(args, nproc), env=env, preexec_fn=die_with_parent)
@@ -160,9 +164,10 @@ def run(args: argparse.Namespace, cfg: Config, gpus: list[str] | None, nproc: in
     except KeyboardInterrupt:
         proc.terminate()
         rc = proc.wait()
-    stats = rank_stats(cfg, nproc)
-    if stats:
-        print(f"[{cfg.run.task}] {summary_line(stats)}", file=sys.stderr)
+    for cfg in cfgs:
+        stats = rank_stats(cfg, nproc)
+        if stats:
+            print(f"[{cfg.run.task}] {summary_line(stats)}", file=sys.stderr)
     if rc != 0:
         print(
             f"error: ranks exited with code {rc}; rerun the same command to resume", file=sys.stderr
@@ -171,9 +176,12 @@ def run(args: argparse.Namespace, cfg: Config, gpus: list[str] | None, nproc: in
     if args.merge:
         from video_pipeline.merge import merge_outputs
 
-        report = merge_outputs(cfg)
-        print(report.summary(), file=sys.stderr)
-        return 0 if report.complete else 3
+        complete = True
+        for cfg in cfgs:
+            report = merge_outputs(cfg)
+            print(report.summary(), file=sys.stderr)
+            complete = complete and report.complete
+        return 0 if complete else 3
     return 0
 
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, config_or_die, fail
+from video_pipeline.cli.common import add_config_args, fail, task_configs_or_die
 from video_pipeline.io.journal import output_stem
 
 
@@ -26,19 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="write here instead of data.output_jsonl")
     p.add_argument("--allow-partial", action="store_true", help="exit 0 even if keys are pending")
     args = p.parse_args(argv)
-    cfg = config_or_die(args)
+    cfgs = task_configs_or_die(args)
+    if args.output and len(cfgs) > 1:
+        fail("--output names one file; the config lists several tasks, each with its own")
     from video_pipeline.merge import merge_outputs
     from video_pipeline.runner.lock import LockHeld, OutputLock
 
-    try:
-        with OutputLock(cfg.data.output_jsonl):
-            report = merge_outputs(cfg, args.output)
-    except LockHeld as e:
-        fail(str(e), code=4)
-    summary = Path(f"{output_stem(report.output)}.merge.json")
-    summary.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    print(report.summary(), file=sys.stderr)
-    return 0 if report.complete or args.allow_partial else 3
+    complete = True
+    for cfg in cfgs:
+        try:
+            with OutputLock(cfg.data.output_jsonl):
+                report = merge_outputs(cfg, args.output)
+        except LockHeld as e:
+            fail(str(e), code=4)
+        summary = Path(f"{output_stem(report.output)}.merge.json")
+        summary.write_text(json.dumps(asdict(report), indent=2) + "\n")
+        print(report.summary(), file=sys.stderr)
+        complete = complete and report.complete
+    return 0 if complete or args.allow_partial else 3
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,15 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.tokens_per_s is not None and args.tokens_per_s <= 0:
         fail(f"--tokens-per-s must be > 0, got {args.tokens_per_s}")
-    cfg = config_or_die(args)
+    cfgs = task_configs_or_die(args)
+    if args.probes and len(cfgs) > 1:
+        fail("--probes names one file; the config lists several tasks")
     from video_pipeline.preflight import run_preflight
 
-    report = run_preflight(cfg, args.tokens_per_s, args.probes)
-    if args.json:
-        print(report.to_json())
-    else:
-        print(report.summary())
-    return 1 if args.strict and (report.failed or report.over_budget) else 0
+    bad = False
+    for cfg in cfgs:  # prompts, and so token counts, differ by task
+        report = run_preflight(cfg, args.tokens_per_s, args.probes)
+        print(report.to_json() if args.json else report.summary())
+        bad = bad or bool(report.failed or report.over_budget)
+    return 1 if args.strict and bad else 0
 
 
 if __name__ == "__main__":

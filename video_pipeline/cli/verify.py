@@ -15,7 +15,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from video_pipeline.cli.common import add_config_args, config_or_die
+from video_pipeline.cli.common import add_config_args, task_configs_or_die
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complete", action="store_true", help="pending keys are a violation")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     args = p.parse_args(argv)
-    cfg = config_or_die(args)
     from video_pipeline.verify import verify_run
 
-    report = verify_run(cfg, require_complete=args.complete)
+    reports = [verify_run(cfg, require_complete=args.complete) for cfg in task_configs_or_die(args)]
     if args.json:
-        print(json.dumps(asdict(report), indent=2, ensure_ascii=False))
+        out = [asdict(r) for r in reports]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False))
     else:
-        print(report.summary())
-    return 1 if report.violations else 0
+        print("\n".join(r.summary() for r in reports))
+    return 1 if any(r.violations for r in reports) else 0
 
 
 if __name__ == "__main__":

@@ -42,17 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(prefix=f"rank{rank} ")
     cfg = config_or_die(args)
 
-    from video_pipeline.runner.rank import run_rank
+    from video_pipeline.config.loader import task_configs
+    from video_pipeline.runner.rank import run_tasks
 
     try:
-        stats = run_rank(cfg, rank, world)
+        all_stats = run_tasks(task_configs(cfg), rank, world)
     except KeyboardInterrupt:
         return 130
     except Exception as e:
         log.exception("rank %d stopped: %s: %s", rank, type(e).__name__, e)
         log.error("what was journaled so far is valid; rerun the same command to resume")
         return 1
-    log.info("[rank %d] finished: done=%d failed=%d", rank, stats.done, stats.failed)
+    for stats in all_stats:
+        log.info(
+            "[rank %d %s] finished: done=%d failed=%d",
+            rank,
+            stats.task,
+            stats.done,
+            stats.failed,
+        )
     return 0
 
 

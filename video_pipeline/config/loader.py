@@ -8,6 +8,7 @@ well under a second, before any model loads.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from video_pipeline.config.schema import (
+    TASK_PLACEHOLDER,
     Config,
     DataConfig,
     RunConfig,
     SamplingConfig,
+    TaskSpec,
     VisionConfig,
     VllmConfig,
 )
@@ -97,7 +100,7 @@ def from_dict(data: Any, source: str | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"the top level must be a mapping, got {type(data).__name__}"], source)
     errs: list[str] = []
-    allowed = [*SECTIONS, "task_params"]
+    allowed = [*SECTIONS, "task_params", "tasks"]
     for key in data:
         if key not in allowed:
             errs.append(f"unknown section {key!r}; allowed: {', '.join(allowed)}")
@@ -126,26 +129,141 @@ def from_dict(data: Any, source: str | None = None) -> Config:
     errs = cfg.check()
     if errs:
         raise ConfigError(errs, source)
+    if data.get("tasks") is not None:
+        cfg.tasks = _task_group(data, errs)
+        if errs:
+            raise ConfigError(errs, source)
     return cfg
 
 
+def _task_group(data: dict[str, Any], errs: list[str]) -> list[TaskSpec]:
+    """The `tasks` list of a config that runs several tasks on one decode of each video."""
+    entries = data["tasks"]
+    if not isinstance(entries, list) or not entries:
+        errs.append(f"tasks must be a non-empty list of task names or mappings, got {entries!r}")
+        return []
+    specs = load_task_specs(entries, errs)
+    if "task" in (data.get("run") or {}):
+        errs.append("run.task and tasks are exclusive: list every task under tasks")
+    if TASK_PLACEHOLDER not in data["data"]["output_jsonl"]:
+        errs.append(
+            f"data.output_jsonl must contain {TASK_PLACEHOLDER} when tasks is set (each task "
+            f"writes its own output), got {data['data']['output_jsonl']!r}"
+        )
+    if errs:
+        return specs
+    for i, spec in enumerate(specs):
+        try:
+            from_dict(task_dict(data, spec))
+        except ConfigError as e:
+            errs += [f"tasks[{i}] ({spec.name}): {p}" for p in e.problems]
+    return specs
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def load_task_specs(entries: list[Any], errs: list[str]) -> list[TaskSpec]:
+    """`tasks` entries (a name, or a mapping of name, task, sampling, task_params)."""
+    specs: dict[str, TaskSpec] = {}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict):
+            errs.append(f"tasks[{i}] must be a task name or a mapping, got {entry!r}")
+            continue
+        spec = build_section(TaskSpec, entry, f"tasks[{i}]", errs)
+        if spec is None:
+            continue
+        if not _NAME_RE.match(spec.name):
+            errs.append(
+                f"tasks[{i}].name must be letters, digits, '_', '-' or '.' (it names files), "
+                f"got {spec.name!r}"
+            )
+        elif spec.name in specs:
+            errs.append(f"tasks[{i}].name {spec.name!r} is used twice; names must be unique")
+        else:
+            specs[spec.name] = spec
+    return list(specs.values())
+
+
+def task_dict(base: dict[str, Any], spec: TaskSpec, output_jsonl: str | None = None) -> dict:
+    """The seed-format mapping of one task: base sections with the task's overrides.
+
+    The output is `output_jsonl` when given, else the base's with `{task}` replaced by
+    the task's name.
+    """
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items() if k != "tasks"}
+    out = output_jsonl or str(data.get("data", {}).get("output_jsonl", ""))
+    out = out.replace(TASK_PLACEHOLDER, spec.name)
+    data["data"] = {**data.get("data", {}), "output_jsonl": out}
+    data["run"] = {**data.get("run", {}), "task": spec.task_name}
+    data["sampling"] = {**data.get("sampling", {}), **spec.sampling}
+    data["task_params"] = {**data.get("task_params", {}), **spec.task_params}
+    return data
+
+
+def task_configs(cfg: Config) -> list[Config]:
+    """One single-task config per task of `cfg` (just `cfg` when it runs one task)."""
+    if not cfg.tasks:
+        return [cfg]
+    base = cfg.to_dict()
+    return [from_dict(task_dict(base, spec)) for spec in cfg.tasks]
+
+
 def check_task_params(cfg: Config, source: str | None = None) -> None:
-    """Load plugins, then check that the task exists and accepts its params."""
+    """Load plugins, then check that each task exists and accepts its params."""
     from video_pipeline.plugins import load_plugins
-    from video_pipeline.registry import RegistryError
-    from video_pipeline.tasks.registry import get_task_class
 
     try:
         load_plugins(cfg.run.plugins)
     except ImportError as e:
         raise ConfigError([f"run.plugins: cannot import {e.name or e}: {e}"], source) from None
+    if not cfg.tasks:
+        errs = _one_task_problems(cfg)
+    else:
+        errs = []
+        configs = task_configs(cfg)
+        for i, (spec, one) in enumerate(zip(cfg.tasks, configs, strict=True)):
+            errs += [f"tasks[{i}] ({spec.name}): {p}" for p in _one_task_problems(one)]
+        if not errs:
+            errs = _shared_decode_problems(cfg.tasks, configs)
+    if errs:
+        raise ConfigError(errs, source)
+
+
+def _one_task_problems(cfg: Config) -> list[str]:
+    from video_pipeline.registry import RegistryError
+    from video_pipeline.tasks.registry import get_task_class
+
     try:
         task_cls = get_task_class(cfg.run.task)
     except RegistryError as e:
-        raise ConfigError([f"run.task: {e}"], source) from None
-    errs = task_cls.check_params(cfg.task_kwargs)
-    if errs:
-        raise ConfigError(errs, source)
+        return [f"run.task: {e}"]
+    return task_cls.check_params(cfg.task_kwargs)
+
+
+def _shared_decode_problems(specs: list[TaskSpec], configs: list[Config]) -> list[str]:
+    """Tasks decoded together must read videos the same way: one dataset, one setting."""
+    from video_pipeline.tasks.registry import get_task_class
+
+    first = configs[0]
+    ds0 = get_task_class(first.run.task).dataset_name
+    errs = []
+    for i, (spec, cfg) in enumerate(zip(specs, configs, strict=True)):
+        ds = get_task_class(cfg.run.task).dataset_name
+        if ds != ds0:
+            errs.append(
+                f"tasks[{i}] ({spec.name}): task {cfg.run.task!r} reads videos with dataset "
+                f"{ds!r}, {specs[0].name} with {ds0!r}; tasks listed together share one "
+                "decode of each video, so they must use the same dataset"
+            )
+        if cfg.dataset_params != first.dataset_params:
+            errs.append(
+                f"tasks[{i}] ({spec.name}).task_params.dataset differs from "
+                f"{specs[0].name}'s; tasks listed together share one decode of each video"
+            )
+    return errs
 
 
 def build_section(cls: type, raw: dict[str, Any], prefix: str, errs: list[str]) -> Any:

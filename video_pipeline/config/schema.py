@@ -184,6 +184,23 @@ class RunConfig:
 
 
 @dataclass
+class TaskSpec:
+    """One entry of `tasks`: a registered task under an output name, with overrides."""
+
+    name: str
+    task: str | None = None  # registered task; default: `name`
+    sampling: dict[str, Any] = field(default_factory=dict)
+    task_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or self.name
+
+
+TASK_PLACEHOLDER = "{task}"  # in data.output_jsonl when `tasks` lists several tasks
+
+
+@dataclass
 class Config:
     data: DataConfig
     vllm: VllmConfig
@@ -191,6 +208,9 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     run: RunConfig = field(default_factory=RunConfig)
     task_params: dict[str, Any] = field(default_factory=dict)
+    # Several tasks over the same videos in one run: each video is decoded once and
+    # every task's prompt is submitted for it. Empty: the single task `run.task`.
+    tasks: list[TaskSpec] = field(default_factory=list)
 
     def check(self) -> list[str]:
         """Checks across sections (each section checks itself in the loader)."""
@@ -210,7 +230,12 @@ class Config:
         return {k: v for k, v in self.task_params.items() if k != "dataset"}
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.tasks:
+            d.pop("tasks")  # a single-task config keeps the seed's shape
+        else:
+            d["run"].pop("task")  # each entry of `tasks` names its own
+        return d
 
     def fingerprint(self, task_version: str = "1") -> str:
         """Hash of everything that changes an answer.

@@ -6,9 +6,11 @@ raises: a sample that cannot be prepared comes back as `{__key, raw, error}`.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -44,15 +46,30 @@ class BaseDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.prepare(i, [self.task])
+        if "llm_inputs" in item:
+            item["llm_input"] = item.pop("llm_inputs")[0]
+        return item
+
+    def prepare(self, i: int, tasks: Sequence[Task]) -> dict[str, Any]:
+        """Sample i for several tasks at once, each video decoded once.
+
+        `{__key, raw, llm_inputs: [one per task], decodes}`, or `{__key, raw, error}`
+        when the sample cannot be prepared (the error then holds for every task).
+        """
         t0 = time.perf_counter()
         key, raw = None, None
         try:
             sample = self.samples[i]
             key, raw = sample["__key"], sample["raw"]
             sample["__video_uri"] = self.video_uri(sample["__video"])
-            messages = self.task.build_messages(sample)
-            self.apply_vision(messages, raw)
-            item = {"__key": key, "raw": raw, "llm_input": self.build_llm_input(messages)}
+            per_task = []
+            for task in tasks:
+                messages = task.build_messages(dict(sample))
+                self.apply_vision(messages, raw)
+                per_task.append(messages)
+            inputs, decodes = self.build_llm_inputs(per_task)
+            item = {"__key": key, "raw": raw, "llm_inputs": inputs, "decodes": decodes}
         except KeyedSampleError as e:
             item = {"__key": e.key, "raw": e.raw, "error": e.to_dict()}
         except SampleError as e:
@@ -102,11 +119,38 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def build_llm_input(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Decode with qwen_vl_utils and render the prompt: vLLM's offline input dict."""
-        from qwen_vl_utils import process_vision_info
+        return {"prompt": self.render_prompt(messages), **self.decode_vision(messages)}
 
-        prompt = self.processor.apply_chat_template(
+    def build_llm_inputs(
+        self, per_task: list[list[dict[str, Any]]]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`build_llm_input` for each task's messages, decoding each distinct video once.
+
+        Tasks whose visual elements are equal (same video, same vision settings) share
+        one decoded `multi_modal_data`: the same tensors, shipped once from the worker.
+        A subclass with its own `build_llm_input` gets it called per task instead.
+        Returns the inputs and the number of decodes.
+        """
+        if type(self).build_llm_input is not BaseDataset.build_llm_input:
+            return [self.build_llm_input(m) for m in per_task], len(per_task)
+        decoded: dict[str, dict[str, Any]] = {}
+        inputs = []
+        for messages in per_task:
+            sig = _visual_signature(messages)
+            if sig not in decoded:
+                decoded[sig] = self.decode_vision(messages)
+            inputs.append({"prompt": self.render_prompt(messages), **decoded[sig]})
+        return inputs, len(decoded)
+
+    def render_prompt(self, messages: list[dict[str, Any]]) -> str:
+        return self.processor.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
         )
+
+    def decode_vision(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos."""
+        from qwen_vl_utils import process_vision_info
+
         images, videos, video_kwargs = process_vision_info(
             messages, return_video_kwargs=True, return_video_metadata=True
         )
@@ -121,7 +165,19 @@ class BaseDataset(torch.utils.data.Dataset):
         # of the patch grid); without do_resize=False the model's processor inside vLLM
         # resizes them again to its own pixel bounds, and the vision settings are lost.
         kwargs = {**video_kwargs, "do_resize": False} if videos else video_kwargs
-        return {"prompt": prompt, "multi_modal_data": mm, "mm_processor_kwargs": kwargs}
+        return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
+
+
+def _visual_signature(messages: list[dict[str, Any]]) -> str:
+    """The image and video elements of the messages, as a comparable string."""
+    elements = [
+        ele
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for ele in message["content"]
+        if isinstance(ele, dict) and ele.get("type") != "text" and "text" not in ele
+    ]
+    return json.dumps(elements, sort_keys=True, default=str)
 
 
 def _frames_uint8(video: Any) -> Any:

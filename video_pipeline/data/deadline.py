@@ -59,6 +59,9 @@ class DecodeDeadline(torch.utils.data.Dataset):
         )
         item = {"__key": key, "raw": raw, "error": error_dict("decode_timeout", message)}
         item["decode_s"] = time.perf_counter() - t0
+        tasks_of = getattr(self.dataset, "tasks_of", None)
+        if tasks_of is not None:  # the tasks the sample was prepared for all lose it
+            item["tasks"] = tasks_of(i)
         return item
 
     def _fill(self, box: list[Any], i: int) -> None:

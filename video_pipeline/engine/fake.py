@@ -29,11 +29,13 @@ class FakeEngine:
         self._queue: deque[tuple[str, int]] = deque()
         self.in_flight_history: list[int] = []
         self.added: list[str] = []
+        self.inputs: list[dict[str, Any]] = []  # what each request was given, in order
 
     def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
         if len(llm_input.get("prompt", "")) > self.max_prompt:
             raise RequestRejected("too_many_tokens", "prompt longer than the fake limit")
         self.added.append(request_id)
+        self.inputs.append(llm_input)
         self._queue.append((request_id, self.steps_per_request))
 
     def step(self) -> list[Finished]:

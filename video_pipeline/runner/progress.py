@@ -31,6 +31,10 @@ class RankStats:
     engine_s: float = 0.0  # wall time spent inside engine.step()
     wait_s: float = 0.0  # wall time the engine sat idle waiting for decoded input
     wall_s: float = 0.0
+    decodes: int = (
+        0  # videos decoded for this task (a decode shared with other tasks counts in each)
+    )
+    shared_with: list[str] = field(default_factory=list)  # tasks run on the same decodes
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 

@@ -2,23 +2,28 @@
 
 The engine gets a bounded window of requests in flight and is refilled as requests
 finish; every finished sample is journaled at once, so a kill loses at most the
-samples in flight.
+samples in flight. Several tasks over the same input share the rank: each video is
+decoded once and one request per task goes to the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.data import DataLoader
 
 from video_pipeline.config.schema import Config
 from video_pipeline.data.deadline import DecodeDeadline
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
+from video_pipeline.data.shared import SharedDecode
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.engine.base import Engine, RequestRejected
 from video_pipeline.errors import EngineFailure, SampleError, error_dict
@@ -42,6 +47,24 @@ class _Pending:
     raw: Any
     decode_s: float
     added: float
+    run: _TaskRun
+
+
+@dataclass
+class _TaskRun:
+    """One task of the rank: its answers' identity, journal, counters and sampling."""
+
+    cfg: Config
+    task: Task
+    fp: str
+    stats: RankStats
+    params: Any = None
+    writer: JournalWriter | None = None
+    progress: Progress | None = None
+
+    @property
+    def stats_path(self) -> Path:
+        return journal_path(self.cfg.data.output_jsonl, self.stats.rank).with_suffix(".stats.json")
 
 
 def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,84 +79,142 @@ def run_rank(
     sampling_factory: Callable[[Task], Any] | None = None,
     processor: Any = None,
 ) -> RankStats:
-    """Run one rank to the end of its slice; returns its stats (also saved as JSON)."""
+    """Run one rank of a single-task config to the end of its slice; returns its stats."""
+    if cfg.tasks:
+        raise ValueError("a config with `tasks` runs through run_tasks(task_configs(cfg))")
+    return run_tasks([cfg], rank, world_size, engine_factory, sampling_factory, processor)[0]
+
+
+def run_tasks(
+    cfgs: list[Config],
+    rank: int,
+    world_size: int,
+    engine_factory: Callable[[], Engine] | None = None,
+    sampling_factory: Callable[[Task], Any] | None = None,
+    processor: Any = None,
+) -> list[RankStats]:
+    """Run one rank of one or more tasks over the same input, one engine for all.
+
+    `cfgs` are single-task configs that differ only in task, task params, sampling and
+    output (see `config.loader.task_configs`). A row pending in several tasks is
+    decoded once and submitted once per task; each task resumes from its own journals.
+    Returns each task's stats (also saved as JSON beside its journals).
+    """
     from video_pipeline.plugins import load_plugins
 
-    load_plugins(cfg.run.plugins)
-    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
-    fp = fingerprint(cfg)
-    out = cfg.data.output_jsonl
+    base = cfgs[0]
+    load_plugins(base.run.plugins)
+    index = InputIndex.build(base.data.input_jsonl, base.data.video_field, base.data.id_field)
+    runs, works = [], []
+    for cfg in cfgs:
+        task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+        fp = fingerprint(cfg)
+        done = scan_done(
+            journal_paths(cfg.data.output_jsonl), fp, include_errors=not cfg.run.retry_errors
+        )
+        work = plan_work(index, world_size, rank, done if cfg.data.resume else done[:0])
+        stats = RankStats(rank=rank, world_size=world_size, task=task.name, fingerprint=fp)
+        stats.total, stats.todo = work.total, len(work.selected)
+        stats.skipped_done, stats.skipped_duplicate = work.skipped_done, work.skipped_duplicate
+        stats.shared_with = [c.run.task for c in cfgs if c is not cfg]
+        log.info(
+            "[rank %d/%d %s] %d rows in slice: %d to run, %d done earlier, %d duplicate keys",
+            rank,
+            world_size,
+            task.name,
+            work.total,
+            stats.todo,
+            work.skipped_done,
+            work.skipped_duplicate,
+        )
+        runs.append(_TaskRun(cfg, task, fp, stats))
+        works.append(work.selected)
+    selected, pending = _union(works)
+    if len(selected) == 0:
+        for r in runs:
+            r.stats.save(r.stats_path)
+        return [r.stats for r in runs]
+    if len(runs) > 1:
+        log.info(
+            "[rank %d] %d videos to decode once for %d tasks (%d requests)",
+            rank,
+            len(selected),
+            len(runs),
+            int(pending.sum()),
+        )
 
-    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
-    done = scan_done(journal_paths(out), fp, include_errors=not cfg.run.retry_errors)
-    work = plan_work(index, world_size, rank, done if cfg.data.resume else done[:0])
-    stats = RankStats(rank=rank, world_size=world_size, task=task.name, fingerprint=fp)
-    stats.total, stats.todo = work.total, len(work.selected)
-    stats.skipped_done, stats.skipped_duplicate = work.skipped_done, work.skipped_duplicate
-    log.info(
-        "[rank %d/%d %s] %d rows in slice: %d to run, %d done earlier, %d duplicate keys",
-        rank,
-        world_size,
-        task.name,
-        work.total,
-        stats.todo,
-        work.skipped_done,
-        work.skipped_duplicate,
-    )
-    stats_path = journal_path(out, rank).with_suffix(".stats.json")
-    if stats.todo == 0:
-        stats.save(stats_path)
-        return stats
-
-    reader = install_reader(cfg.vision.reader)
+    reader = install_reader(base.vision.reader)
     log.info("[rank %d] video reader: %s", rank, reader)
     if processor is None:
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(
-            cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code
+            base.vllm.model, trust_remote_code=base.vllm.trust_remote_code
         )
-    samples = SampleSource(index, work.selected, cfg.data.video_field, cfg.data.id_field)
-    dataset_cls = get_dataset_class(task.dataset_name)
-    dataset = dataset_cls(samples, task, processor, cfg.vision, cfg.dataset_params)
-    workers = cfg.data.num_workers
+    samples = SampleSource(index, selected, base.data.video_field, base.data.id_field)
+    datasets = [
+        get_dataset_class(r.task.dataset_name)(
+            samples, r.task, processor, r.cfg.vision, r.cfg.dataset_params
+        )
+        for r in runs
+    ]
+    workers = base.data.num_workers
     loader = DataLoader(
-        DecodeDeadline(dataset, cfg.run.decode_timeout_s),
-        batch_size=cfg.run.batch_size,
+        DecodeDeadline(SharedDecode(datasets, pending), base.run.decode_timeout_s),
+        batch_size=base.run.batch_size,
         shuffle=False,
         num_workers=workers,
         collate_fn=_collate,
-        pin_memory=cfg.data.pin_memory,
-        prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+        pin_memory=base.data.pin_memory,
+        prefetch_factor=base.data.prefetch_factor if workers > 0 else None,
     )
     feed = Prefetcher(
-        loader, maxsize=max(cfg.run.max_in_flight or MAX_WINDOW, cfg.run.batch_size * 2)
+        loader, maxsize=max(base.run.max_in_flight or MAX_WINDOW, base.run.batch_size * 2)
     )
 
     if engine_factory is None:
         from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
 
         def engine_factory() -> Engine:
-            return VllmEngine(build_llm(cfg.vllm))
+            return VllmEngine(build_llm(base.vllm))
 
-    if sampling_factory is None:
+    def sampling(run: _TaskRun) -> Any:
+        if sampling_factory is not None:
+            return sampling_factory(run.task)
         from video_pipeline.engine.vllm_engine import build_sampling_params
 
-        def sampling_factory(t: Task) -> Any:
-            return build_sampling_params(cfg.sampling, t)
+        return build_sampling_params(run.cfg.sampling, run.task)
 
     try:
-        params = sampling_factory(task)  # before the engine: a bad setting fails fast
+        for r in runs:  # before the engine: a bad setting fails fast
+            r.params = sampling(r)
         engine = engine_factory()
-        limit = getattr(engine, "max_model_len", None) or cfg.vllm.max_model_len
-        window = in_flight_window(cfg, getattr(engine, "max_num_seqs", None))
+        limit = getattr(engine, "max_model_len", None) or base.vllm.max_model_len
+        window = in_flight_window(base, getattr(engine, "max_num_seqs", None))
         budget = TokenBudget(processor, limit)
-        with JournalWriter(journal_path(out, rank), cfg.run.flush_every, cfg.run.fsync_every) as w:
-            _loop(cfg, task, fp, rank, engine, params, feed, w, stats, window, budget)
+        with contextlib.ExitStack() as stack:
+            for r in runs:
+                path = journal_path(r.cfg.data.output_jsonl, rank)
+                writer = JournalWriter(path, r.cfg.run.flush_every, r.cfg.run.fsync_every)
+                r.writer = stack.enter_context(writer)
+                r.progress = Progress(r.stats, r.cfg.run.log_every)
+            _loop(runs, rank, engine, feed, window, budget)
     finally:
         feed.close()
-        stats.save(stats_path)
-    return stats
+        for r in runs:
+            r.stats.save(r.stats_path)
+    return [r.stats for r in runs]
+
+
+def _union(works: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows pending in any task, in input order, and which tasks each is pending for."""
+    if len(works) == 1:
+        return works[0], np.ones((len(works[0]), 1), dtype=bool)
+    selected = np.unique(np.concatenate(works))  # each plan is sorted and unique
+    pending = np.zeros((len(selected), len(works)), dtype=bool)
+    for j, w in enumerate(works):
+        pending[np.searchsorted(selected, w), j] = True
+    return selected, pending
 
 
 MAX_WINDOW = 128  # decoded videos held at once (frames in host memory) when not configured
@@ -151,17 +232,17 @@ def in_flight_window(cfg: Config, engine_max_num_seqs: int | None) -> int:
     return max(1, min(seqs, MAX_WINDOW))
 
 
-def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budget) -> None:
-    progress = Progress(stats, cfg.run.log_every)
+def _loop(runs, rank, engine, feed, window, budget) -> None:
     pending: dict[str, _Pending] = {}
     seq = 0
     exhausted = False
 
-    def fail(key: str, raw: Any, error: dict, timing: dict | None = None, out=None) -> None:
-        writer.write(error_record(key, fp, task.name, raw, rank, error, out, timing))
-        stats.failed += 1
-        stats.errors_by_kind[error["kind"]] = stats.errors_by_kind.get(error["kind"], 0) + 1
-        progress.tick()
+    def fail(run, key, raw, error: dict, timing: dict | None = None, out=None) -> None:
+        run.writer.write(error_record(key, run.fp, run.task.name, raw, rank, error, out, timing))
+        s = run.stats
+        s.failed += 1
+        s.errors_by_kind[error["kind"]] = s.errors_by_kind.get(error["kind"], 0) + 1
+        run.progress.tick()
 
     while True:
         # Refill the window; block for input only when the engine would otherwise idle.
@@ -170,33 +251,39 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budg
             t0 = time.perf_counter()
             item = feed.get(block=idle)
             if idle:
-                stats.wait_s += time.perf_counter() - t0
+                for r in runs:
+                    r.stats.wait_s += time.perf_counter() - t0
             if item is EMPTY:
                 break
             if item is END:
                 exhausted = True
                 break
-            stats.decode_s += item.get("decode_s", 0.0)
+            todo = [runs[j] for j in item.get("tasks", range(len(runs)))]
+            decode_s = item.get("decode_s", 0.0)
+            for r in todo:  # a shared decode is split between the tasks it served
+                r.stats.decode_s += decode_s / len(todo)
+                r.stats.decodes += item.get("decodes", 1)
+            key, raw = item["__key"], item["raw"]
             if "error" in item:
-                fail(item["__key"], item["raw"], item["error"], {"decode_s": item.get("decode_s")})
+                for r in todo:
+                    fail(r, key, raw, item["error"], {"decode_s": decode_s})
                 continue
-            try:
-                budget.check(item["llm_input"])  # over-long prompts never reach the engine
-            except SampleError as e:
-                fail(item["__key"], item["raw"], e.to_dict(), {"decode_s": item.get("decode_s")})
-                continue
-            rid = f"r{rank}-{seq}"
-            seq += 1
-            try:
-                engine.add(rid, item["llm_input"], params)
-            except RequestRejected as e:
-                fail(item["__key"], item["raw"], error_dict(e.kind, str(e)))
-                continue
-            except Exception as e:
-                raise _engine_failed("add", e, len(pending)) from e
-            pending[rid] = _Pending(
-                item["__key"], item["raw"], item.get("decode_s", 0.0), time.perf_counter()
-            )
+            for r, llm_input in zip(todo, item["llm_inputs"], strict=True):
+                try:
+                    budget.check(llm_input)  # over-long prompts never reach the engine
+                except SampleError as e:
+                    fail(r, key, raw, e.to_dict(), {"decode_s": decode_s})
+                    continue
+                rid = f"r{rank}-{seq}"
+                seq += 1
+                try:
+                    engine.add(rid, llm_input, r.params)
+                except RequestRejected as e:
+                    fail(r, key, raw, error_dict(e.kind, str(e)))
+                    continue
+                except Exception as e:
+                    raise _engine_failed("add", e, len(pending)) from e
+                pending[rid] = _Pending(key, raw, decode_s, time.perf_counter(), r)
         if engine.in_flight() == 0:
             if exhausted:
                 return
@@ -206,28 +293,30 @@ def _loop(cfg, task, fp, rank, engine, params, feed, writer, stats, window, budg
             finished = engine.step()
         except Exception as e:
             raise _engine_failed("step", e, len(pending)) from e
-        stats.engine_s += time.perf_counter() - t0
+        for r in runs:
+            r.stats.engine_s += time.perf_counter() - t0
         for res in finished:
             p = pending.pop(res.request_id)
+            r, task = p.run, p.run.task
             timing = {
                 "decode_s": round(p.decode_s, 4),
                 "engine_s": round(time.perf_counter() - p.added, 4),
             }
-            stats.prompt_tokens += res.prompt_tokens
-            stats.generated_tokens += res.generated_tokens
-            stats.cached_tokens += res.cached_tokens
+            r.stats.prompt_tokens += res.prompt_tokens
+            r.stats.generated_tokens += res.generated_tokens
+            r.stats.cached_tokens += res.cached_tokens
             try:
                 result = task.parse(res.text, {"__key": p.key, "raw": p.raw})
             except ParseError as e:
-                fail(p.key, p.raw, error_dict("parse_error", str(e)), timing, res)
+                fail(r, p.key, p.raw, error_dict("parse_error", str(e)), timing, res)
                 continue
             except Exception as e:  # a bug in a task's parse costs its sample, not the rank
                 msg = f"{type(task).__name__}.parse raised {type(e).__name__}: {e}"
-                fail(p.key, p.raw, error_dict("parse_error", msg), timing, res)
+                fail(r, p.key, p.raw, error_dict("parse_error", msg), timing, res)
                 continue
-            writer.write(ok_record(p.key, fp, task.name, p.raw, rank, res, result, timing))
-            stats.done += 1
-            progress.tick()
+            r.writer.write(ok_record(p.key, r.fp, task.name, p.raw, rank, res, result, timing))
+            r.stats.done += 1
+            r.progress.tick()
 
 
 def _engine_failed(where: str, e: Exception, in_flight: int) -> EngineFailure:

@@ -10,12 +10,12 @@ parses the workflow, so a bad key fails before any job starts.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from video_pipeline.config import Config, ConfigError, load_config
-from video_pipeline.config.loader import build_section
+from video_pipeline.config.loader import build_section, load_task_specs, task_dict
+from video_pipeline.config.schema import TaskSpec
 from video_pipeline.runner.state import fingerprint
 from video_pipeline.workflow.layout import Layout
 
@@ -26,21 +26,6 @@ MANAGED = {
     "data.output_jsonl": "outdir",
     "run.task": "tasks",
 }
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class TaskSpec:
-    """One entry of `tasks`: a registered task under an output name, with overrides."""
-
-    name: str
-    task: str | None = None  # registered task; default: `name`
-    sampling: dict[str, Any] = field(default_factory=dict)
-    task_params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def task_name(self) -> str:
-        return self.task or self.name
 
 
 @dataclass
@@ -155,12 +140,14 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
     if errs or settings is None:
         raise ConfigError([e.removeprefix(".") for e in errs])
     layout = Layout(settings.outdir)
-    tasks = _load_tasks(settings.tasks, errs)
+    tasks = {spec.name: spec for spec in load_task_specs(settings.tasks, errs)}
     configs: dict[str, Config] = {}
     for i, spec in enumerate(tasks.values()):
         where = f"tasks[{i}] ({spec.name})"
         try:
-            configs[spec.name] = load_config(data=_task_dict(base, spec, settings, layout))
+            data = {**base, "data": {**base.get("data", {}), "input_jsonl": settings.input}}
+            stem = layout.journal_stem(spec.name, layout.shard_name(0))
+            configs[spec.name] = load_config(data=task_dict(data, spec, stem))
         except ConfigError as e:
             errs += [f"{where}: {p}" for p in e.problems]
     if errs:
@@ -177,42 +164,3 @@ def _cli_bool(value: Any) -> Any:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
-
-
-def _load_tasks(entries: list[Any], errs: list[str]) -> dict[str, TaskSpec]:
-    tasks: dict[str, TaskSpec] = {}
-    for i, entry in enumerate(entries):
-        if isinstance(entry, str):
-            entry = {"name": entry}
-        if not isinstance(entry, dict):
-            errs.append(f"tasks[{i}] must be a task name or a mapping, got {entry!r}")
-            continue
-        spec = build_section(TaskSpec, entry, f"tasks[{i}]", errs)
-        if spec is None:
-            continue
-        if not _NAME_RE.match(spec.name):
-            errs.append(
-                f"tasks[{i}].name must be letters, digits, '_', '-' or '.' (it names files), "
-                f"got {spec.name!r}"
-            )
-        elif spec.name in tasks:
-            errs.append(f"tasks[{i}].name {spec.name!r} is used twice; names must be unique")
-        else:
-            tasks[spec.name] = spec
-    return tasks
-
-
-def _task_dict(
-    base: dict[str, Any], spec: TaskSpec, settings: WorkflowSettings, layout: Layout
-) -> dict[str, Any]:
-    """The seed-format mapping of one task: base sections with the task's overrides."""
-    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    data["data"] = {
-        **data.get("data", {}),
-        "input_jsonl": settings.input,
-        "output_jsonl": layout.journal_stem(spec.name, layout.shard_name(0)),
-    }
-    data["run"] = {**data.get("run", {}), "task": spec.task_name}
-    data["sampling"] = {**data.get("sampling", {}), **spec.sampling}
-    data["task_params"] = {**data.get("task_params", {}), **spec.task_params}
-    return data

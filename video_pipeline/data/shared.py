@@ -1,0 +1,75 @@
+"""Several tasks over the same rows: each video decoded once for every task pending on it.
+
+The rank's DataLoader iterates this dataset. An item names the tasks it serves
+(`tasks`, indices into the task list) and carries one `llm_input` per task. With one
+task it is the task's dataset item unchanged (the seed's `__getitem__`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch.utils.data
+
+from video_pipeline.data.base import BaseDataset
+
+log = logging.getLogger("video_pipeline")
+
+
+class SharedDecode(torch.utils.data.Dataset):
+    """`datasets[j]` serves task j; `pending[i, j]` says sample i still needs task j."""
+
+    def __init__(self, datasets: list[Any], pending: np.ndarray) -> None:
+        self.datasets = datasets
+        self.pending = pending
+        self.samples = datasets[0].samples  # read by DecodeDeadline to name a hung sample
+        self.shared = len(datasets) > 1 and _can_share(datasets)
+        if len(datasets) > 1 and not self.shared:
+            log.warning(
+                "dataset %s defines its own __getitem__: each task decodes its own copy "
+                "of every video",
+                type(datasets[0]).__name__,
+            )
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def tasks_of(self, i: int) -> list[int]:
+        return [int(j) for j in np.flatnonzero(self.pending[i])]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        todo = self.tasks_of(i)
+        if self.shared:
+            item = self.datasets[0].prepare(i, [self.datasets[j].task for j in todo])
+        else:
+            item = self._one_by_one(i, todo)
+        item["tasks"] = todo
+        return item
+
+    def _one_by_one(self, i: int, todo: list[int]) -> dict[str, Any]:
+        """Each task's own `__getitem__`; the first error stands for the sample."""
+        items = [self.datasets[j][i] for j in todo]
+        first = items[0]
+        out = {"__key": first.get("__key"), "raw": first.get("raw")}
+        out["decode_s"] = sum(it.get("decode_s", 0.0) for it in items)
+        out["decodes"] = len(items)
+        bad = next((it for it in items if "error" in it), None)
+        if bad is not None:
+            out["error"] = bad["error"]
+        else:
+            out["llm_inputs"] = [it["llm_input"] for it in items]
+        return out
+
+
+def _can_share(datasets: list[Any]) -> bool:
+    """One decode serves all only through the base recipe, with equal settings."""
+    first = datasets[0]
+    cls = type(first)
+    return (
+        isinstance(first, BaseDataset)
+        and cls.__getitem__ is BaseDataset.__getitem__
+        and cls.prepare is BaseDataset.prepare
+        and all(type(d) is cls and d.params == first.params for d in datasets)
+    )
