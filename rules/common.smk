@@ -4,7 +4,7 @@ import sys
 # The package that holds the logic sits next to this workflow; jobs inherit the path.
 sys.path.insert(0, workflow.basedir)
 
-from video_pipeline.workflow.settings import load_workflow
+from video_pipeline.workflow.settings import SHARED, load_workflow
 from video_pipeline.workflow.summary import print_summary
 
 # The whole config is validated here, when the DAG is parsed: a bad key fails before
@@ -38,6 +38,12 @@ def shard_outputs(suffix):
 def task_fingerprint(wildcards):
     """What identifies a task's answers; a change reruns its jobs (params trigger)."""
     return WF.fingerprint(wildcards.task)
+
+
+def all_fingerprints(wildcards):
+    """share_decode: a change of any task's answers reruns the shard's job (the other
+    tasks resume from their journals, so only the changed task is run again)."""
+    return " ".join(f"{t}={WF.fingerprint(t)}" for t in WF.task_names)
 
 
 onsuccess:

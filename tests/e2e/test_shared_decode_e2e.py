@@ -74,7 +74,7 @@ def test_group_run_killed_then_resumed_gives_each_key_once_per_task(tmp_path, ti
         todo = [s["todo"] for s in stats]
         assert stats[0]["decodes"] <= max(todo) + min(todo)
         assert all(s["decodes"] == s["todo"] for s in stats)
-        assert stats[0]["shared_with"] == ["structured_caption"]
+        assert stats[0]["shared_with"] == [str(outs[1])]
 
     # The group's describe answers are the prompts describe alone would send.
     alone_raw = demo_config(tiny_model, inp, tmp_path / "alone" / "res.jsonl")

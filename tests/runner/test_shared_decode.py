@@ -86,7 +86,7 @@ def test_a_group_resumes_each_task_from_its_own_journals(
     stats = run_tasks(cfgs, 0, 1, FakeEngine, lambda t: None, processor)
     assert [(s.skipped_done, s.done) for s in stats] == [(4, 4), (0, 8)]
     assert [s.decodes for s in stats] == [4, 8]  # the 4 shared videos count in both
-    assert stats[0].shared_with == ["describe"]
+    assert stats[0].shared_with == [cfgs[1].data.output_jsonl]
     # A rerun finds everything done and decodes nothing.
     again = run_tasks(cfgs, 0, 1, FakeEngine, lambda t: None, processor)
     assert [(s.skipped_done, s.todo) for s in again] == [(8, 0), (8, 0)]

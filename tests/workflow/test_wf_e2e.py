@@ -381,3 +381,42 @@ def test_rerun_one_task_from_scratch(run: Run, task_fresh: dict) -> None:
     assert run.mtimes("describe", "caption") == task_fresh["before"]
     by_key = assert_exactly_once(run, "describe_short")
     assert all(by_key[k]["time"] > t for k, t in task_fresh["old"].items())
+
+
+@pytest.fixture(scope="module")
+def shared(run: Run, task_fresh: dict) -> dict[str, Any]:
+    """Step 9: share_decode on, and one task's answers changed: one job per shard runs
+    every task on one decode per video; only the changed task is computed again."""
+    old = {t: {r["__key"]: r["time"] for r in run.results(t)[0]} for t in run_tasks(run)}
+    run.overlay["share_decode"] = True
+    run.overlay["tasks"][1]["sampling"] = {"temperature": 0.5, "max_tokens": 20}
+    proc = run.snakemake()
+    return {"proc": proc, "old": old}
+
+
+def run_tasks(run: Run) -> list[str]:
+    return [t["name"] for t in run.overlay["tasks"]]
+
+
+def test_share_decode_runs_every_task_in_one_job_per_shard(run: Run, shared: dict) -> None:
+    jobs = jobs_run(shared["proc"])
+    assert sorted(j for j in jobs if j.startswith("infer")) == [
+        f"infer (shard={s})" for s in SHARDS
+    ]
+    for task in run_tasks(run):
+        by_key = assert_exactly_once(run, task)
+        ok = {k: r for k, r in by_key.items() if r["status"] == "ok"}
+        if task == "caption":  # changed: every answer is new
+            assert all(ok[k]["time"] > t for k, t in shared["old"][task].items() if k in ok)
+        else:  # unchanged: resumed from the journals, nothing computed again
+            assert {k: r["time"] for k, r in ok.items()} == shared["old"][task]
+    for s in SHARDS:
+        stats = {
+            t: json.loads((run.out / "work" / t / s / f"{t}.rank0.stats.json").read_text())
+            for t in run_tasks(run)
+        }
+        assert stats["caption"]["todo"] == stats["caption"]["decodes"] > 0
+        assert stats["describe"]["todo"] == stats["describe_short"]["todo"] == 0
+        others = sorted(Path(p).name for p in stats["caption"]["shared_with"])
+        assert others == ["describe.jsonl", "describe_short.jsonl"]
+    assert (run.out / "logs" / "infer" / "_shared" / "00000.log").exists()

@@ -125,3 +125,24 @@ def test_config_yaml_comments_every_key() -> None:
 def test_demo_paths_are_relative(tmp_path: Path) -> None:
     demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     assert not Path(demo["input"]).is_absolute() and not Path(demo["outdir"]).is_absolute()
+
+
+def test_share_decode_job_runs_exactly_the_per_task_jobs() -> None:
+    from video_pipeline.config.loader import task_configs
+
+    wf = load_workflow(merged({"share_decode": True, "fresh": True}))
+    for shard in wf.shards:
+        group = task_configs(wf.group_config(shard))
+        alone = [wf.shard_config(t, shard) for t in wf.task_names]
+        assert [c.to_dict() for c in group] == [c.to_dict() for c in alone]
+        assert not group[0].data.resume  # fresh applies to every task of the job
+
+
+def test_share_decode_needs_tasks_that_read_videos_alike() -> None:
+    tasks = [
+        {"name": "describe"},
+        {"name": "other", "task": "describe", "task_params": {"dataset": {"x": 1}}},
+    ]
+    assert load_workflow(merged({"tasks": tasks}))  # fine when each task runs alone
+    errs = problems(merged({"tasks": tasks, "share_decode": "true"}))
+    assert any(e.startswith("share_decode: tasks[1] (other).task_params.dataset") for e in errs)

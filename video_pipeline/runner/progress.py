@@ -34,7 +34,7 @@ class RankStats:
     decodes: int = (
         0  # videos decoded for this task (a decode shared with other tasks counts in each)
     )
-    shared_with: list[str] = field(default_factory=list)  # tasks run on the same decodes
+    shared_with: list[str] = field(default_factory=list)  # outputs of tasks on the same decodes
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 

@@ -116,7 +116,7 @@ def run_tasks(
         stats = RankStats(rank=rank, world_size=world_size, task=task.name, fingerprint=fp)
         stats.total, stats.todo = work.total, len(work.selected)
         stats.skipped_done, stats.skipped_duplicate = work.skipped_done, work.skipped_duplicate
-        stats.shared_with = [c.run.task for c in cfgs if c is not cfg]
+        stats.shared_with = [c.data.output_jsonl for c in cfgs if c is not cfg]
         log.info(
             "[rank %d/%d %s] %d rows in slice: %d to run, %d done earlier, %d duplicate keys",
             rank,

@@ -1,5 +1,7 @@
 """One infer job: a (task, shard) pair run by `launch` on the job's own GPUs or CPU ranks.
 
+With `share_decode`, one job per shard runs every task: each video is decoded once.
+
 The job writes its `launch` config into its work directory, holds its GPUs (claimed,
 or as SLURM gave them), runs torchrun through `launch`, and only when every rank has
 finished writes the declared output: the shard's records, merged from the journals,
@@ -25,7 +27,7 @@ from video_pipeline.io.journal import journal_path
 from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
 from video_pipeline.workflow.gpus import Devices, job_devices
-from video_pipeline.workflow.settings import Workflow
+from video_pipeline.workflow.settings import SHARED, Workflow
 from video_pipeline.workflow.stats import part_stats, write_json
 
 log = logging.getLogger("video_pipeline")
@@ -67,40 +69,53 @@ def _rank_stats(cfg: Config, ranks: int, since: float) -> list[dict]:
     return out
 
 
-def run_infer(wf: Workflow, task: str, shard: str, output: str, log_path: str) -> None:
-    """Run one (task, shard) job to its finalized output; raises InferError on failure."""
-    cfg = wf.shard_config(task, shard)
-    label = f"{task}/{shard}"
-    attempt = _launch(wf, cfg, task, shard, log_path)
-    with open(wf.layout.attempts(task, shard), "a") as f:
-        f.write(json.dumps(attempt) + "\n")
+def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None:
+    """Run one shard of one task, or of all `tasks` on shared decodes, to the finalized
+    outputs; raises InferError on failure."""
+    cfgs = {t: wf.shard_config(t, shard) for t in tasks}
+    label = f"{'+'.join(tasks)}/{shard}"
+    if len(tasks) == 1:
+        launch_cfg, config_path = cfgs[tasks[0]], wf.layout.job_config(tasks[0], shard)
+    else:
+        launch_cfg, config_path = wf.group_config(shard), wf.layout.job_config(SHARED, shard)
+    attempt = _launch(wf, launch_cfg, config_path, label, log_path)
+    for task, cfg in cfgs.items():
+        record = {
+            **attempt,
+            "fingerprint": wf.fingerprint(task),
+            "fresh": not cfg.data.resume,
+            "shared_with": [t for t in tasks if t != task],
+            "rank_stats": _rank_stats(cfg, attempt["ranks"], attempt["started"]),
+        }
+        with open(wf.layout.attempts(task, shard), "a") as f:
+            f.write(json.dumps(record) + "\n")
     rc = attempt["rc"]
     if rc == LOCKED:
-        raise InferError(f"job {label}: another run is writing {cfg.data.output_jsonl}")
+        raise InferError(f"job {label}: another run is writing this shard's journals")
     if rc != 0:
         raise InferError(f"job {label}: ranks exited with code {rc}; rerun to resume")
-    with OutputLock(cfg.data.output_jsonl):
-        report = merge_outputs(cfg, output)
-    if not report.complete:
-        raise InferError(
-            f"job {label}: {report.pending} key(s) have no record after all ranks finished"
-        )
-    stats = part_stats(report, wf.layout.attempts(task, shard), attempt["fingerprint"])
-    write_json(wf.layout.part(task, shard, ".stats.json"), stats)
-    log.info("job %s: %s", label, report.summary())
+    for task, cfg in cfgs.items():
+        with OutputLock(cfg.data.output_jsonl):
+            report = merge_outputs(cfg, wf.layout.part(task, shard))
+        if not report.complete:
+            raise InferError(
+                f"job {task}/{shard}: {report.pending} key(s) have no record after all ranks "
+                "finished"
+            )
+        stats = part_stats(report, wf.layout.attempts(task, shard), wf.fingerprint(task))
+        write_json(wf.layout.part(task, shard, ".stats.json"), stats)
+        log.info("job %s/%s: %s", task, shard, report.summary())
 
 
-def _launch(wf: Workflow, cfg: Config, task: str, shard: str, log_path: str) -> dict:
-    """Hold the job's devices while `launch` runs; returns the attempt's record."""
+def _launch(wf: Workflow, cfg: Config, config_path: str, label: str, log_path: str) -> dict:
+    """Hold the job's devices while `launch` runs; returns what the attempt was."""
     s = wf.settings
-    config_path = os.path.abspath(wf.layout.job_config(task, shard))
+    config_path = os.path.abspath(config_path)
     _write_config(cfg, config_path)
-    fp = wf.fingerprint(task)
-    label = f"{task}/{shard}"
     with job_devices(
         s.gpus_per_job, s.cpu_ranks, s.device, s.pool, s.gpu_lock_dir, s.gpu_claim_timeout_s, label
     ) as devices:
-        log.info("job %s: %s, fingerprint %s, fresh=%s", label, devices.describe(), fp, s.fresh)
+        log.info("job %s: %s, fresh=%s", label, devices.describe(), s.fresh)
         cmd = launch_command(config_path, devices)
         log.info("running: %s", " ".join(cmd))
         for h in logging.getLogger().handlers:
@@ -116,11 +131,8 @@ def _launch(wf: Workflow, cfg: Config, task: str, shard: str, log_path: str) -> 
         "started": started,
         "ended": ended,
         "rc": rc,
-        "fingerprint": fp,
-        "fresh": not cfg.data.resume,
         "gpu_ids": devices.gpu_ids,
         "source": devices.source,
         "cpu": devices.cpu,
         "ranks": devices.ranks,
-        "rank_stats": _rank_stats(cfg, devices.ranks, started),
     }

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
-from video_pipeline.config.schema import TaskSpec
+from video_pipeline.config.schema import TASK_PLACEHOLDER, TaskSpec
 from video_pipeline.runner.state import fingerprint
 from video_pipeline.workflow.layout import Layout
 
@@ -41,6 +41,7 @@ class WorkflowSettings:
     gpu_lock_dir: str = "/tmp/video-pipeline-gpu-locks"
     gpu_claim_timeout_s: float | None = None
     fresh: bool = False
+    share_decode: bool = False
 
     def check(self) -> list[str]:
         errs = []
@@ -116,6 +117,22 @@ class Workflow:
         )
         return dataclasses.replace(cfg, data=data)
 
+    def group_config(self, shard: str) -> Config:
+        """The `launch` config of a share_decode job: every task on one decode per video.
+
+        Its tasks expand to exactly the `shard_config`s of the tasks (same journals,
+        same fingerprints), so jobs resume across a change of `share_decode`.
+        """
+        data = {
+            **self.base.get("data", {}),
+            "input_jsonl": self.layout.shard(shard),
+            "output_jsonl": self.layout.journal_stem(TASK_PLACEHOLDER, shard),
+        }
+        if self.settings.fresh:
+            data["resume"] = False
+        tasks = [dataclasses.asdict(spec) for spec in self.tasks.values()]
+        return load_config(data={**self.base, "data": data, "tasks": tasks})
+
 
 def load_workflow(config: dict[str, Any]) -> Workflow:
     """Validate Snakemake's config mapping; raises ConfigError listing every problem."""
@@ -152,8 +169,16 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
             errs += [f"{where}: {p}" for p in e.problems]
     if errs:
         raise ConfigError(errs)
-    return Workflow(settings, tasks, base, layout, configs)
+    wf = Workflow(settings, tasks, base, layout, configs)
+    if settings.share_decode and len(tasks) > 1:
+        try:
+            wf.group_config(layout.shard_name(0))
+        except ConfigError as e:
+            raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
+    return wf
 
+
+SHARED = "_shared"  # work/ folder of share_decode jobs; task names cannot start with "_"
 
 _BOOL_KEYS = {f.name for f in dataclasses.fields(WorkflowSettings) if f.type == "bool"}
 

@@ -42,7 +42,9 @@ def infer(job: Any) -> None:
 
     with _step(job):
         wf = load_workflow(job.config)
-        run_infer(wf, job.wildcards.task, job.wildcards.shard, job.output.part, job.log[0])
+        # One task per job, or with share_decode every task in one job.
+        tasks = [job.wildcards.task] if hasattr(job.wildcards, "task") else wf.task_names
+        run_infer(wf, tasks, job.wildcards.shard, job.log[0])
 
 
 def merge(job: Any) -> None:
