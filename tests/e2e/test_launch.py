@@ -120,3 +120,29 @@ def test_structured_caption_with_guided_decoding(tmp_path, tiny_model, input_jso
         assert json.loads(rec["text"], strict=False) == rec["result"]
     for rec in errors:  # an invalid answer is kept as text beside its reason
         assert rec["error"]["kind"] == "parse_error" and rec["text"]
+
+
+def test_retry_errors_flag_reruns_failed_samples_once(tmp_path, tiny_model, input_jsonl):
+    """A video missing on the first run is there on the second: `--retry-errors` runs it
+    again, and the merge keeps its result, not the old error."""
+    rows = input_jsonl.read_text().splitlines()
+    late = tmp_path / "late.mp4"
+    rows.append(json.dumps({"path": str(late)}))
+    input_jsonl.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out" / "res.jsonl"
+    cfg = write_config(tmp_path / "c.yaml", demo_config(tiny_model, input_jsonl, out))
+    first = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1", "--merge")
+    assert "done=8 failed=1" in first.stderr
+    assert [r["error"]["kind"] for r in read_jsonl(out.with_suffix(".errors.jsonl"))] == [
+        "video_not_found"
+    ]
+    first_video = json.loads(rows[0])["path"]
+    late.write_bytes(Path(first_video).read_bytes())
+    plain = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1")
+    assert "skipped=9" in plain.stderr  # an error is a finished sample unless retried
+    args = ("--config", str(cfg), "--nproc", "1", "--retry-errors", "--merge")
+    retried = run_cli("video_pipeline.cli.launch", *args)
+    assert "done=1 failed=0 skipped=8" in retried.stderr
+    assert read_jsonl(out.with_suffix(".errors.jsonl")) == []
+    assert merged_keys(out) == input_keys(input_jsonl)  # the retried key once, as a result
+    assert read_jsonl(out)[-1]["__key"] == str(late)
