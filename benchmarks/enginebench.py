@@ -63,12 +63,19 @@ def spec(
     }
 
 
-def run(s: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement in a fresh process; returns its timings."""
+def run(s: dict[str, Any], script: str | Path | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh process; returns its timings.
+
+    `script` is a benchmark with a child of its own (`script --child spec.json`, printing
+    its result as the last line of JSON); by default this module's `child`.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(s, f)
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", f.name], capture_output=True, text=True, check=False
+        [sys.executable, str(script or __file__), "--child", f.name],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     Path(f.name).unlink(missing_ok=True)
     if proc.returncode != 0:
@@ -110,45 +117,48 @@ def _register() -> None:
 def _config(s: dict[str, Any], out_dir: Path, gated: bool) -> Any:
     from video_pipeline.config import load_config
 
-    return load_config(
-        data={
-            "data": {
-                "input_jsonl": s["input_jsonl"],
-                "output_jsonl": str(out_dir / "out.describe.jsonl"),
-                "num_workers": s["workers"],
-                "resume": False,
+    return load_config(data=config_dict(s, out_dir, gated))
+
+
+def config_dict(s: dict[str, Any], out_dir: Path, gated: bool) -> dict[str, Any]:
+    """The measurement's config as a mapping, for scripts that change a setting or two."""
+    return {
+        "data": {
+            "input_jsonl": s["input_jsonl"],
+            "output_jsonl": str(out_dir / "out.describe.jsonl"),
+            "num_workers": s["workers"],
+            "resume": False,
+        },
+        "vision": {**VISION, "reader": "torchcodec"},
+        "vllm": {
+            "model": s["model"],
+            "dtype": "bfloat16",
+            "max_model_len": 4096,
+            "enforce_eager": True,
+            "limit_mm_per_prompt": {"video": 1, "image": 0},
+            "enable_prefix_caching": False,
+            "engine_kwargs": {"mm_processor_cache_gb": 0},
+        },
+        "sampling": {
+            "temperature": 0.0,
+            "max_tokens": s["max_tokens"],
+            "seed": 0,
+            "extra": {"ignore_eos": True},
+        },
+        "run": {
+            "task": "bench_describe",
+            "batch_size": s["batch_size"],
+            "log_every": 10**9,
+            "max_in_flight": s.get("max_in_flight"),
+        },
+        "task_params": {
+            "dataset": {
+                "gated": gated,
+                "extra_decode_s": s["extra_decode_s"],
+                "decode_cores": _decode_cores(s["engine_cores"]),
             },
-            "vision": {**VISION, "reader": "torchcodec"},
-            "vllm": {
-                "model": s["model"],
-                "dtype": "bfloat16",
-                "max_model_len": 4096,
-                "enforce_eager": True,
-                "limit_mm_per_prompt": {"video": 1, "image": 0},
-                "enable_prefix_caching": False,
-                "engine_kwargs": {"mm_processor_cache_gb": 0},
-            },
-            "sampling": {
-                "temperature": 0.0,
-                "max_tokens": s["max_tokens"],
-                "seed": 0,
-                "extra": {"ignore_eos": True},
-            },
-            "run": {
-                "task": "bench_describe",
-                "batch_size": s["batch_size"],
-                "log_every": 10**9,
-                "max_in_flight": s.get("max_in_flight"),
-            },
-            "task_params": {
-                "dataset": {
-                    "gated": gated,
-                    "extra_decode_s": s["extra_decode_s"],
-                    "decode_cores": _decode_cores(s["engine_cores"]),
-                },
-            },
-        }
-    )
+        },
+    }
 
 
 def _decode_cores(engine_cores: str | None) -> list[int] | None:
@@ -159,11 +169,16 @@ def _decode_cores(engine_cores: str | None) -> list[int] | None:
     return rest or None
 
 
+def pin_engine(engine_cores: str | None) -> None:
+    """Bind the engine's threads to `engine_cores` (set before the engine is built)."""
+    if engine_cores and len(os.sched_getaffinity(0)) > 1:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = engine_cores
+        os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+
+
 def child(s: dict[str, Any]) -> dict[str, Any]:
     benchlib.engine_env()
-    if s["engine_cores"] and len(os.sched_getaffinity(0)) > 1:
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = s["engine_cores"]
-        os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+    pin_engine(s["engine_cores"])
     _register()
     from torch.utils.data import DataLoader
     from transformers import AutoProcessor

@@ -15,7 +15,13 @@ import pytest
 from tests.helpers import REPO, cli_env
 
 CHEAP = ["bench_resume_scan.py", "bench_shard_merge.py", "bench_memory.py"]
-ENGINE = ["bench_vs_naive.py", "bench_upper_bound.py", "bench_slow_decode.py", "bench_uint8.py"]
+ENGINE = [
+    "bench_vs_naive.py",
+    "bench_upper_bound.py",
+    "bench_slow_decode.py",
+    "bench_uint8.py",
+    "bench_shared_decode.py",
+]
 
 
 @pytest.fixture(scope="module")
