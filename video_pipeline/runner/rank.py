@@ -58,6 +58,7 @@ class _TaskRun:
     task: Task
     fp: str
     stats: RankStats
+    selected: np.ndarray  # input rows this task still needs in this rank
     params: Any = None
     writer: JournalWriter | None = None
     progress: Progress | None = None
@@ -105,31 +106,8 @@ def run_tasks(
     base = cfgs[0]
     load_plugins(base.run.plugins)
     index = InputIndex.build(base.data.input_jsonl, base.data.video_field, base.data.id_field)
-    runs, works = [], []
-    for cfg in cfgs:
-        task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
-        fp = fingerprint(cfg)
-        done = scan_done(
-            journal_paths(cfg.data.output_jsonl), fp, include_errors=not cfg.run.retry_errors
-        )
-        work = plan_work(index, world_size, rank, done if cfg.data.resume else done[:0])
-        stats = RankStats(rank=rank, world_size=world_size, task=task.name, fingerprint=fp)
-        stats.total, stats.todo = work.total, len(work.selected)
-        stats.skipped_done, stats.skipped_duplicate = work.skipped_done, work.skipped_duplicate
-        stats.shared_with = [c.data.output_jsonl for c in cfgs if c is not cfg]
-        log.info(
-            "[rank %d/%d %s] %d rows in slice: %d to run, %d done earlier, %d duplicate keys",
-            rank,
-            world_size,
-            task.name,
-            work.total,
-            stats.todo,
-            work.skipped_done,
-            work.skipped_duplicate,
-        )
-        runs.append(_TaskRun(cfg, task, fp, stats))
-        works.append(work.selected)
-    selected, pending = _union(works)
+    runs = [_plan(cfg, cfgs, index, rank, world_size) for cfg in cfgs]
+    selected, pending = _union([r.selected for r in runs])
     if len(selected) == 0:
         for r in runs:
             r.stats.save(r.stats_path)
@@ -204,6 +182,30 @@ def run_tasks(
         for r in runs:
             r.stats.save(r.stats_path)
     return [r.stats for r in runs]
+
+
+def _plan(cfg: Config, group: list[Config], index: InputIndex, rank: int, world: int) -> _TaskRun:
+    """A task's rows in this rank: its slice minus what its journals hold."""
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    fp = fingerprint(cfg)
+    include_errors = not cfg.run.retry_errors
+    done = scan_done(journal_paths(cfg.data.output_jsonl), fp, include_errors=include_errors)
+    work = plan_work(index, world, rank, done if cfg.data.resume else done[:0])
+    stats = RankStats(rank=rank, world_size=world, task=task.name, fingerprint=fp)
+    stats.total, stats.todo = work.total, len(work.selected)
+    stats.skipped_done, stats.skipped_duplicate = work.skipped_done, work.skipped_duplicate
+    stats.shared_with = [c.data.output_jsonl for c in group if c is not cfg]
+    log.info(
+        "[rank %d/%d %s] %d rows in slice: %d to run, %d done earlier, %d duplicate keys",
+        rank,
+        world,
+        task.name,
+        work.total,
+        stats.todo,
+        work.skipped_done,
+        work.skipped_duplicate,
+    )
+    return _TaskRun(cfg, task, fp, stats, work.selected)
 
 
 def _union(works: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
