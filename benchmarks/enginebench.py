@@ -12,14 +12,18 @@ order (DataLoader workers must be forked before the engine exists):
   batch_size 2, one blocking `LLM.generate` per batch, outputs appended to a JSONL.
 - `engine_only`: every input decoded beforehand (untimed), then one `LLM.generate`
   over all of them: the engine's own throughput, the pipeline's upper bound.
+- `engine_only_loaded`: the same `LLM.generate`, while another process on the decode
+  cores decodes every video once (the decode work a pipeline run does). On a machine
+  whose cores share a physical core or its caches, decoding slows the engine even on
+  another core; this is the bound such a machine allows.
 
 All variants use the same videos, model, vision settings and sampling (temperature 0,
 `ignore_eos`, so every answer has exactly `max_tokens` tokens). Prefix caching and
 vLLM's multimodal processor cache are off: the variants see the same videos one after
 the other, and a cache would hand the later ones work done by the earlier ones. The
-engine runs on core 0 (`VLLM_CPU_OMP_THREADS_BIND`) and the pipeline's DataLoader
-workers on the other cores, so that decoders do not preempt the engine's threads (on a
-GPU machine they do not compete at all)."""
+engine runs on core 0 (`VLLM_CPU_OMP_THREADS_BIND`, `OMP_NUM_THREADS`) and the
+pipeline's DataLoader workers on the other cores, so that decoders do not preempt the
+engine's threads (on a GPU machine they do not compete at all)."""
 
 from __future__ import annotations
 
@@ -170,10 +174,17 @@ def _decode_cores(engine_cores: str | None) -> list[int] | None:
 
 
 def pin_engine(engine_cores: str | None) -> None:
-    """Bind the engine's threads to `engine_cores` (set before the engine is built)."""
+    """Bind the engine's threads to `engine_cores`; call before torch is imported.
+
+    The binding alone leaves OpenMP with one thread per core of the machine, spinning
+    on every core: a decoder on the "free" core then stalls the engine at each parallel
+    region (measured: 3-6x slower). OMP_NUM_THREADS must match, as `launch` sets it for
+    CPU ranks.
+    """
     if engine_cores and len(os.sched_getaffinity(0)) > 1:
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = engine_cores
         os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+        os.environ["OMP_NUM_THREADS"] = str(len(engine_cores.split(",")))
 
 
 def child(s: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +215,7 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"videos": len(index), "spec": s, "load_avg": [os.getloadavg()[0]]}
 
     predecoded: list[dict[str, Any]] = []
-    if "engine_only" in s["variants"]:
+    if any(v.startswith("engine_only") for v in s["variants"]):
         t0 = time.perf_counter()
         predecoded = [dataset[i] for i in range(len(dataset))]
         result["predecode_s"] = time.perf_counter() - t0
@@ -259,6 +270,15 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
         wall = time.perf_counter() - t0
         result["naive"] = {"wall_s": wall, "videos_per_s": n / wall, "generated_tokens": gen}
 
+    if "engine_only_loaded" in s["variants"]:
+        inputs = [it["llm_input"] for it in predecoded if "error" not in it]
+        with DecodeLoad(s) as load:
+            t0 = time.perf_counter()
+            load.go()
+            llm.generate(inputs, params, use_tqdm=False)
+            wall = time.perf_counter() - t0
+        result["engine_only_loaded"] = {"wall_s": wall, "load_s": load.seconds}
+
     if "engine_only" in s["variants"]:
         inputs = [it["llm_input"] for it in predecoded if "error" not in it]
         t0 = time.perf_counter()
@@ -273,9 +293,68 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+class DecodeLoad:
+    """A process on the decode cores that decodes every video once, when told to go."""
+
+    def __init__(self, s: dict[str, Any]) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(s, f)
+        self._spec = f.name
+        self.seconds = 0.0
+
+    def __enter__(self) -> DecodeLoad:
+        cmd = [sys.executable, __file__, "--decode-load", self._spec]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the decode load did not start")
+        return self
+
+    def go(self) -> None:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        out, _ = self.proc.communicate(timeout=600)
+        self.seconds = float(out.strip() or 0.0)
+        Path(self._spec).unlink(missing_ok=True)
+
+
+def decode_load(s: dict[str, Any]) -> None:
+    """The DecodeLoad process: build the dataset, say ready, decode all on `go`."""
+    cores = _decode_cores(s["engine_cores"])
+    if cores:
+        os.sched_setaffinity(0, cores)
+    _register()
+    from transformers import AutoProcessor
+
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.samples import SampleSource
+    from video_pipeline.data.video_reader import install_reader
+    from video_pipeline.io.jsonl import InputIndex
+    from video_pipeline.tasks.registry import get_task_class
+
+    cfg = _config(s, Path(tempfile.mkdtemp(prefix="decodeload")), gated=False)
+    install_reader(cfg.vision.reader)
+    processor = AutoProcessor.from_pretrained(cfg.vllm.model)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
+    samples = SampleSource(index, range(len(index)), cfg.data.video_field, None)
+    dataset = get_dataset_class(task.dataset_name)(
+        samples, task, processor, cfg.vision, cfg.dataset_params
+    )
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t0 = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    print(time.perf_counter() - t0, flush=True)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         out = child(json.loads(Path(sys.argv[2]).read_text()))
         print(json.dumps(out, default=str))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--decode-load":
+        decode_load(json.loads(Path(sys.argv[2]).read_text()))
     else:
         raise SystemExit("internal helper of the benchmark scripts: run a bench_*.py instead")
