@@ -31,9 +31,8 @@ class RankStats:
     engine_s: float = 0.0  # wall time spent inside engine.step()
     wait_s: float = 0.0  # wall time the engine sat idle waiting for decoded input
     wall_s: float = 0.0
-    decodes: int = (
-        0  # videos decoded for this task (a decode shared with other tasks counts in each)
-    )
+    # videos decoded for this task; a decode shared with other tasks counts in each
+    decodes: int = 0
     shared_with: list[str] = field(default_factory=list)  # outputs of tasks on the same decodes
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
