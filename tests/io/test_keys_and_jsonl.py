@@ -106,3 +106,18 @@ def test_journal_paths_any_rank_count(tmp_path: Path):
     names = [p.name for p in journal_paths(out)]
     assert names == [f"res.describe.rank{r}.jsonl" for r in (0, 1, 10)]
     assert isinstance(scan_done(journal_paths(out), "x"), np.ndarray)
+
+
+def test_clip_rows_of_one_file_have_their_own_keys():
+    assert row_key({"path": "a.mp4", "video_start": 4.0, "video_end": 12.5}, "path", None) == (
+        "a.mp4#t=4,12.5"
+    )
+    assert row_key({"path": "a.mp4", "video_start": 0, "video_end": 1 / 3}, "path", None) == (
+        "a.mp4#t=0,0.333"
+    )
+    assert row_key({"path": "a.mp4", "video_start": 4}, "path", None) == "a.mp4#t=4"
+    assert row_key({"path": "a.mp4", "video_end": 2.25}, "path", None) == "a.mp4#t=,2.25"
+    # Rows without bounds keep their keys, so journals written before resume.
+    assert row_key({"path": "a.mp4", "video_start": None}, "path", None) == "a.mp4"
+    # An id_field names the unit of work itself.
+    assert row_key({"path": "a.mp4", "id": "x", "video_start": 1}, "path", "id") == "x"
