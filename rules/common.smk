@@ -1,16 +1,21 @@
+import os
 import re
 import sys
 
 # The package that holds the logic sits next to this workflow; jobs inherit the path.
 sys.path.insert(0, workflow.basedir)
 
-from video_pipeline.workflow.settings import SHARED, load_workflow
+from video_pipeline.workflow.settings import SHARED, load_workflow, missing_input_message
 from video_pipeline.workflow.summary import print_summary
 
 # The whole config is validated here, when the DAG is parsed: a bad key fails before
 # any job starts, naming the key path, the bad value and what is allowed.
 WF = load_workflow(config)
 LAYOUT = WF.layout
+DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yaml)
+
+if not os.path.exists(WF.settings.input) and WF.settings.input != DEMO_INPUT:
+    sys.exit(missing_input_message(WF.settings.input))
 SOFTWARE = "../envs/video-pipeline.yaml"
 
 

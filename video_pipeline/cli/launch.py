@@ -23,7 +23,7 @@ import sys
 from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.io.journal import journal_path
-from video_pipeline.runner.lock import LockHeld, OutputLock
+from video_pipeline.runner.lock import LockHeld, LockUnsupported, OutputLock, lock_path
 from video_pipeline.runner.progress import summary_line
 
 log = logging.getLogger("video_pipeline")
@@ -109,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.retry_errors:
         args.overrides.append("run.retry_errors=true")
     cfgs = task_configs_or_die(args)
-    from video_pipeline.runner.checks import check_paths
+    from video_pipeline.runner.checks import check_engine, check_paths
 
+    gpus, nproc = resolve_devices(args)
     try:
         for cfg in cfgs:
             check_paths(cfg)
+        check_engine(cfgs, on_cpu=gpus is None)
     except ConfigError as e:
         fail(str(e))
-    gpus, nproc = resolve_devices(args)
     with contextlib.ExitStack() as locks:
         for cfg in cfgs:
             locks.callback(take_lock(cfg).release)
@@ -130,6 +131,9 @@ def take_lock(cfg: Config) -> OutputLock:
     except LockHeld as e:
         fail(str(e), code=LOCKED)
         raise  # unreachable
+    except LockUnsupported as e:
+        fail(f"data.output_jsonl: {e}")
+        raise
     if lock.previous:
         log.warning(
             "took over the lock of a run that ended without releasing it (pid %s on %s)",
@@ -156,9 +160,16 @@ def run(args: argparse.Namespace, cfgs: list[Config], gpus: list[str] | None, np
         log.info("task %s, fingerprint %s, %s", task, fp, where)
     if len(cfgs) > 1:
         log.info("%d tasks share each video's decode", len(cfgs))
-    from video_pipeline.cli.common import die_with_parent
+    from video_pipeline.cli.lifeline import die_with_parent
+    from video_pipeline.runner import members
 
+    # The ranks and their engines register beside each lock the run holds (the GPU
+    # claims of a workflow job come in through the environment).
+    dirs = [str(members.members_dir(lock_path(cfg.data.output_jsonl))) for cfg in cfgs]
+    inherited = [d for d in env.get(members.MEMBERS_ENV, "").split(os.pathsep) if d]
+    env[members.MEMBERS_ENV] = os.pathsep.join([*inherited, *dirs])
     proc = subprocess.Popen(worker_command(args, nproc), env=env, preexec_fn=die_with_parent)
+    members.register([proc.pid], env[members.MEMBERS_ENV].split(os.pathsep))
     try:
         rc = proc.wait()
     except KeyboardInterrupt:

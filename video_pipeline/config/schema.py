@@ -8,8 +8,6 @@ the loader before any `check` runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -244,29 +242,3 @@ class Config:
         else:
             d["run"].pop("task")  # each entry of `tasks` names its own
         return d
-
-    def fingerprint(self, task_version: str = "1") -> str:
-        """Hash of everything that changes an answer.
-
-        Throughput knobs (workers, batch size, logging, paths) are left out on purpose,
-        so that changing them reuses finished work.
-        """
-        v = self.vllm
-        vision = dataclasses.asdict(self.vision)
-        vision.pop("reader")
-        vision.pop("frame_dtype")  # the same pixel values reach the model either way
-        payload = {
-            "model": v.model,
-            "dtype": v.dtype,
-            "max_model_len": v.max_model_len,
-            "seed": v.seed,
-            "task": self.run.task,
-            "task_version": task_version,
-            "task_params": self.task_params,
-            "sampling": dataclasses.asdict(self.sampling),
-            "vision": vision,
-            "video_field": self.data.video_field,
-            "id_field": self.data.id_field,
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]

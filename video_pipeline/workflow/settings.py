@@ -16,7 +16,7 @@ from typing import Any, Literal
 from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
 from video_pipeline.config.schema import TASK_PLACEHOLDER, TaskSpec
-from video_pipeline.runner.state import fingerprint
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.workflow.layout import Layout
 
 SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params")
@@ -132,6 +132,15 @@ class Workflow:
             data["resume"] = False
         tasks = [dataclasses.asdict(spec) for spec in self.tasks.values()]
         return load_config(data={**self.base, "data": data, "tasks": tasks})
+
+
+def missing_input_message(path: str) -> str:
+    """One line for a run whose input does not exist (a fresh checkout's config.yaml)."""
+    return (
+        f"error: the input {path!r} does not exist: set `input:` to your JSONL of videos "
+        "(in config.yaml or a file passed with --configfile my-run.yaml); to try the "
+        "pipeline on generated videos, run `make demo`"
+    )
 
 
 def load_workflow(config: dict[str, Any]) -> Workflow:
