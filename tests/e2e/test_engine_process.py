@@ -4,9 +4,9 @@ With VLLM_ENABLE_V1_MULTIPROCESSING=1 the engine's core runs in a process of its
 `kill -9` of that process alone must stop the rank with a clear message, leave no
 process of the run behind, and a rerun must complete every key exactly once.
 
-The run is also the proof that seeded sampling works on vLLM's CPU build with more
-prompt tokens in flight than `vllm.max_num_batched_tokens` (16 prompts of about 110
-tokens against 512): a chunked prefill of a seeded request stops a CPU engine.
+The rerun is also the proof that seeded sampling works on vLLM's CPU build with more
+prompt tokens waiting than `vllm.max_num_batched_tokens` (16 prompts of about 110 tokens
+in flight against 512): a chunked prefill of a seeded request stops a CPU engine.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def killed_core(tiny_model, tmp_path_factory):
         inp,
         d / "out" / "o.jsonl",
         vllm={"max_model_len": 512, "max_num_batched_tokens": 512},
-        sampling={"seed": 0, "max_tokens": 8},
-        run={"plugins": [procs.FAULTS], "max_in_flight": N},
+        sampling={"seed": 0, "max_tokens": 24},
+        # Few requests in flight: the core waits on the rank for more work, so its
+        # death is seen by the rank's next step, not after every answer is in.
+        run={"plugins": [procs.FAULTS], "max_in_flight": 2},
     )
     cfg = write_config(d / "c.yaml", raw)
     log = d / "launch.log"
@@ -74,7 +76,8 @@ def killed_core(tiny_model, tmp_path_factory):
         time.sleep(0.1)
     done_before = procs.journal_lines(out)
     log2 = d / "rerun.log"
-    p2 = procs.start("video_pipeline.cli.launch", *args, "--merge", log=log2, **MULTIPROCESS)
+    wide = ("--set", f"run.max_in_flight={N}")  # every remaining prompt in flight at once
+    p2 = procs.start("video_pipeline.cli.launch", *args, *wide, "--merge", log=log2, **MULTIPROCESS)
     rc2, text2 = procs.finish(p2, log2, timeout=600)
     return {
         "raw": raw,

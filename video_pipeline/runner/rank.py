@@ -132,12 +132,13 @@ def run_tasks(
         )
         for r in runs
     ]
-    window_hint = base.run.max_in_flight or MAX_WINDOW
+    workers = max(1, base.data.num_workers)
     feed = DecodeFeed(
         SharedDecode(datasets, pending),
-        workers=base.data.num_workers,
+        workers=workers,
         timeout_s=base.run.decode_timeout_s,
-        maxsize=max(window_hint, base.run.batch_size * 2),
+        # decoded samples ready ahead of the engine, as DataLoader's prefetch_factor
+        maxsize=workers * base.data.prefetch_factor * base.run.batch_size,
         reader=reader,
     )
 
