@@ -23,6 +23,7 @@ SOFTWARE = "../envs/video-pipeline.yaml"
 localrules:
     all,
     summary,
+    quality,
     demo_inputs,
 
 
@@ -32,7 +33,8 @@ wildcard_constraints:
 
 
 def final_outputs():
-    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary()]
+    page = [LAYOUT.report()] if WF.settings.report else []
+    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary(), *page]
 
 
 def shard_outputs(suffix):

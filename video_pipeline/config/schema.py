@@ -198,7 +198,7 @@ class QualityConfig:
 
     repetition_ngram: int = 4  # word n-grams compared by the repetition check
     repetition_threshold: float = 0.5  # flag when this share of an answer's n-grams repeats
-    near_duplicate_threshold: float = 0.9  # Jaccard similarity of word 3-gram sets
+    near_duplicate_threshold: float = 0.9  # Jaccard similarity of word 3-grams; 1 = exact only
     near_duplicate_num_perm: int = 128  # MinHash permutations (accuracy vs time)
     near_duplicate_max_answers: int = 50000  # answers compared by MinHash (a key-hash sample)
     length_outlier_z: float = 3.5  # modified z-score of the answer length

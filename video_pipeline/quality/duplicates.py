@@ -50,6 +50,8 @@ def near_copies(
     similar answer about another video, estimated Jaccard similarity)."""
     from datasketch import MinHash, MinHashLSH
 
+    if threshold >= 1.0 or not items:  # only exact copies are that alike
+        return {}
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     sigs: dict[int, MinHash] = {}
     video: dict[int, int] = {}
