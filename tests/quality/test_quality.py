@@ -13,7 +13,7 @@ from video_pipeline.config.schema import QualityConfig
 from video_pipeline.quality import RecordSource, flags_line, scan_task, task_source
 from video_pipeline.quality.text import answer_text, repeated_share, words
 
-WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
 
 
 def ok(key: str, text: str, generated: int | None = None, finish: str = "stop", **extra) -> dict:
@@ -30,7 +30,7 @@ def ok(key: str, text: str, generated: int | None = None, finish: str = "stop", 
     }
 
 
-def distinct(i: int, n: int = 12) -> str:
+def distinct(i: int, n: int = 9) -> str:
     """An answer sharing no word 3-gram with distinct(j) for j != i."""
     return " ".join(f"{w}{i}" for w in WORDS[:n])
 
@@ -174,5 +174,5 @@ def test_quality_section_is_validated_and_not_in_the_fingerprint(tmp_path: Path)
         load_config(data={**base, "quality": {"repetition_threshold": 2, "length_outlier_z": 0}})
     assert "quality.repetition_threshold must be in (0, 1], got 2" in str(e.value)
     assert "quality.length_outlier_z must be > 0, got 0" in str(e.value)
-    with pytest.raises(ConfigError, match="quality.thresh is not a known key"):
+    with pytest.raises(ConfigError, match=r"quality\.thresh is not a known key"):
         load_config(data={**base, "quality": {"thresh": 1}})
