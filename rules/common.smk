@@ -53,5 +53,10 @@ def all_fingerprints(wildcards):
     return " ".join(f"{t}={WF.fingerprint(t)}" for t in WF.task_names)
 
 
+def quality_thresholds(wildcards):
+    """The task's quality settings: a change reruns its checks, never its inference."""
+    return WF.quality_settings(wildcards.task)
+
+
 onsuccess:
     print_summary([LAYOUT.result(t, ".stats.json") for t in WF.task_names])

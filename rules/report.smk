@@ -8,6 +8,8 @@ rule quality:
         errors=LAYOUT.result("{task}", ".errors.jsonl"),
     output:
         quality=LAYOUT.result("{task}", ".quality.json"),
+    params:
+        thresholds=quality_thresholds,
     log:
         LAYOUT.log("quality", "{task}"),
     conda:
@@ -20,6 +22,7 @@ rule report:
     input:
         results=[LAYOUT.result(t) for t in WF.task_names],
         errors=[LAYOUT.result(t, ".errors.jsonl") for t in WF.task_names],
+        quality=[LAYOUT.result(t, ".quality.json") for t in WF.task_names],
         stats=[LAYOUT.part(t, s, ".stats.json") for t in WF.task_names for s in WF.shards],
     output:
         index=LAYOUT.report(),

@@ -118,6 +118,7 @@ def run(
             },
         ],
         "device": "cpu",
+        "report": False,  # the demo's report rule has its own test (test_wf_report.py)
         "gpus_per_job": 1,
         "gpu_ids": [0, 1],
         "gpu_lock_dir": str(workdir / "gpu-locks"),

@@ -107,6 +107,10 @@ class Workflow:
         """What identifies the task's answers; throughput knobs leave it unchanged."""
         return fingerprint(self.configs[task])
 
+    def quality_settings(self, task: str) -> str:
+        q = self.configs[task].quality
+        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(q).items())
+
     def shard_config(self, task: str, shard: str) -> Config:
         """The `launch` config of one (task, shard) job."""
         cfg = self.configs[task]
