@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.config.loader import task_configs
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
-    from video_pipeline.report.build import TaskInput, build_report
+    from video_pipeline.report.build import ReportError, TaskInput, build_report
     from video_pipeline.runner.state import fingerprint
 
     names = [s.name for s in cfg.tasks] or [cfg.run.task]
@@ -64,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{output_stem(one.data.output_jsonl)}.rank*.jsonl exist; run launch first"
             )
         tasks.append(TaskInput(name, one, source, launch_rank_stats(one.data.output_jsonl)))
-    build_report(
-        tasks,
-        args.out,
-        max_errors=args.max_errors,
-        per_category=args.per_category,
-        thumb_size=args.thumb_size,
-        title=f"video-pipeline report: {Path(args.config).name}",
-    )
+    try:
+        build_report(
+            tasks,
+            args.out,
+            max_errors=args.max_errors,
+            per_category=args.per_category,
+            thumb_size=args.thumb_size,
+            title=f"video-pipeline report: {Path(args.config).name}",
+        )
+    except ReportError as e:
+        fail(str(e))
     index = Path(args.out).resolve() / "index.html"
     print(f"report: {index}  (open file://{index})", file=sys.stderr)
     return 0

@@ -36,8 +36,13 @@ from video_pipeline.report.thumbs import Thumbnailer
 log = logging.getLogger("video_pipeline")
 
 ASSETS = Path(__file__).with_name("assets")
+MARKER = ".video-pipeline-report"  # a folder holding it may be rewritten
 CHUNK = 100  # records per data page
 MAX_TEXT = 20000  # characters of an answer, message or raw row kept per record
+
+
+class ReportError(RuntimeError):
+    """The report cannot be written where asked."""
 
 
 @dataclass
@@ -60,6 +65,10 @@ def build_report(
 ) -> dict[str, Any]:
     """Write the report of `tasks` into `out`; returns the summary the page shows."""
     out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ReportError(f"{out} exists and is not a report folder; choose a new or empty one")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by python -m video_pipeline.cli.report\n")
     for sub in ("data", "charts", "quality"):
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
