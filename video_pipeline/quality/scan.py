@@ -20,6 +20,7 @@ JSON answer is the usual cause of a `parse_error`); the last two compare results
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 from array import array
@@ -105,106 +106,115 @@ class TaskScan:
             "lengths": self.lengths,
             "near_duplicates": self.near,
             "examples": self.examples,
-            "thresholds": {
-                k: getattr(cfg, k)
-                for k in cfg.__dataclass_fields__  # every setting used
-            },
+            "thresholds": dataclasses.asdict(cfg),
         }
 
 
 def scan_task(task: str, source: RecordSource, cfg: QualityConfig, video_field: str) -> TaskScan:
     """Read every record of `source` once and flag its answers."""
-    file_index, offsets, hashes = array("B"), array("q"), array("q")
-    ok, kind, flags = array("b"), array("h"), array("B")
-    prompt, gen, length = array("i"), array("i"), array("i")
-    text_hash, video_hash = array("q"), array("q")
-    kinds: dict[str, int] = {}
-    finish: Counter = Counter()
-    fill: dict[str, int] = {}
-    fps: dict[str, None] = {}
-    examples: dict[str, list[str]] = {f: [] for f in FLAGS}
-    sample: list[tuple[int, int, str, int]] = []  # (-key hash, index, text, video hash)
-    k = cfg.near_duplicate_max_answers
-    answers = 0
+    p = _Pass(cfg, video_field)
     for i, (fi, off, rec) in enumerate(source):
-        key = str(rec["__key"])
-        kh = key_hash(key)
-        file_index.append(fi)
-        offsets.append(off)
-        hashes.append(kh)
-        fps.setdefault(str(rec.get("fingerprint")), None)
-        is_ok = rec.get("status") == "ok"
-        ok.append(is_ok)
-        err = rec.get("error") if not is_ok else None
-        kname = str(err.get("kind", "unknown")) if isinstance(err, dict) else "unknown"
-        kind.append(-1 if is_ok else kinds.setdefault(kname, len(kinds)))
-        tokens = rec.get("tokens") or {}
-        prompt.append(_int(tokens.get("prompt")))
-        gen.append(_int(tokens.get("generated")))
-        answer = text.answer_text(rec)
-        bits = 0
-        tokens_of_answer: list[str] = []
-        if answer is not None:
-            answers += 1
-            finish[str(rec.get("finish_reason"))] += 1
-            tokens_of_answer = text.words(answer)
-            if text.is_empty(answer):
-                bits |= BIT["empty"]
-            if text.is_truncated(rec):
-                bits |= BIT["truncated"]
-            share = text.repeated_share(tokens_of_answer, cfg.repetition_ngram)
-            if share > cfg.repetition_threshold:
-                bits |= BIT["repetition"]
-        flags.append(bits)
-        for f in FLAGS:
-            if bits & BIT[f] and len(examples[f]) < EXAMPLES:
-                examples[f].append(key)
-        vh = key_hash(_video_of(rec, video_field, key))
-        video_hash.append(vh)
-        if is_ok and tokens_of_answer:
-            norm = " ".join(tokens_of_answer).encode()
-            text_hash.append(
-                int.from_bytes(hashlib.blake2b(norm, digest_size=8).digest(), "little") >> 1
-            )
-            entry = (-kh, i, answer, vh)
-            if len(sample) < k:
-                heapq.heappush(sample, entry)
-            elif k and entry > sample[0]:
-                heapq.heapreplace(sample, entry)
-        else:
-            text_hash.append(-1)
-        length.append((gen[-1] if gen[-1] >= 0 else len(tokens_of_answer)) if is_ok else -1)
-        if is_ok and isinstance(rec.get("result"), dict):
-            for name, value in rec["result"].items():
-                fill[name] = fill.get(name, 0) + int(text.fill(value))
+        p.add(i, fi, off, rec)
     scan = TaskScan(
         task=task,
         source=source,
-        file_index=np.frombuffer(file_index, dtype=np.uint8),
-        offset=np.frombuffer(offsets, dtype=np.int64),
-        key_hash=np.frombuffer(hashes, dtype=np.int64),
-        ok=np.frombuffer(ok, dtype=np.int8).astype(bool),
-        kind=np.frombuffer(kind, dtype=np.int16),
-        flags=np.frombuffer(flags, dtype=np.uint8).copy(),
-        partner=np.full(len(offsets), duplicates.NONE, dtype=np.int64),
-        prompt_tokens=np.frombuffer(prompt, dtype=np.int32),
-        generated_tokens=np.frombuffer(gen, dtype=np.int32),
-        kinds=list(kinds),
-        finish_reasons=finish,
-        fill_counts=fill,
-        examples=examples,
-        fingerprints=[f for f in fps if f != "None"],
-        answers=answers,
+        file_index=np.frombuffer(p.file_index, dtype=np.uint8),
+        offset=np.frombuffer(p.offsets, dtype=np.int64),
+        key_hash=np.frombuffer(p.hashes, dtype=np.int64),
+        ok=np.frombuffer(p.ok, dtype=np.int8).astype(bool),
+        kind=np.frombuffer(p.kind, dtype=np.int16),
+        flags=np.frombuffer(p.flags, dtype=np.uint8).copy(),
+        partner=np.full(len(p.offsets), duplicates.NONE, dtype=np.int64),
+        prompt_tokens=np.frombuffer(p.prompt, dtype=np.int32),
+        generated_tokens=np.frombuffer(p.gen, dtype=np.int32),
+        kinds=list(p.kinds),
+        finish_reasons=p.finish,
+        fill_counts=p.fill,
+        examples=p.examples,
+        fingerprints=[f for f in p.fps if f != "None"],
+        answers=p.answers,
     )
-    _flag_copies(
-        scan,
-        np.frombuffer(text_hash, dtype=np.int64),
-        np.frombuffer(video_hash, dtype=np.int64),
-        sample,
-        cfg,
-    )
-    _flag_outliers(scan, np.frombuffer(length, dtype=np.int32), cfg)
+    text_hash = np.frombuffer(p.text_hash, dtype=np.int64)
+    _flag_copies(scan, text_hash, np.frombuffer(p.video_hash, dtype=np.int64), p.sample, cfg)
+    _flag_outliers(scan, np.frombuffer(p.length, dtype=np.int32), cfg)
     return scan
+
+
+class _Pass:
+    """What the pass keeps of each record: compact arrays, counters, a bounded sample."""
+
+    def __init__(self, cfg: QualityConfig, video_field: str) -> None:
+        self.cfg, self.video_field = cfg, video_field
+        self.file_index, self.offsets, self.hashes = array("B"), array("q"), array("q")
+        self.ok, self.kind, self.flags = array("b"), array("h"), array("B")
+        self.prompt, self.gen, self.length = array("i"), array("i"), array("i")
+        self.text_hash, self.video_hash = array("q"), array("q")
+        self.kinds: dict[str, int] = {}
+        self.finish: Counter = Counter()
+        self.fill: dict[str, int] = {}
+        self.fps: dict[str, None] = {}
+        self.examples: dict[str, list[str]] = {f: [] for f in FLAGS}
+        self.sample: list[tuple[int, int, str, int]] = []  # (-key hash, index, text, video)
+        self.answers = 0
+
+    def add(self, i: int, file_index: int, offset: int, rec: dict[str, Any]) -> None:
+        key = str(rec["__key"])
+        kh = key_hash(key)
+        self.file_index.append(file_index)
+        self.offsets.append(offset)
+        self.hashes.append(kh)
+        self.fps.setdefault(str(rec.get("fingerprint")), None)
+        is_ok = rec.get("status") == "ok"
+        self.ok.append(is_ok)
+        err = rec.get("error")
+        kname = str(err.get("kind", "unknown")) if isinstance(err, dict) else "unknown"
+        self.kind.append(-1 if is_ok else self.kinds.setdefault(kname, len(self.kinds)))
+        tokens = rec.get("tokens") or {}
+        self.prompt.append(_int(tokens.get("prompt")))
+        self.gen.append(_int(tokens.get("generated")))
+        answer = text.answer_text(rec)
+        tokens_of_answer = text.words(answer) if answer is not None else []
+        bits = self._flags(rec, answer, tokens_of_answer)
+        self.flags.append(bits)
+        for f in FLAGS:
+            if bits & BIT[f] and len(self.examples[f]) < EXAMPLES:
+                self.examples[f].append(key)
+        vh = key_hash(_video_of(rec, self.video_field, key))
+        self.video_hash.append(vh)
+        if is_ok and tokens_of_answer:
+            digest = hashlib.blake2b(" ".join(tokens_of_answer).encode(), digest_size=8).digest()
+            self.text_hash.append(int.from_bytes(digest, "little") >> 1)
+            self._sample((-kh, i, answer or "", vh))
+        else:
+            self.text_hash.append(-1)
+        length = self.gen[-1] if self.gen[-1] >= 0 else len(tokens_of_answer)
+        self.length.append(length if is_ok else -1)
+        if is_ok and isinstance(rec.get("result"), dict):
+            for name, value in rec["result"].items():
+                self.fill[name] = self.fill.get(name, 0) + int(text.fill(value))
+
+    def _flags(self, rec: dict[str, Any], answer: str | None, tokens: list[str]) -> int:
+        """The flags one answer raises on its own."""
+        if answer is None:
+            return 0
+        self.answers += 1
+        self.finish[str(rec.get("finish_reason"))] += 1
+        bits = 0
+        if text.is_empty(answer):
+            bits |= BIT["empty"]
+        if text.is_truncated(rec):
+            bits |= BIT["truncated"]
+        if text.repeated_share(tokens, self.cfg.repetition_ngram) > self.cfg.repetition_threshold:
+            bits |= BIT["repetition"]
+        return bits
+
+    def _sample(self, entry: tuple[int, int, str, int]) -> None:
+        """Keep the answers of the smallest key hashes (a heap of the largest negated)."""
+        k = self.cfg.near_duplicate_max_answers
+        if len(self.sample) < k:
+            heapq.heappush(self.sample, entry)
+        elif k and entry > self.sample[0]:
+            heapq.heapreplace(self.sample, entry)
 
 
 def _int(v: Any) -> int:
