@@ -35,6 +35,7 @@
 
   function table(head, rows) {
     const t = el("table", {}, el("tr", {}, ...head.map((h) => el("th", {}, h))));
+    if (!rows.length) rows = [["none", ""]];
     for (const r of rows) {
       t.append(el("tr", {}, ...r.map((c, i) => el("td", i ? { class: "n" } : {}, c))));
     }
