@@ -68,7 +68,12 @@ class Run:
 
     def mtimes(self, *tasks: str) -> dict[str, float]:
         files = [p for t in tasks for p in (self.out / "parts" / t).glob("*")]
-        files += [p for t in tasks for p in (self.out / "results").glob(f"{t}.*")]
+        files += [
+            p
+            for t in tasks
+            for p in (self.out / "results").glob(f"{t}.*")
+            if not p.name.endswith(".quality.json")  # first written by the full run's summary
+        ]
         return {str(p): p.stat().st_mtime_ns for p in files}
 
     def attempts(self) -> list[dict]:
