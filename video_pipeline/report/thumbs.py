@@ -76,9 +76,7 @@ class Thumbnailer:
         video = raw.get(self.cfg.data.video_field)
         sample = {"__key": rec.get("__key"), "raw": raw, "__video": video}
         sample["__video_uri"] = self.dataset.video_uri(video)
-        messages = self.task.build_messages(dict(sample))
-        self.dataset.apply_vision(messages, raw)
-        return messages
+        return self.dataset.task_messages(self.task, sample, raw)
 
     def _signature(self, messages: list[dict[str, Any]]) -> str:
         """The video elements, the files' size and time, the reader and the size."""
