@@ -23,6 +23,7 @@ SOFTWARE = "../envs/video-pipeline.yaml"
 localrules:
     all,
     summary,
+    quality,
     demo_inputs,
 
 
@@ -32,7 +33,8 @@ wildcard_constraints:
 
 
 def final_outputs():
-    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary()]
+    page = [LAYOUT.report()] if WF.settings.report else []
+    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary(), *page]
 
 
 def shard_outputs(suffix):
@@ -49,6 +51,11 @@ def all_fingerprints(wildcards):
     """share_decode: a change of any task's answers reruns the shard's job (the other
     tasks resume from their journals, so only the changed task is run again)."""
     return " ".join(f"{t}={WF.fingerprint(t)}" for t in WF.task_names)
+
+
+def quality_thresholds(wildcards):
+    """The task's quality settings: a change reruns its checks, never its inference."""
+    return WF.quality_settings(wildcards.task)
 
 
 onsuccess:

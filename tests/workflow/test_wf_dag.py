@@ -22,8 +22,11 @@ def test_dry_run_of_the_demo(tmp_path: Path, sm_env: dict[str, str]) -> None:
             "demo_inputs",
             "shard",
             "summary",
+            "report",
             "merge (task=describe)",
             "merge (task=structured_caption)",
+            "quality (task=describe)",
+            "quality (task=structured_caption)",
             *[
                 f"infer (task={t}, shard={s})"
                 for t in ("describe", "structured_caption")

@@ -103,6 +103,18 @@ def rank_stats(cfg: Config, nproc: int) -> list[dict]:
     return out
 
 
+def quality_flags(cfg: Config) -> str:
+    """` flags: empty=… truncated=…` of the task's answers so far (from its journals);
+    also writes `<stem>.quality.json`. A failure here never fails the run."""
+    from video_pipeline.quality import check_config, flags_line
+
+    try:
+        return " " + flags_line(check_config(cfg, prefer="journals")[1])
+    except Exception as e:
+        log.warning("quality checks of %s failed: %s: %s", cfg.run.task, type(e).__name__, e)
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = parse_args(argv)
@@ -178,7 +190,8 @@ def run(args: argparse.Namespace, cfgs: list[Config], gpus: list[str] | None, np
     for cfg in cfgs:
         stats = rank_stats(cfg, nproc)
         if stats:
-            print(f"[{cfg.run.task}] {summary_line(stats)}", file=sys.stderr)
+            flags = quality_flags(cfg) if rc == 0 else ""
+            print(f"[{cfg.run.task}] {summary_line(stats)}{flags}", file=sys.stderr)
     if rc != 0:
         print(
             f"error: ranks exited with code {rc}; rerun the same command to resume", file=sys.stderr

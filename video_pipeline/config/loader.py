@@ -20,6 +20,7 @@ from video_pipeline.config.schema import (
     TASK_PLACEHOLDER,
     Config,
     DataConfig,
+    QualityConfig,
     RunConfig,
     SamplingConfig,
     TaskSpec,
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type] = {
     "vllm": VllmConfig,
     "sampling": SamplingConfig,
     "run": RunConfig,
+    "quality": QualityConfig,
 }
 
 

@@ -190,6 +190,42 @@ class RunConfig:
 
 
 @dataclass
+class QualityConfig:
+    """Thresholds of the caption quality checks (`quality.json`, the report, summaries).
+
+    Not part of the fingerprint: they judge answers, they do not change them.
+    """
+
+    repetition_ngram: int = 4  # word n-grams compared by the repetition check
+    repetition_threshold: float = 0.5  # flag when this share of an answer's n-grams repeats
+    near_duplicate_threshold: float = 0.9  # Jaccard similarity of word 3-grams; 1 = exact only
+    near_duplicate_num_perm: int = 128  # MinHash permutations (accuracy vs time)
+    near_duplicate_max_answers: int = 50000  # answers compared by MinHash (a key-hash sample)
+    length_outlier_z: float = 3.5  # modified z-score of the answer length
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.repetition_ngram < 1:
+            errs.append(f"quality.repetition_ngram must be >= 1, got {self.repetition_ngram}")
+        for name in ("repetition_threshold", "near_duplicate_threshold"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                errs.append(f"quality.{name} must be in (0, 1], got {v}")
+        if self.near_duplicate_num_perm < 16:
+            errs.append(
+                f"quality.near_duplicate_num_perm must be >= 16, got {self.near_duplicate_num_perm}"
+            )
+        if self.near_duplicate_max_answers < 0:
+            errs.append(
+                "quality.near_duplicate_max_answers must be >= 0 (0 = exact copies only), "
+                f"got {self.near_duplicate_max_answers}"
+            )
+        if self.length_outlier_z <= 0:
+            errs.append(f"quality.length_outlier_z must be > 0, got {self.length_outlier_z}")
+        return errs
+
+
+@dataclass
 class TaskSpec:
     """One entry of `tasks`: a registered task under an output name, with overrides."""
 
@@ -217,6 +253,7 @@ class Config:
     # Several tasks over the same videos in one run: each video is decoded once and
     # every task's prompt is submitted for it. Empty: the single task `run.task`.
     tasks: list[TaskSpec] = field(default_factory=list)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def check(self) -> list[str]:
         """Checks across sections (each section checks itself in the loader)."""

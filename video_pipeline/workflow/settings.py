@@ -19,7 +19,7 @@ from video_pipeline.config.schema import TASK_PLACEHOLDER, TaskSpec
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.workflow.layout import Layout
 
-SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params")
+SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params", "quality")
 # Keys the workflow sets per job; a value in the config would be silently ignored.
 MANAGED = {
     "data.input_jsonl": "input",
@@ -42,6 +42,7 @@ class WorkflowSettings:
     gpu_claim_timeout_s: float | None = None
     fresh: bool = False
     share_decode: bool = False
+    report: bool = False  # build <outdir>/report/index.html as part of `all`
 
     def check(self) -> list[str]:
         errs = []
@@ -105,6 +106,10 @@ class Workflow:
     def fingerprint(self, task: str) -> str:
         """What identifies the task's answers; throughput knobs leave it unchanged."""
         return fingerprint(self.configs[task])
+
+    def quality_settings(self, task: str) -> str:
+        q = self.configs[task].quality
+        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(q).items())
 
     def shard_config(self, task: str, shard: str) -> Config:
         """The `launch` config of one (task, shard) job."""
