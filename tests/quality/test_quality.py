@@ -11,6 +11,7 @@ import pytest
 from video_pipeline.config import ConfigError, load_config
 from video_pipeline.config.schema import QualityConfig
 from video_pipeline.fingerprint import fingerprint, payload
+from video_pipeline.io.outputs import publish
 from video_pipeline.quality import RecordSource, flags_line, scan_task, task_source
 from video_pipeline.quality.text import answer_text, repeated_share, words
 
@@ -156,7 +157,15 @@ def test_journals_one_record_per_key_result_over_error(tmp_path: Path) -> None:
     keys = sorted((r["__key"], r["status"]) for _, _, r in src)
     assert keys == [("a", "ok"), ("b", "ok")]
     write(tmp_path / "o.jsonl", [ok("z", distinct(9))])
-    assert task_source(tmp_path / "o.jsonl", "fp").merged  # the merged output wins
+    # a merged output without its manifest is not trusted (a merge killed half way)
+    assert not task_source(tmp_path / "o.jsonl", "fp").merged
+    tmp = tmp_path / "o.jsonl.tmp"
+    (tmp_path / "o.jsonl").rename(tmp)
+    write(tmp_path / "o.errors.jsonl.tmp", [])
+    files = {"results": (tmp, tmp_path / "o.jsonl")}
+    files["errors"] = (tmp_path / "o.errors.jsonl.tmp", tmp_path / "o.errors.jsonl")
+    publish(files, tmp_path / "o.merge.json", {})
+    assert task_source(tmp_path / "o.jsonl", "fp").merged  # a complete merged set wins
     assert not task_source(tmp_path / "o.jsonl", "fp", prefer="journals").merged
 
 

@@ -1,10 +1,11 @@
 """The finished records of one task, read where a run left them.
 
-A merged output (`data.output_jsonl` and `<stem>.errors.jsonl`) is read as is. Before
-a merge, the rank journals are read instead: records of the current fingerprint only,
-each key once (a result over an earlier error, else the first record), as merge would
-write them. Each record comes with its place on disk, so that a report can read the
-few records it shows again without holding the others in memory.
+A merged output (`data.output_jsonl` and `<stem>.errors.jsonl`) is read as is when its
+manifest vouches for it (io/outputs.py). Before a merge, or after one a kill left
+incomplete, the rank journals are read instead: records of the current fingerprint
+only, each key once, chosen exactly as merge chooses them (`merge.collect`). Each
+record comes with its place on disk, so that a report can read the few records it
+shows again without holding the others in memory.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from video_pipeline.io.journal import journal_paths, output_stem, read_head
-from video_pipeline.io.keys import key_hash
+from video_pipeline.io.journal import journal_paths, output_stem
 
 
 @dataclass(frozen=True)
@@ -40,24 +40,14 @@ class RecordSource:
         yield from self._journal_records()
 
     def _journal_records(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
-        decoder = json.JSONDecoder()
-        ok_keys: set[int] = set()
-        for path in self.files:  # pass 1: keys with a result win over their errors
-            with open(path, "rb") as f:
-                for line in f:
-                    head = read_head(line, decoder)
-                    if head and head[2] == self.fingerprint and head[1] == "ok":
-                        ok_keys.add(key_hash(head[0]))
-        seen: set[int] = set()
+        from video_pipeline.merge import collect
+
+        best, _dups = collect([Path(p) for p in self.files], self.fingerprint or "")
+        chosen = {(j, offset) for j, offset, _ok in best.values()}
         for i, path in enumerate(self.files):
             for offset, rec in _records(path):
-                if rec.get("fingerprint") != self.fingerprint:
-                    continue
-                h = key_hash(str(rec["__key"]))
-                if h in seen or (rec.get("status") != "ok" and h in ok_keys):
-                    continue
-                seen.add(h)
-                yield i, offset, rec
+                if (i, offset) in chosen:
+                    yield i, offset, rec
 
     def read(self, file_index: int, offset: int) -> dict[str, Any]:
         with open(self.files[file_index], "rb") as f:
@@ -93,7 +83,10 @@ def task_source(output_jsonl: str | Path, fingerprint: str, prefer: str = "auto"
     `prefer="journals"` reads the journals even when a merged output exists (at the end
     of a run, before or without `--merge`).
     """
+    from video_pipeline.io.outputs import problems
+    from video_pipeline.merge import manifest_path
+
     out = str(output_jsonl)
-    if prefer == "auto" and Path(out).exists():
+    if prefer == "auto" and Path(out).exists() and not problems(manifest_path(out)):
         return RecordSource((out, errors_path(out)))
     return RecordSource(tuple(str(p) for p in journal_paths(out)), fingerprint)
