@@ -18,6 +18,7 @@ import yaml
 
 from video_pipeline.config.schema import (
     TASK_PLACEHOLDER,
+    ClipsConfig,
     Config,
     DataConfig,
     RunConfig,
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type] = {
     "vllm": VllmConfig,
     "sampling": SamplingConfig,
     "run": RunConfig,
+    "clips": ClipsConfig,
 }
 
 
