@@ -294,3 +294,9 @@ def test_a_config_expands_once_and_reuses_its_clip_rows(clip_videos, tmp_path: P
     assert len(read(files.rows)) == 3
     shared = ClipFiles.of(str(tmp_path / "out.{task}.jsonl"))
     assert shared.rows == tmp_path / "out._clips.jsonl"
+
+
+def test_a_users_own_clip_field_does_not_pass_for_a_clip_row(clip_videos):
+    exp = expand_row({"path": str(clip_videos["long"]), "clip": "take 3"}, ExpandOptions(FIXED))
+    assert len(exp.rows) == 10
+    assert exp.rows[0]["clip"] == {"index": 0, "start": 0.0, "end": 30.0}

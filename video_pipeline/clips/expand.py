@@ -65,6 +65,17 @@ class Expansion:
         return out
 
 
+def is_clip_row(row: dict[str, Any]) -> bool:
+    """Whether a row is one that expansion wrote (a user's own `clip` field is not)."""
+    clip = row.get(CLIP_FIELD)
+    return (
+        KEY_FIELD in row
+        and VIDEO_KEY_FIELD in row
+        and isinstance(clip, dict)
+        and {"index", "start", "end"} <= clip.keys()
+    )
+
+
 def video_keys(row: dict[str, Any], video_field: str, id_field: str | None) -> tuple[str, str]:
     """(the row's own key, the key its clips are named after).
 
@@ -80,8 +91,8 @@ def expand_row(row: dict[str, Any], options: ExpandOptions) -> Expansion:
     """The clip rows of one input row (as the shard step writes it, or as read)."""
     if not options.clips.enabled:
         raise ValueError("clips.mode is none: rows are whole videos, nothing to expand")
-    if CLIP_FIELD in row and KEY_FIELD in row:  # already a clip row: expanding is idempotent
-        return Expansion(str(row[KEY_FIELD]), [row])
+    if is_clip_row(row):  # already expanded: expanding again changes nothing
+        return Expansion(str(row[VIDEO_KEY_FIELD]), [row])
     if ERROR_FIELD in row:  # a bad line carried with its key: stays one error
         kind = row.get(ERROR_KIND_FIELD, "bad_row")
         key = row_key(row, options.video_field, options.id_field)
