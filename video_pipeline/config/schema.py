@@ -203,7 +203,7 @@ class ClipsConfig:
         for name, lo in (("seconds", "> 0"), ("overlap", ">= 0"), ("min_seconds", "> 0")):
             v = getattr(self, name)
             if not math.isfinite(v) or (v < 0 if lo == ">= 0" else v <= 0):
-                errs.append(f"clips.{name} must be a finite number {lo}, got {v}")
+                errs.append(f"clips.{name} must be a finite number {lo}, got {v:g}")
         if errs:
             return errs
         if self.overlap >= self.seconds:
