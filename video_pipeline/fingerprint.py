@@ -4,7 +4,8 @@ Records carry it; a resume skips only keys done under the same fingerprint, and 
 changed fingerprint starts fresh (old journals are set aside), so old and new answers
 never mix. It covers the model's identity (its files, not only its name), the task and
 its code version, the prompt and task parameters, sampling, vision settings, the video
-reader actually used, the answer-changing `vllm.engine_kwargs`, and what makes a key.
+reader actually used, the answer-changing `vllm.engine_kwargs`, the clip settings
+when clips are on, and what makes a key.
 It leaves out what only changes speed (workers, batch size, logging, paths, and the
 engine settings in THROUGHPUT_ENGINE_KWARGS), so changing those resumes finished work.
 """
@@ -92,7 +93,7 @@ def payload(cfg: Config) -> dict[str, Any]:
     vision = dataclasses.asdict(cfg.vision)
     vision.pop("frame_dtype")  # the same pixel values reach the model either way
     vision["reader"] = resolve_reader(cfg.vision.reader)  # readers sample frames differently
-    return {
+    out = {
         "model": model_identity(v.model, v.engine_kwargs.get("revision")),
         "dtype": v.dtype,
         "max_model_len": v.max_model_len,
@@ -108,6 +109,10 @@ def payload(cfg: Config) -> dict[str, Any]:
         "video_field": cfg.data.video_field,
         "id_field": cfg.data.id_field,
     }
+    clips = cfg.clips.fingerprint_payload()
+    if clips is not None:  # absent when off, so configs without clips keep their hash
+        out["clips"] = clips
+    return out
 
 
 def model_identity(model: str, revision: str | None = None) -> dict[str, Any]:

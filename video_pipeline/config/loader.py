@@ -18,6 +18,7 @@ import yaml
 
 from video_pipeline.config.schema import (
     TASK_PLACEHOLDER,
+    ClipsConfig,
     Config,
     DataConfig,
     QualityConfig,
@@ -35,6 +36,7 @@ SECTIONS: dict[str, type] = {
     "sampling": SamplingConfig,
     "run": RunConfig,
     "quality": QualityConfig,
+    "clips": ClipsConfig,
 }
 
 

@@ -8,6 +8,7 @@ the loader before any `check` runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -226,6 +227,55 @@ class QualityConfig:
 
 
 @dataclass
+class ClipsConfig:
+    """How each video is split into clips, each one sample (`none`: the whole video)."""
+
+    mode: Literal["none", "fixed", "shots"] = "none"
+    seconds: float = 30.0  # window length (fixed); longest shot (shots)
+    overlap: float = 0.0  # seconds shared by consecutive fixed windows
+    min_seconds: float = 2.0  # a shorter tail joins the window before it; shorter shots merge
+    summary: bool = False  # also write one summary per video from its clip captions
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def check(self) -> list[str]:
+        errs = []
+        for name, lo in (("seconds", "> 0"), ("overlap", ">= 0"), ("min_seconds", "> 0")):
+            v = getattr(self, name)
+            if not math.isfinite(v) or (v < 0 if lo == ">= 0" else v <= 0):
+                errs.append(f"clips.{name} must be a finite number {lo}, got {v:g}")
+        if errs:
+            return errs
+        if self.overlap >= self.seconds:
+            errs.append(
+                f"clips.overlap must be < clips.seconds ({self.seconds:g}), got {self.overlap:g}"
+            )
+        if self.min_seconds >= self.seconds:
+            errs.append(
+                f"clips.min_seconds must be < clips.seconds ({self.seconds:g}), "
+                f"got {self.min_seconds:g}"
+            )
+        if self.mode == "shots" and self.overlap:
+            errs.append(
+                f"clips.overlap must be 0 with clips.mode: shots (shots meet at cuts; overlap "
+                f"is for fixed windows), got {self.overlap:g}"
+            )
+        if self.summary and not self.enabled:
+            errs.append("clips.summary needs clips.mode fixed or shots, got mode none")
+        return errs
+
+    def fingerprint_payload(self) -> dict[str, Any] | None:
+        """What changes clip answers (the clip bounds); None when clips are off, so
+        fingerprints of configs without clips stay as they were. `summary` is a pass of
+        its own and leaves the clips' answers alone."""
+        if not self.enabled:
+            return None
+        return {k: getattr(self, k) for k in ("mode", "seconds", "overlap", "min_seconds")}
+
+
+@dataclass
 class TaskSpec:
     """One entry of `tasks`: a registered task under an output name, with overrides."""
 
@@ -254,6 +304,7 @@ class Config:
     # every task's prompt is submitted for it. Empty: the single task `run.task`.
     tasks: list[TaskSpec] = field(default_factory=list)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
 
     def check(self) -> list[str]:
         """Checks across sections (each section checks itself in the loader)."""
@@ -278,4 +329,6 @@ class Config:
             d.pop("tasks")  # a single-task config keeps the seed's shape
         else:
             d["run"].pop("task")  # each entry of `tasks` names its own
+        if not self.clips.enabled:
+            d.pop("clips")  # a config without clips keeps the seed's shape
         return d
