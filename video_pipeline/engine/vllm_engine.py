@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from video_pipeline.config.schema import SamplingConfig, VllmConfig
@@ -148,6 +149,14 @@ def classify_rejection(e: Exception) -> RequestRejected:
     return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
 
 
+@dataclass
+class Rendered:
+    """A request ready to add, with the prompt it was rendered from (to render again)."""
+
+    tokenized: dict[str, Any]
+    request: Any
+
+
 class VllmEngine:
     """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones."""
 
@@ -173,17 +182,28 @@ class VllmEngine:
             raise classify_rejection(e) from e
         return tokenized
 
-    def render(self, tokenized: dict[str, Any]) -> Any:
+    def render(self, tokenized: dict[str, Any], skip_cache: bool = False) -> Rendered:
         """The model's processor over the frames (normalise, patchify): the request as
         `add_request` takes it, so the stepping thread does not do this work."""
         try:
-            return self.engine.renderer.process_for_engine(tokenized, time.time())
+            request = self.engine.renderer.process_for_engine(
+                tokenized, time.time(), skip_mm_cache=skip_cache
+            )
         except self._rejections as e:
             raise classify_rejection(e) from e
+        return Rendered(tokenized, request)
 
-    def add(self, request_id: str, rendered: Any, params: Any) -> None:
+    def add(self, request_id: str, rendered: Rendered, params: Any) -> None:
+        from vllm.multimodal.cache import MultiModalCacheMissError
+
         try:
-            self.engine.add_request(request_id, rendered, params)
+            try:
+                self.engine.add_request(request_id, rendered.request, params)
+            except MultiModalCacheMissError:
+                # The processor cache took this video as sent with an earlier request
+                # that the engine then refused; send its data this time.
+                again = self.render(rendered.tokenized, skip_cache=True)
+                self.engine.add_request(request_id, again.request, params)
         except self._rejections as e:  # vLLM validates the rendered request here
             raise classify_rejection(e) from e
         self._in_flight.add(request_id)

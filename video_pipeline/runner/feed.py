@@ -159,6 +159,7 @@ class DecodeFeed:
         self._workers = [_Worker(dataset, self.setup) for _ in range(max(1, workers))]
         self._q: queue.Queue[Any] = queue.Queue(maxsize=max(1, maxsize))
         self._stop = threading.Event()
+        self._exhausted = False
         self._thread = threading.Thread(target=self._pump, name="decode-feed", daemon=True)
         self._thread.start()
 
@@ -270,13 +271,19 @@ class DecodeFeed:
         return Prepared(i, key, raw, _tasks_of(self.dataset, i), error=error_dict(kind, message))
 
     def get(self, block: bool) -> Any:
-        """The next item, END when the input is exhausted, or EMPTY if none is ready."""
+        """The next item, END when the input is exhausted (to every caller from then on,
+        so several threads can drain the feed), or EMPTY if none is ready."""
+        if self._exhausted:
+            return END
         try:
             item = self._q.get(block=block)
         except queue.Empty:
             return EMPTY
         if isinstance(item, _Failure):
             raise RuntimeError(f"the decode workers failed: {item.error}") from item.error
+        if item is END:
+            self._exhausted = True
+            self._q.put(END)  # wakes a thread blocked in get() meanwhile
         return item
 
     def ready(self) -> int:
