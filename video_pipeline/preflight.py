@@ -27,6 +27,7 @@ from video_pipeline.data.video_reader import install_reader
 from video_pipeline.io.jsonl import InputIndex
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.runner.checks import check_model
 from video_pipeline.tasks.registry import get_task_class
 
 log = logging.getLogger("video_pipeline")
@@ -136,6 +137,7 @@ def run_preflight(
 ) -> PreflightReport:
     t0 = time.perf_counter()
     load_plugins(cfg.run.plugins)
+    profile = check_model(cfg)  # an unsupported model or impossible vision budget: stop
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     first = index.first_occurrence()
@@ -158,7 +160,7 @@ def run_preflight(
         DecodeDeadline(dataset, cfg.run.decode_timeout_s),
         batch_size=cfg.run.batch_size,
         num_workers=workers,
-        collate_fn=_Probe(TokenBudget(processor, report.max_model_len)),
+        collate_fn=_Probe(TokenBudget(processor, report.max_model_len, profile)),
         prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
     )
     kinds: Counter[str] = Counter()

@@ -1,8 +1,10 @@
 """The torchrun entry: one rank. Started by `launch`, not meant to be run by hand.
 
-Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPU (or CPU
-cores) before torch or vLLM are imported. No torch.distributed group is created: each
-rank's engine is independent, and vLLM would adopt torchrun's group otherwise.
+Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPUs (one,
+or `vllm.tensor_parallel_size` of them) or CPU cores before torch or vLLM are imported.
+No torch.distributed group is created: each rank's engine is independent (with tensor
+parallel, vLLM's own multiprocess executor starts the engine's workers and their
+group), and vLLM would adopt torchrun's group otherwise.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ log = logging.getLogger("video_pipeline")
 
 
 def pin_devices(local_rank: int) -> None:
+    """This rank's devices, from what `launch` put in the environment: its GPUs
+    (`VP_GPUS`: ranks joined by ';'), or its cores split between its engine's
+    tensor-parallel workers (`VP_CPU_BIND`: ranks by ';', workers by '|')."""
     gpus = os.environ.get("VP_GPUS")
     if gpus:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(",")[local_rank]
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(";")[local_rank]
     cores = os.environ.get("VP_CPU_BIND")
     if cores:
-        mine = cores.split("|")[local_rank]
+        mine = cores.split(";")[local_rank]
         os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", mine)
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        n = len(mine.split(","))
+        n = len({c for worker in mine.split("|") for c in worker.split(",")})
         os.environ["OMP_NUM_THREADS"] = str(n)
 
 
