@@ -36,13 +36,10 @@ def current_rss_mib() -> float:
 
 def child(work: Path) -> dict[str, Any]:
     """The rank's planning path over `work`'s input and journals; prints its RSS."""
-    from torch.utils.data import DataLoader
-
     from video_pipeline.data.dataset_qwen_video import QwenVideoDataset
     from video_pipeline.io.journal import journal_paths, scan_done
     from video_pipeline.io.jsonl import InputIndex
     from video_pipeline.runner.partition import plan_work
-    from video_pipeline.runner.rank import _collate
     from video_pipeline.runner.state import fingerprint
     from video_pipeline.tasks.registry import get_task_class
 
@@ -67,12 +64,10 @@ def child(work: Path) -> dict[str, Any]:
 
     samples = SampleSource(index, work_plan.selected, cfg.data.video_field, cfg.data.id_field)
     dataset = StubDecode(samples, task, processor=None, vision=cfg.vision)
-    loader = DataLoader(dataset, batch_size=2, num_workers=0, collate_fn=_collate)
     n = errors = 0
-    for batch in loader:
-        for item in batch:
-            n += 1
-            errors += "error" in item
+    for i in range(len(dataset)):  # what a decode worker does, in this process
+        n += 1
+        errors += "error" in dataset[i]
     return {
         "rows": len(index),
         "done_keys": len(done),

@@ -4,7 +4,7 @@ Baseline: separate runs, one `run_tasks([cfg_j])` per task in sequence, each dec
 every video (one job per task). Candidate: one `run_tasks(cfgs)` over all tasks: each
 video decoded once, one request per task. Tasks: `describe`, and `describe` with a
 short prompt (`--tasks 3` adds a third prompt). Same videos, model, vision settings,
-DataLoader workers and sampling as the other engine benchmarks (temperature 0,
+decode workers and sampling as the other engine benchmarks (temperature 0,
 `ignore_eos`, so every answer has exactly `max_tokens` tokens); one engine per
 measurement process, used by every run; engine start-up excluded (a warm-up run builds
 the engine). The order of the two variants alternates between repeats.
@@ -21,7 +21,7 @@ than what a video's prompts share here (81 of 110-150 tokens: the system prompt 
 video tokens), so no block would be reused. `--caches off` (both caches off, as in the
 other benchmarks) measures the decode sharing alone.
 
-Each timed run includes starting its DataLoader workers (a cost separate runs pay T
+Each timed run includes starting its decode workers (a cost separate runs pay T
 times). They fork after the engine exists and inherit its core binding, so the
 dataset moves each worker off the engine's core on its first decode.
 
@@ -52,11 +52,10 @@ VARIANTS = ("separate", "shared")
 
 
 def _register() -> None:
-    """`describe` on a dataset that pins its DataLoader worker off the engine's core."""
-    from torch.utils.data import get_worker_info
-
+    """`describe` on a dataset that pins its decode worker off the engine's core."""
     from video_pipeline.data.dataset_qwen_video import QwenVideoDataset
     from video_pipeline.data.registry import register_dataset
+    from video_pipeline.runner.feed import in_decode_worker
     from video_pipeline.tasks.describe import DescribeTask
     from video_pipeline.tasks.registry import register_task
 
@@ -65,7 +64,7 @@ def _register() -> None:
         # decode_vision, not __getitem__: the base recipe is what lets tasks share a decode
         def decode_vision(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
             cores = self.params.get("decode_cores")
-            if cores and not getattr(self, "_pinned", False) and get_worker_info() is not None:
+            if cores and not getattr(self, "_pinned", False) and in_decode_worker():
                 os.sched_setaffinity(0, cores)
                 self._pinned = True
             return super().decode_vision(messages)
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=48, help="videos")
     p.add_argument("--tasks", type=int, default=2, choices=(2, 3), help="tasks per video")
     p.add_argument("--max-tokens", type=int, default=16, help="tokens generated per request")
-    p.add_argument("--workers", type=int, default=2, help="the runs' DataLoader workers")
+    p.add_argument("--workers", type=int, default=2, help="the runs' decode workers")
     p.add_argument(
         "--block-size", type=int, default=32, help="KV cache block size (0: the engine's)"
     )

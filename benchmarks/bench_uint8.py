@@ -11,7 +11,7 @@ float ones, and small frames would differ). For each:
 - the processor's `input_ids` and `pixel_values_videos` for both (differences in 0-255
   levels);
 - prompt token ids and generated token ids from the engine at temperature 0;
-- bytes per video, and the time to move decoded samples out of a DataLoader worker
+- bytes per video, and the time to move decoded samples out of a decode worker
   (one worker, samples already decoded and cached, so only the transfer is timed).
 
     python benchmarks/bench_uint8.py [--size 16] [--smoke]
@@ -29,7 +29,7 @@ import enginebench
 
 
 class _Cached:
-    """A dataset serving already decoded items: a DataLoader over it times the transfer."""
+    """A dataset serving already decoded items: a decode feed over it times the transfer."""
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
@@ -42,18 +42,15 @@ class _Cached:
 
 
 def transfer_s(items: list[dict[str, Any]], rounds: int) -> float:
-    from torch.utils.data import DataLoader
+    from video_pipeline.runner.feed import END, DecodeFeed
 
-    from video_pipeline.runner.rank import _collate
-
-    loader = DataLoader(
-        _Cached(items), batch_size=2, num_workers=1, collate_fn=_collate, prefetch_factor=2
-    )
     best = float("inf")
     for _ in range(rounds):
         t0 = time.perf_counter()
-        for _batch in loader:
+        feed = DecodeFeed(_Cached(items), workers=1, timeout_s=None, maxsize=4)
+        while feed.get(block=True) is not END:
             pass
+        feed.close()
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -173,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "transfer_ratio": benchlib.ratio(transfer["float32"], transfer["uint8"]),
         }
 
-    llm = build_llm(cfg.vllm)  # after the DataLoader workers above: fork before the engine
+    llm = build_llm(cfg.vllm)  # after the decode workers above: fork before the engine
     params = build_sampling_params(cfg.sampling, task)
     for name, by_dtype in decoded.items():
         outs = {

@@ -2,9 +2,9 @@
 
 One measurement is one subprocess (`python benchmarks/enginebench.py --child spec.json`)
 that builds one in-process vLLM engine and uses it for every variant it runs, in this
-order (DataLoader workers must be forked before the engine exists):
+order (decode workers must be forked before the engine exists):
 
-- `pipeline`: `run_rank` as a rank runs it (DataLoader workers decode, a bounded window
+- `pipeline`: `run_rank` as a rank runs it (decode workers decode, a bounded window
   of requests is kept in the engine). Workers are forked and held at a gate while the
   engine builds and warms up; the clock starts when the gate opens, so no variant gets
   decoding done for free during engine start-up, and engine start-up is not counted.
@@ -22,7 +22,7 @@ All variants use the same videos, model, vision settings and sampling (temperatu
 vLLM's multimodal processor cache are off: the variants see the same videos one after
 the other, and a cache would hand the later ones work done by the earlier ones. The
 engine runs on core 0 (`VLLM_CPU_OMP_THREADS_BIND`, `OMP_NUM_THREADS`) and the
-pipeline's DataLoader workers on the other cores, so that decoders do not preempt the
+pipeline's decode workers on the other cores, so that decoders do not preempt the
 engine's threads (on a GPU machine they do not compete at all)."""
 
 from __future__ import annotations
@@ -89,10 +89,9 @@ def run(s: dict[str, Any], script: str | Path | None = None) -> dict[str, Any]:
 
 def _register() -> None:
     """A dataset that waits at the gate and can be slowed, and a task that uses it."""
-    from torch.utils.data import get_worker_info
-
     from video_pipeline.data.dataset_qwen_video import QwenVideoDataset
     from video_pipeline.data.registry import register_dataset
+    from video_pipeline.runner.feed import in_decode_worker
     from video_pipeline.tasks.describe import DescribeTask
     from video_pipeline.tasks.registry import register_task
 
@@ -102,7 +101,7 @@ def _register() -> None:
             if self.params.get("gated"):
                 _GATE.wait()
             decode_cores = self.params.get("decode_cores")
-            if decode_cores and get_worker_info() is not None:
+            if decode_cores and in_decode_worker():
                 os.sched_setaffinity(0, decode_cores)  # a worker: off the engine's core
             t0 = time.perf_counter()
             item = super().__getitem__(i)
@@ -166,7 +165,7 @@ def config_dict(s: dict[str, Any], out_dir: Path, gated: bool) -> dict[str, Any]
 
 
 def _decode_cores(engine_cores: str | None) -> list[int] | None:
-    """The cores left to DataLoader workers when the engine is bound to `engine_cores`."""
+    """The cores left to decode workers when the engine is bound to `engine_cores`."""
     if not engine_cores:
         return None
     rest = sorted(os.sched_getaffinity(0) - {int(c) for c in engine_cores.split(",")})
@@ -191,7 +190,6 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     benchlib.engine_env()
     pin_engine(s["engine_cores"])
     _register()
-    from torch.utils.data import DataLoader
     from transformers import AutoProcessor
 
     from video_pipeline.data.registry import get_dataset_class
@@ -199,7 +197,7 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     from video_pipeline.data.video_reader import install_reader
     from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, build_sampling_params
     from video_pipeline.io.jsonl import InputIndex
-    from video_pipeline.runner.rank import _collate, run_rank
+    from video_pipeline.runner.rank import run_rank
     from video_pipeline.tasks.registry import get_task_class
 
     work = Path(tempfile.mkdtemp(prefix="enginebench"))
@@ -256,11 +254,12 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     llm = llm_box["llm"]
 
     if "naive" in s["variants"]:
-        loader = DataLoader(dataset, batch_size=2, num_workers=0, collate_fn=_collate)
         n = gen = 0
         t0 = time.perf_counter()
         with open(work / "naive.jsonl", "w") as out:
-            for batch in loader:
+            # the seed's DataLoader(num_workers=0, batch_size=2): decode in this process
+            for start in range(0, len(dataset), 2):
+                batch = [dataset[i] for i in range(start, min(start + 2, len(dataset)))]
                 ok = [it for it in batch if "error" not in it]
                 outs = llm.generate([it["llm_input"] for it in ok], params, use_tqdm=False)
                 for it, o in zip(ok, outs, strict=True):

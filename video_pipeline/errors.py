@@ -1,22 +1,37 @@
-"""Error kinds of per-sample failures, and whether a retry may help."""
+"""Error kinds of per-sample failures: whether a plain rerun retries them, and what they mean."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-# kind -> (transient, meaning). Transient kinds may succeed on a retry as they are;
-# permanent ones need the input or the config to change first.
-ERROR_KINDS: dict[str, tuple[bool, str]] = {
-    "bad_row": (False, "the input line is not a JSON object"),
-    "missing_video": (False, "the row has no usable video field"),
-    "video_not_found": (False, "the video file does not exist"),
-    "decode_error": (False, "the video could not be decoded"),
-    "decode_timeout": (True, "decoding took longer than run.decode_timeout_s"),
-    "too_many_tokens": (False, "the prompt would exceed vllm.max_model_len"),
-    "engine_error": (True, "the engine rejected or failed this request"),
-    "parse_error": (False, "the answer does not have the shape the task needs"),
-    "internal_error": (True, "an unexpected error in the pipeline"),
+
+@dataclass(frozen=True)
+class ErrorKind:
+    # A plain rerun tries the sample again. Permanent kinds stay done until the input or
+    # the config changes, or `--retry-errors` asks for one more try.
+    transient: bool
+    # The row itself is at fault (a missing file, an over-long video): such failures say
+    # nothing about the setup, so they never count towards stopping a broken run.
+    of_the_row: bool
+    meaning: str
+
+
+ERROR_KINDS: dict[str, ErrorKind] = {
+    "bad_row": ErrorKind(False, True, "the input line is not a JSON object"),
+    "missing_video": ErrorKind(False, True, "the row has no usable video field"),
+    "video_not_found": ErrorKind(False, True, "the video file does not exist"),
+    "not_a_file": ErrorKind(False, True, "the video path is a folder, FIFO or device"),
+    "decode_error": ErrorKind(False, False, "the video could not be decoded"),
+    "decode_crash": ErrorKind(False, False, "the decoder process died (signal or exit)"),
+    "decode_timeout": ErrorKind(False, False, "decoding took longer than run.decode_timeout_s"),
+    "too_many_tokens": ErrorKind(False, True, "the prompt would exceed vllm.max_model_len"),
+    "engine_error": ErrorKind(True, False, "the engine rejected or failed this request"),
+    "parse_error": ErrorKind(False, True, "the answer does not have the shape the task needs"),
+    "internal_error": ErrorKind(True, False, "task code, chat template or pipeline failed"),
 }
+
+MAX_MESSAGE = 600  # characters of an error message kept in a record
 
 
 class SampleError(Exception):
@@ -34,8 +49,24 @@ class SampleError(Exception):
 
 
 def error_dict(kind: str, message: str) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "transient": ERROR_KINDS[kind][0]}
+    return {"kind": kind, "message": bounded(message), "transient": ERROR_KINDS[kind].transient}
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE) -> str:
+    """A message cut to `limit` characters (a processor error can hold the repr of a
+    whole frame tensor)."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... [{len(message) - limit} more characters cut]"
+
+
+def describe_exception(e: BaseException) -> str:
+    return bounded(f"{type(e).__name__}: {e}".strip())
 
 
 class EngineFailure(RuntimeError):
     """The engine itself failed (not one request): the rank stops, its journal stays valid."""
+
+
+class SystemicFailure(RuntimeError):
+    """Failures show the run itself is broken: the rank stops instead of recording them."""

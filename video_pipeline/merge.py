@@ -1,9 +1,11 @@
 """Merge rank journals into one output: each input key once, in input order.
 
-Results go to `data.output_jsonl`, failures to `<stem>.errors.jsonl`. When a key has
-several records (a retried error, or a journal from a rank count used earlier), a result
-wins over an error and the first of equals wins. Outputs are written to a temporary
-file and renamed, so a merge killed half way leaves nothing half written.
+Results go to `data.output_jsonl`, failures to `<stem>.errors.jsonl`, the report to
+`<stem>.merge.json`, written last as the set's manifest (io/outputs.py): a merge killed
+at any point leaves either the previous complete set or one readers know is incomplete.
+When a key has several records (a retried error, or a journal from a rank count used
+earlier), a result wins over an error, the first result over later ones, and the newest
+error over older ones (a retry that failed again says why it failed last).
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import glob
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from video_pipeline.config.schema import Config
-from video_pipeline.io.journal import journal_paths, output_stem, read_head
+from video_pipeline.io.journal import journal_paths, output_stem, parse_record, read_head
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
+from video_pipeline.io.outputs import publish
 from video_pipeline.runner.state import fingerprint
 
 
@@ -66,24 +71,45 @@ def collect(paths: list[Path], fp: str) -> tuple[dict[str, tuple[int, int, bool]
     """key -> (journal index, byte offset, is ok) of its best record; and duplicates seen."""
     decoder = json.JSONDecoder()
     best: dict[str, tuple[int, int, bool]] = {}
+    error_time: dict[str, float] = {}
     dups = 0
     for j, path in enumerate(paths):
         with open(path, "rb") as f:
             offset = 0
             for line in f:
                 head = read_head(line, decoder)
-                if head is not None and head[2] == fp:
-                    key, status = head[0], head[1]
-                    prev = best.get(key)
-                    if prev is not None:
-                        dups += 1
-                    if prev is None or (status == "ok" and not prev[2]):
-                        best[key] = (j, offset, status == "ok")
+                if head is not None and head.fingerprint == fp:
+                    prev = best.get(head.key)
+                    dups += prev is not None
+                    if head.status == "ok":
+                        if prev is None or not prev[2]:
+                            best[head.key] = (j, offset, True)
+                    elif prev is None or not prev[2]:
+                        rec = parse_record(line) or {}
+                        t = float(rec.get("time") or 0.0)
+                        if prev is None or t >= error_time[head.key]:
+                            best[head.key] = (j, offset, False)
+                            error_time[head.key] = t
                 offset += len(line)
     return best, dups
 
 
-def merge_outputs(cfg: Config, output: str | None = None) -> MergeReport:
+def manifest_path(output: str | Path) -> Path:
+    """The manifest of a merged output: its report, written after its files."""
+    return Path(f"{output_stem(output)}.merge.json")
+
+
+def merge_outputs(
+    cfg: Config,
+    output: str | None = None,
+    manifest: Path | None = None,
+    summary: Callable[[MergeReport], dict[str, Any]] | None = None,
+) -> MergeReport:
+    """Merge the journals of `cfg` into `output` (default `data.output_jsonl`).
+
+    The manifest (default `<stem>.merge.json`) holds the report, or what `summary`
+    makes of it.
+    """
     out = Path(output or cfg.data.output_jsonl)
     errors_out = Path(f"{output_stem(out)}.errors.jsonl")
     paths = journal_paths(cfg.data.output_jsonl)
@@ -120,15 +146,18 @@ def merge_outputs(cfg: Config, output: str | None = None) -> MergeReport:
             for f in (fo, fe):
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp_out, out)
-        os.replace(tmp_err, errors_out)
+        report.unique_keys = len(seen)
+        report.errors_by_kind = dict(kinds)
+        publish(
+            {"results": (tmp_out, out), "errors": (tmp_err, errors_out)},
+            manifest or manifest_path(out),
+            summary(report) if summary else asdict(report),
+        )
     finally:
         for h in handles:
             h.close()
         for t in (tmp_out, tmp_err):
             t.unlink(missing_ok=True)
-    report.unique_keys = len(seen)
-    report.errors_by_kind = dict(kinds)
     return report
 
 

@@ -1,7 +1,7 @@
 """Preflight: probe every input video as a run would, without loading the model.
 
 Each row goes through the run's own path (the task's dataset, the configured reader,
-the decode deadline, `data.num_workers` DataLoader workers), so a video that fails here
+the decode deadline, `data.num_workers` decode worker processes), so a video that fails here
 fails in the run, and the token count is the one the engine will see. The report lists
 the rows that will fail, the videos over `vllm.max_model_len`, the total prompt tokens,
 and the GPU-hours a given prompt-token rate implies.
@@ -17,17 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader
-
 from video_pipeline.config.schema import Config
-from video_pipeline.data.deadline import DecodeDeadline
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
-from video_pipeline.io.jsonl import InputIndex
+from video_pipeline.io.jsonl import InputIndex, dumps_line
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.checks import check_model
+from video_pipeline.runner.feed import END, DecodeFeed
 from video_pipeline.tasks.registry import get_task_class
 
 log = logging.getLogger("video_pipeline")
@@ -87,16 +85,24 @@ class PreflightReport:
 
 
 class _Probe:
-    """Collate function run in the DataLoader workers: decoded tensors stay there."""
+    """The dataset's items reduced to what preflight reports, in the decode workers:
+    the decoded tensors stay there."""
 
-    def __init__(self, budget: TokenBudget) -> None:
+    def __init__(self, dataset: Any, budget: TokenBudget) -> None:
+        self.dataset = dataset
+        self.samples = dataset.samples  # names a sample whose worker died
         self.budget = budget
 
-    def __call__(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [self.probe(item) for item in batch]
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.probe(self.dataset[i])
 
     def probe(self, item: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item["decode_s"], 4)}
+        if "key" in item:
+            return item  # already probed
+        out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item.get("decode_s", 0), 4)}
         if "error" in item:
             return {**out, "status": "error", "error": item["error"]}
         llm_input = item["llm_input"]
@@ -144,7 +150,7 @@ def run_preflight(
     report = PreflightReport(cfg.data.input_jsonl, task.name, model_max_len(cfg))
     report.rows, report.unique = len(index), int(first.sum())
     report.duplicates = report.rows - report.unique
-    install_reader(cfg.vision.reader)
+    reader = install_reader(cfg.vision.reader)
     if processor is None:
         from transformers import AutoProcessor
 
@@ -155,26 +161,28 @@ def run_preflight(
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
-    workers = cfg.data.num_workers
-    loader = DataLoader(
-        DecodeDeadline(dataset, cfg.run.decode_timeout_s),
-        batch_size=cfg.run.batch_size,
-        num_workers=workers,
-        collate_fn=_Probe(TokenBudget(processor, report.max_model_len, profile)),
-        prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len, profile))
+    workers = max(1, cfg.data.num_workers)
+    feed = DecodeFeed(
+        probe,
+        workers=workers,
+        timeout_s=cfg.run.decode_timeout_s,
+        maxsize=64,
+        reader=reader,
     )
     kinds: Counter[str] = Counter()
-    sink = open(probes_out, "w", encoding="utf-8") if probes_out else None  # noqa: SIM115
+    sink = open(probes_out, "wb") if probes_out else None  # noqa: SIM115
     try:
-        for batch in loader:
-            for p in batch:
-                _add(report, p, kinds, cfg.sampling.max_tokens)
-                if sink is not None:
-                    sink.write(json.dumps(p, ensure_ascii=False) + "\n")
+        while (item := feed.get(block=True)) is not END:
+            p = probe.probe(item)  # a crash or timeout comes back as a plain error item
+            _add(report, p, kinds, cfg.sampling.max_tokens)
+            if sink is not None:
+                sink.write(dumps_line(p))
             done = report.ok + report.failed + report.over_budget
             if done % max(cfg.run.log_every, 1) == 0:
                 log.info("preflight: %d/%d probed", done, report.unique)
     finally:
+        feed.close()
         if sink is not None:
             sink.close()
     report.errors_by_kind = dict(kinds)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from video_pipeline.config.schema import Config
 from video_pipeline.io.journal import journal_paths, output_stem, read_head
-from video_pipeline.merge import input_keys
+from video_pipeline.io.outputs import problems
+from video_pipeline.merge import input_keys, manifest_path
 from video_pipeline.runner.state import fingerprint
 
 
@@ -102,7 +103,7 @@ def _scan_journal(path, fp, known, ok, err, unknown, report: VerifyReport) -> No
                 continue
             if not line.strip():
                 continue
-            head = read_head(line, decoder) or _full_head(line)
+            head = read_head(line, decoder)
             if head is None:
                 report.violations.append(f"{path} line {lineno} is not a journal record")
                 continue
@@ -124,17 +125,6 @@ def _scan_journal(path, fp, known, ok, err, unknown, report: VerifyReport) -> No
         )
 
 
-def _full_head(line: bytes) -> tuple[str, str, str] | None:
-    """(key, status, fingerprint) of a valid record whose fields are in another order."""
-    try:
-        rec = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(rec, dict) or "__key" not in rec or "status" not in rec:
-        return None
-    return str(rec["__key"]), str(rec["status"]), str(rec.get("fingerprint", ""))
-
-
 def _check_merged(cfg: Config, fp: str, known: set[str], report: VerifyReport) -> None:
     out = Path(cfg.data.output_jsonl)
     files = {"results": out, "errors": Path(f"{output_stem(out)}.errors.jsonl")}
@@ -143,6 +133,13 @@ def _check_merged(cfg: Config, fp: str, known: set[str], report: VerifyReport) -
             report.notes.append(f"{tmp} was left by an interrupted merge; safe to delete")
     if not out.exists():
         return
+    incomplete = problems(manifest_path(out))
+    if incomplete:
+        report.violations.append(
+            f"{out} is not a complete merged set ({'; '.join(incomplete)}); run merge again"
+        )
+        return
+    decoder = json.JSONDecoder()
     seen: Counter[str] = Counter()
     fps: Counter[str] = Counter()
     for name, path in files.items():
@@ -151,7 +148,7 @@ def _check_merged(cfg: Config, fp: str, known: set[str], report: VerifyReport) -
         n = 0
         with open(path, "rb") as f:
             for lineno, line in enumerate(f, 1):
-                head = _full_head(line) if line.endswith(b"\n") else None
+                head = read_head(line, decoder)
                 if head is None:
                     report.violations.append(f"{path} line {lineno} is not a complete record")
                     continue

@@ -9,8 +9,9 @@ import pytest
 
 from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
+from video_pipeline.engine.base import RequestRejected
 from video_pipeline.engine.fake import FakeEngine
-from video_pipeline.errors import ERROR_KINDS, EngineFailure
+from video_pipeline.errors import EngineFailure
 from video_pipeline.fixtures.videos import make_video, write_input_jsonl
 from video_pipeline.io.journal import journal_path
 from video_pipeline.merge import merge_outputs
@@ -60,7 +61,7 @@ def test_errors_are_kept_unless_retried(tmp_path, tiny_model, video_dir, process
     first = run_rank(cfg, 0, 1, FakeEngine, lambda t: None, processor)
     assert (first.done, first.errors_by_kind) == (3, {"video_not_found": 1})
     [err] = [r for r in read_jsonl(journal_path(out, 0)) if r["status"] == "error"]
-    assert err["error"]["transient"] is ERROR_KINDS["video_not_found"][0] is False
+    assert err["error"]["transient"] is False
 
     shutil.copy(videos[0], late)
     again = run_rank(cfg, 0, 1, FakeEngine, lambda t: None, processor)
@@ -74,10 +75,54 @@ def test_errors_are_kept_unless_retried(tmp_path, tiny_model, video_dir, process
     assert not verify_run(cfg, require_complete=True).violations
 
 
-def test_error_kinds_say_whether_a_retry_can_help():
-    transient = {k for k, (t, _) in ERROR_KINDS.items() if t}
-    assert {"decode_timeout", "engine_error"} <= transient
-    assert not {"video_not_found", "decode_error", "too_many_tokens", "bad_row"} & transient
+def test_a_plain_rerun_retries_exactly_the_transient_errors(
+    tmp_path, tiny_model, video_dir, processor, monkeypatch
+):
+    """internal_error and engine_error are retried by the next run; decode and file
+    errors stay done until --retry-errors."""
+    from video_pipeline.tasks.describe import DescribeTask
+
+    videos = sorted(video_dir.glob("*.mp4"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    inp = write_input_jsonl(tmp_path / "in.jsonl", [*videos[:4], tmp_path / "gone.mp4", broken])
+    out = tmp_path / "o.jsonl"
+    cfg = _cfg(tiny_model, inp, out, data={"num_workers": 1})
+    real = DescribeTask.build_messages
+
+    def flaky(self, sample):
+        if sample["__key"] == str(videos[1]):
+            raise RuntimeError("a bug in the task")
+        return real(self, sample)
+
+    class _Refusing(FakeEngine):  # refuses the first request it is given
+        def add(self, request_id, llm_input, params):
+            if not getattr(self, "refused", False):
+                self.refused = True
+                raise RequestRejected("engine_error", "refused")
+            super().add(request_id, llm_input, params)
+
+    monkeypatch.setattr(DescribeTask, "build_messages", flaky)
+    first = run_rank(cfg, 0, 1, _Refusing, lambda t: None, processor)
+    assert first.errors_by_kind == {
+        "internal_error": 1,
+        "engine_error": 1,
+        "video_not_found": 1,
+        "decode_error": 1,
+    }
+    recs = read_jsonl(journal_path(out, 0))
+    transient = {r["__key"] for r in recs if r["status"] == "error" and r["error"]["transient"]}
+    assert len(transient) == 2 and str(videos[1]) in transient
+
+    monkeypatch.setattr(DescribeTask, "build_messages", real)
+    again = run_rank(cfg, 0, 1, FakeEngine, lambda t: None, processor)
+    assert (again.todo, again.done, again.failed) == (2, 2, 0)  # exactly the transient two
+    report = merge_outputs(cfg)
+    assert (report.ok, report.failed, report.errors_by_kind) == (
+        4,
+        2,
+        {"video_not_found": 1, "decode_error": 1},
+    )
 
 
 def test_over_long_prompts_never_reach_the_engine(tmp_path, tiny_model, video_dir, processor):

@@ -10,6 +10,8 @@ import pytest
 from tests.helpers import demo_config, run_cli, write_config
 from video_pipeline.config import load_config
 from video_pipeline.io.journal import journal_path
+from video_pipeline.io.outputs import publish
+from video_pipeline.merge import manifest_path, merge_outputs
 from video_pipeline.runner.records import error_record
 from video_pipeline.runner.state import fingerprint
 from video_pipeline.verify import verify_run
@@ -75,5 +77,27 @@ def test_merged_output_with_a_key_twice_is_caught(run):
     cfg, _, out = run
     _journal(out, 0, _rec(cfg, "v0.mp4"))
     assert not verify_run(cfg).violations
-    out.write_text(_rec(cfg, "v0.mp4") * 2)
+    # A merged set whose manifest vouches for it, but which holds a key twice.
+    tmp = out.with_name("o.jsonl.tmp")
+    tmp.write_text(_rec(cfg, "v0.mp4") * 2)
+    empty = out.with_name("o.errors.jsonl.tmp")
+    empty.write_text("")
+    publish(
+        {"results": (tmp, out), "errors": (empty, out.with_name("o.errors.jsonl"))},
+        manifest_path(out),
+        {},
+    )
     assert any("twice" in v for v in verify_run(cfg).violations)
+
+
+def test_a_merge_interrupted_between_renames_is_not_trusted(run):
+    cfg, _, out = run
+    _journal(out, 0, _rec(cfg, "v0.mp4") + _rec(cfg, "v1.mp4", "error"))
+    merge_outputs(cfg)
+    assert not verify_run(cfg).violations
+    # A newer merge renamed its results into place and was killed before the rest.
+    out.write_text(_rec(cfg, "v0.mp4") + _rec(cfg, "v1.mp4"))
+    bad = verify_run(cfg).violations
+    assert any("not a complete merged set" in v for v in bad), bad
+    merge_outputs(cfg)  # the next merge makes the set whole again
+    assert not verify_run(cfg).violations

@@ -35,12 +35,23 @@ def _group(tiny_model, input_jsonl, tmp_path, **data):
     return load_config(data=raw)
 
 
-def _count_decodes(monkeypatch) -> list[str]:
-    calls: list[str] = []
+class _Decodes:
+    """Counts decodes across processes: each one appends a line to a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __len__(self) -> int:
+        return len(self.path.read_text().splitlines()) if self.path.exists() else 0
+
+
+def _count_decodes(monkeypatch, tmp_path: Path) -> _Decodes:
+    calls = _Decodes(tmp_path / "decodes.log")
     real = BaseDataset.decode_vision
 
     def counting(self, messages):
-        calls.append(str(messages))
+        with open(calls.path, "a") as f:  # decode workers are other processes
+            f.write("decode\n")
         return real(self, messages)
 
     monkeypatch.setattr(BaseDataset, "decode_vision", counting)
@@ -50,7 +61,7 @@ def _count_decodes(monkeypatch) -> list[str]:
 def test_each_video_is_decoded_once_for_all_tasks(
     tmp_path, tiny_model, input_jsonl, processor, monkeypatch
 ):
-    calls = _count_decodes(monkeypatch)
+    calls = _count_decodes(monkeypatch, tmp_path)
     cfgs = task_configs(_group(tiny_model, input_jsonl, tmp_path, num_workers=0))
     engines: list[FakeEngine] = []
 

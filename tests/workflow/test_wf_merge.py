@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from video_pipeline.workflow.merge import DuplicateKeyError, merge_task
+from video_pipeline.io.outputs import publish
+from video_pipeline.workflow.merge import DuplicateKeyError, IncompletePart, merge_task
 
 
 def _part(path: Path, keys: list[str], status: str = "ok") -> str:
@@ -20,17 +21,26 @@ def _part(path: Path, keys: list[str], status: str = "ok") -> str:
     return str(path)
 
 
-def _stats(path: Path, ok: int, failed: int) -> str:
+def _stats(path: Path, ok: int, failed: int, part: str, errors: str) -> str:
+    """The part's stats, written as infer's finalize does: the manifest of its files."""
     fields = ("finished", "prompt_tokens", "generated_tokens", "rank_s", "job_s", "attempts")
     stats = {"ok": ok, "failed": failed, "errors_by_kind": {"decode_error": failed}}
-    path.write_text(json.dumps({**stats, **dict.fromkeys(fields, 1.0)}))
+    files = {}
+    for name, final in (("results", Path(part)), ("errors", Path(errors))):
+        tmp = final.with_name(final.name + ".tmp")
+        final.rename(tmp)
+        files[name] = (tmp, final)
+    publish(files, path, {**stats, **dict.fromkeys(fields, 1.0)})
     return str(path)
 
 
 def test_merge_concatenates_and_sums(tmp_path: Path) -> None:
     parts = [_part(tmp_path / "0.jsonl", ["a", "b"]), _part(tmp_path / "1.jsonl", ["c"])]
     errors = [_part(tmp_path / "0.e", [], "error"), _part(tmp_path / "1.e", ["d"], "error")]
-    stats = [_stats(tmp_path / "0.s", 2, 0), _stats(tmp_path / "1.s", 1, 1)]
+    stats = [
+        _stats(tmp_path / "0.s", 2, 0, parts[0], errors[0]),
+        _stats(tmp_path / "1.s", 1, 1, parts[1], errors[1]),
+    ]
     out = tmp_path / "out"
     got = merge_task("t", parts, errors, stats, f"{out}.jsonl", f"{out}.err", f"{out}.json")
     assert [json.loads(x)["__key"] for x in Path(f"{out}.jsonl").read_text().splitlines()] == [
@@ -46,7 +56,21 @@ def test_merge_concatenates_and_sums(tmp_path: Path) -> None:
 def test_a_key_in_two_shards_stops_the_merge(tmp_path: Path) -> None:
     parts = [_part(tmp_path / "0.jsonl", ["a"]), _part(tmp_path / "1.jsonl", ["b"])]
     errors = [_part(tmp_path / "0.e", [], "error"), _part(tmp_path / "1.e", ["a"], "error")]
-    stats = [_stats(tmp_path / "0.s", 1, 0), _stats(tmp_path / "1.s", 1, 1)]
+    stats = [
+        _stats(tmp_path / "0.s", 1, 0, parts[0], errors[0]),
+        _stats(tmp_path / "1.s", 1, 1, parts[1], errors[1]),
+    ]
     with pytest.raises(DuplicateKeyError, match="1 key"):
+        merge_task("t", parts, errors, stats, str(tmp_path / "o.jsonl"), "e", "s")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_part_whose_finalize_was_interrupted_is_not_merged(tmp_path: Path) -> None:
+    parts = [_part(tmp_path / "0.jsonl", ["a"])]
+    errors = [_part(tmp_path / "0.e", ["b"], "error")]
+    stats = [_stats(tmp_path / "0.s", 1, 1, parts[0], errors[0])]
+    # A newer finalize renamed its results into place and was killed before the errors.
+    _part(tmp_path / "0.jsonl", ["a", "b"])
+    with pytest.raises(IncompletePart, match="not the one"):
         merge_task("t", parts, errors, stats, str(tmp_path / "o.jsonl"), "e", "s")
     assert not (tmp_path / "o.jsonl").exists()

@@ -9,13 +9,9 @@ another process is writing the same output.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
-from pathlib import Path
 
 from video_pipeline.cli.common import add_config_args, fail, task_configs_or_die
-from video_pipeline.io.journal import output_stem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
                 report = merge_outputs(cfg, args.output)
         except LockHeld as e:
             fail(str(e), code=4)
-        summary = Path(f"{output_stem(report.output)}.merge.json")
-        summary.write_text(json.dumps(asdict(report), indent=2) + "\n")
         print(report.summary(), file=sys.stderr)
         complete = complete and report.complete
     return 0 if complete or args.allow_partial else 3

@@ -168,6 +168,9 @@ class RunConfig:
     max_in_flight: int | None = None
     decode_timeout_s: float | None = 300.0
     retry_errors: bool = False
+    # Samples in a row failing with the same kind and message that stop the rank as a
+    # broken setup (template, task code, decoder install) rather than bad videos; 0 = never.
+    max_consecutive_failures: int = 16
 
     def check(self) -> list[str]:
         errs = []
@@ -180,6 +183,11 @@ class RunConfig:
             errs.append(f"run.max_in_flight must be >= 1, got {self.max_in_flight}")
         if self.decode_timeout_s is not None and self.decode_timeout_s <= 0:
             errs.append(f"run.decode_timeout_s must be > 0 or null, got {self.decode_timeout_s}")
+        if self.max_consecutive_failures < 0:
+            errs.append(
+                "run.max_consecutive_failures must be >= 0 (0 = never stop), "
+                f"got {self.max_consecutive_failures}"
+            )
         return errs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 import traceback
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import torch.utils.data
 
 from video_pipeline.config.schema import VisionConfig
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
-from video_pipeline.errors import SampleError, error_dict
+from video_pipeline.errors import SampleError, describe_exception
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.tasks.base import Task
 
@@ -56,7 +57,10 @@ class BaseDataset(torch.utils.data.Dataset):
         """Sample i for several tasks at once, each video decoded once.
 
         `{__key, raw, llm_inputs: [one per task], decodes}`, or `{__key, raw, error}`
-        when the sample cannot be prepared (the error then holds for every task).
+        when the sample cannot be prepared (the error then holds for every task). A
+        failure of the video is the video's (`decode_error`); a failure of the task's
+        messages or the chat template is the setup's (`internal_error`, retried by the
+        next run), since it would fail every video alike.
         """
         t0 = time.perf_counter()
         key, raw = None, None
@@ -64,11 +68,7 @@ class BaseDataset(torch.utils.data.Dataset):
             sample = self.samples[i]
             key, raw = sample["__key"], sample["raw"]
             sample["__video_uri"] = self.video_uri(sample["__video"])
-            per_task = []
-            for task in tasks:
-                messages = task.build_messages(dict(sample))
-                self.apply_vision(messages, raw)
-                per_task.append(messages)
+            per_task = [self.task_messages(task, sample, raw) for task in tasks]
             inputs, decodes = self.build_llm_inputs(per_task)
             item = {"__key": key, "raw": raw, "llm_inputs": inputs, "decodes": decodes}
         except KeyedSampleError as e:
@@ -76,13 +76,20 @@ class BaseDataset(torch.utils.data.Dataset):
         except SampleError as e:
             item = {"__key": key, "raw": raw, "error": e.to_dict()}
         except Exception as e:  # a decoder's own exception types are many and unstable
-            kind = "video_not_found" if isinstance(e, FileNotFoundError) else "decode_error"
-            msg = f"{type(e).__name__}: {e}".strip()
-            if kind == "decode_error" and os.environ.get("VIDEO_PIPELINE_DEBUG"):
-                msg += "\n" + traceback.format_exc()
-            item = {"__key": key, "raw": raw, "error": error_dict(kind, msg)}
+            item = {"__key": key, "raw": raw, "error": _decode_failure(e).to_dict()}
         item["decode_s"] = time.perf_counter() - t0
         return item
+
+    def task_messages(self, task: Task, sample: dict[str, Any], raw: Any) -> list[dict[str, Any]]:
+        """The task's messages with the vision settings filled in."""
+        try:
+            messages = task.build_messages(dict(sample))
+            self.apply_vision(messages, raw)
+        except SampleError:
+            raise
+        except Exception as e:
+            raise _internal(f"{type(task).__name__}.build_messages", e) from e
+        return messages
 
     def video_uri(self, value: Any) -> Any:
         """A local path (relative ones resolve against the input file's folder) or URL."""
@@ -93,8 +100,7 @@ class BaseDataset(torch.utils.data.Dataset):
         path = _local_path(value, self.base_dir)
         if path is None:
             return value  # http(s) and other URLs are qwen_vl_utils' business
-        if not path.is_file():
-            raise SampleError("video_not_found", f"no such file: {path}")
+        check_video_file(path)
         return str(path)
 
     def apply_vision(self, messages: list[dict[str, Any]], raw: dict[str, Any]) -> None:
@@ -134,19 +140,23 @@ class BaseDataset(torch.utils.data.Dataset):
         """
         if type(self).build_llm_input is not BaseDataset.build_llm_input:
             return [self.build_llm_input(m) for m in per_task], len(per_task)
+        prompts = [self.render_prompt(m) for m in per_task]  # the setup's failures first
         decoded: dict[str, dict[str, Any]] = {}
         inputs = []
-        for messages in per_task:
+        for messages, prompt in zip(per_task, prompts, strict=True):
             sig = _visual_signature(messages)
             if sig not in decoded:
                 decoded[sig] = self.decode_vision(messages)
-            inputs.append({"prompt": self.render_prompt(messages), **decoded[sig]})
+            inputs.append({"prompt": prompt, **decoded[sig]})
         return inputs, len(decoded)
 
     def render_prompt(self, messages: list[dict[str, Any]]) -> str:
-        return self.processor.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
+        try:
+            return self.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except Exception as e:
+            raise _internal("the chat template", e) from e
 
     def decode_vision(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos.
@@ -178,9 +188,12 @@ class BaseDataset(torch.utils.data.Dataset):
     @property
     def profile(self) -> ModelProfile:
         """The model family of `self.processor` (read from the model's config.json)."""
-        from video_pipeline.models import profile_for_processor
+        from video_pipeline.models import UnsupportedModelError, profile_for_processor
 
-        return profile_for_processor(self.processor)
+        try:
+            return profile_for_processor(self.processor)
+        except UnsupportedModelError as e:  # the setup's fault, the same for every video
+            raise SampleError("internal_error", str(e)) from None
 
 
 def _visual_signature(messages: list[dict[str, Any]]) -> str:
@@ -208,6 +221,58 @@ def _frames_uint8(video: Any) -> Any:
     if isinstance(video, torch.Tensor) and video.is_floating_point():
         return video.round().clamp_(0, 255).to(torch.uint8)
     return video
+
+
+def check_video_file(path: Path) -> None:
+    """Raise the right error for a path that is not a regular file we may open.
+
+    A FIFO would block the decoder forever and a folder gives a confusing decoder
+    message, so both are named as what they are.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SampleError("video_not_found", f"no such file: {_printable(path)}") from None
+    except UnicodeEncodeError:  # a lone surrogate no file system name can hold
+        raise SampleError(
+            "video_not_found", f"no such file (the name is not encodable): {_printable(path)}"
+        ) from None
+    except OSError as e:
+        raise SampleError(
+            "video_not_found", f"cannot stat {_printable(path)}: {e.strerror}"
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        what = _FILE_TYPES.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise SampleError("not_a_file", f"{_printable(path)} is {what}, not a video file")
+
+
+_FILE_TYPES = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _printable(path: Path) -> str:
+    return ascii(str(path))[1:-1] if not str(path).isprintable() else str(path)
+
+
+def _decode_failure(e: Exception) -> SampleError:
+    """An exception out of decoding: the video's fault, unless the setup is missing."""
+    if isinstance(e, FileNotFoundError):
+        return SampleError("video_not_found", describe_exception(e))
+    if isinstance(e, (ImportError, NameError)):  # a missing module fails every video
+        return _internal("decoding", e)
+    message = describe_exception(e)
+    if os.environ.get("VIDEO_PIPELINE_DEBUG"):
+        message += "\n" + traceback.format_exc()
+    return SampleError("decode_error", message)
+
+
+def _internal(where: str, e: Exception) -> SampleError:
+    return SampleError("internal_error", f"{where} raised {describe_exception(e)}")
 
 
 def _local_path(value: str, base_dir: Path) -> Path | None:

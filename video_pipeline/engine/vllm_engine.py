@@ -12,6 +12,7 @@ from typing import Any
 
 from video_pipeline.config.schema import SamplingConfig, VllmConfig
 from video_pipeline.engine.base import Finished, RequestRejected
+from video_pipeline.errors import describe_exception
 from video_pipeline.tasks.base import Task
 
 
@@ -84,22 +85,32 @@ def build_sampling_params(cfg: SamplingConfig, task: Task) -> Any:
 
 
 def _rejection_types() -> tuple[type[Exception], ...]:
-    # vLLM raises VLLMValidationError (not a ValueError) for an over-long prompt, and
-    # ValueError for malformed multimodal input; both concern one request only.
-    try:
-        from vllm.exceptions import VLLMValidationError
-    except ImportError:
-        return (ValueError,)
-    return (ValueError, VLLMValidationError)
+    """What vLLM raises for one bad request, as opposed to a failing engine."""
+    from vllm.exceptions import VLLMValidationError
+
+    # VLLMValidationError: the request is invalid (too long, bad parameters). ValueError:
+    # the model's processor refused this request's multimodal input.
+    return (VLLMValidationError, ValueError)
 
 
-_REJECTIONS = _rejection_types()
+def classify_rejection(e: Exception) -> RequestRejected:
+    """A per-request error kind for an exception `_rejection_types` matched."""
+    from vllm.exceptions import VLLMValidationError
+
+    msg = describe_exception(e)
+    if isinstance(e, VLLMValidationError):
+        # vLLM gives no subtype for length; its own length checks say so in these words
+        too_long = ("maximum model length", "encoder cache size")
+        kind = "too_many_tokens" if any(t in str(e) for t in too_long) else "engine_error"
+        return RequestRejected(kind, msg)
+    return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
 
 
 class VllmEngine:
     """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones."""
 
     def __init__(self, llm: Any) -> None:
+        self._rejections = _rejection_types()
         self.llm = llm
         self.engine = llm.llm_engine
         self._in_flight: set[str] = set()
@@ -110,11 +121,8 @@ class VllmEngine:
     def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
         try:
             self.engine.add_request(request_id, llm_input, params)
-        except _REJECTIONS as e:  # vLLM validates length and mm inputs synchronously
-            msg = str(e)
-            too_long = ("longer than", "max_model_len", "encoder cache")
-            kind = "too_many_tokens" if any(t in msg for t in too_long) else "engine_error"
-            raise RequestRejected(kind, msg) from e
+        except self._rejections as e:  # vLLM validates length and mm inputs synchronously
+            raise classify_rejection(e) from e
         self._in_flight.add(request_id)
 
     def step(self) -> list[Finished]:

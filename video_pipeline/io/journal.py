@@ -14,10 +14,11 @@ import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from video_pipeline.io.jsonl import dumps_line
 from video_pipeline.io.keys import KEY_FIELD, key_hash, key_hash_utf8
 
 _RANK_RE = re.compile(r"\.rank(\d+)\.jsonl$")
@@ -80,8 +81,7 @@ class JournalWriter:
     def write(self, record: dict[str, Any]) -> None:
         if tuple(record)[:3] != HEAD_FIELDS:  # scan_done relies on this order
             record = {**{k: record[k] for k in HEAD_FIELDS}, **record}
-        line = json.dumps(record, ensure_ascii=False, default=_json_default) + "\n"
-        self._f.write(line.encode("utf-8"))
+        self._f.write(dumps_line(record, default=_json_default))
         self._n += 1
         if self._n % self.flush_every == 0:
             self._f.flush()
@@ -123,32 +123,63 @@ _STATUS_SEP = b'", "status": "'
 _TAIL_RE = re.compile(r', "status": "(\w+)", "fingerprint": "(\w*)"')
 
 
-def read_head(line: bytes, decoder: json.JSONDecoder) -> tuple[str, str, str] | None:
-    """(key, status, fingerprint) of a journal line, parsing only its first fields."""
-    if not line.endswith(b"\n") or not line.startswith(_HEAD):
+class Head(NamedTuple):
+    key: str
+    status: str
+    fingerprint: str
+
+
+def read_head(line: bytes, decoder: json.JSONDecoder) -> Head | None:
+    """(key, status, fingerprint) of a complete journal line; None for anything else.
+
+    Lines as `JournalWriter` writes them are read from their first fields alone;
+    any other valid record (other spacing, field order or writer) is parsed whole,
+    so a change of writer makes reading slower, never wrong.
+    """
+    if not line.endswith(b"\n"):
         return None
+    if line.startswith(_HEAD):
+        try:
+            text = line.decode("utf-8")
+            key, end = decoder.raw_decode(text, len(_HEAD))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        m = _TAIL_RE.match(text, end)
+        if m is not None and isinstance(key, str):
+            return Head(key, m.group(1), m.group(2))
+    rec = parse_record(line)
+    if rec is None:
+        return None
+    return Head(rec[KEY_FIELD], str(rec.get("status")), str(rec.get("fingerprint", "")))
+
+
+def parse_record(line: bytes) -> dict[str, Any] | None:
+    """A whole journal record, or None for a line that is not one."""
     try:
-        text = line.decode("utf-8")
-        key, end = decoder.raw_decode(text, len(_HEAD))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        rec = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    m = _TAIL_RE.match(text, end)
-    if m is None:
+    if not isinstance(rec, dict) or not isinstance(rec.get(KEY_FIELD), str):
         return None
-    return str(key), m.group(1), m.group(2)
+    return rec
+
+
+def is_transient(rec: dict[str, Any]) -> bool:
+    """An error record a plain rerun tries again (see errors.ERROR_KINDS)."""
+    error = rec.get("error")
+    return rec.get("status") != "ok" and isinstance(error, dict) and bool(error.get("transient"))
 
 
 def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) -> np.ndarray:
     """Hashes of the keys already finished under `fingerprint`, as a sorted int64 array.
 
-    Parses only the leading fields of each line: a full `json.loads` of every record
-    would make resuming a large run slow. Lines as the writer writes them (a key without
-    escapes, status ok or error, this fingerprint) take a bytes-only fast path and the
-    key is hashed from its UTF-8 bytes; anything else goes through `read_head`.
+    Finished means a result, or (with `include_errors`) a permanent error: a transient
+    one (an internal or engine error) is done again by the next run. Results as the
+    writer writes them take a bytes-only fast path that parses nothing (a full
+    `json.loads` of every record would make resuming a large run slow); errors, and
+    lines in any other form, are parsed whole.
     """
-    decoder = json.JSONDecoder()
-    tail = b'", "fingerprint": "' + fingerprint.encode() + b'"'
-    wanted = (b"ok" + tail, b"error" + tail) if include_errors else (b"ok" + tail,)
+    ok_tail = b'ok", "fingerprint": "' + fingerprint.encode() + b'"'
     start = len(_HEAD) + 1  # first byte of the key, after its opening quote
     hashes = array("q")  # 8 bytes a key, not a Python int object
     for path in paths:
@@ -160,17 +191,19 @@ def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) 
                     end > 0
                     and line.startswith(_HEAD)
                     and line.endswith(b"\n")
-                    and line.startswith(wanted, end + len(_STATUS_SEP))
+                    and line.startswith(ok_tail, end + len(_STATUS_SEP))
                     and b"\\" not in key
                     and b'"' not in key
                 ):
                     hashes.append(key_hash_utf8(key))
                     continue
-                head = read_head(line, decoder)
-                if head is None or head[2] != fingerprint:
+                if not line.endswith(b"\n") or (rec := parse_record(line)) is None:
                     continue
-                if include_errors or head[1] == "ok":
-                    hashes.append(key_hash(head[0]))
+                if rec.get("fingerprint") != fingerprint:
+                    continue
+                status = rec.get("status")
+                if status == "ok" or (include_errors and status and not is_transient(rec)):
+                    hashes.append(key_hash(rec[KEY_FIELD]))
     return np.unique(np.frombuffer(hashes, dtype=np.int64))
 
 

@@ -23,6 +23,20 @@ class RowError(ValueError):
     """A line of the input that cannot become a sample."""
 
 
+def dumps_line(obj: Any, default: Any = None) -> bytes:
+    """One JSON line as UTF-8 bytes, for every file the pipeline writes.
+
+    Non-ASCII text is kept as is; a string that UTF-8 cannot hold (a lone surrogate,
+    as `json.loads` returns for an escaped invalid file name) makes the whole line
+    ASCII with JSON escapes instead, which reads back to the identical string.
+    """
+    text = json.dumps(obj, ensure_ascii=False, default=default)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(obj, ensure_ascii=True, default=default) + "\n").encode("ascii")
+
+
 def parse_line(line: bytes, lineno: int) -> dict[str, Any]:
     try:
         row = json.loads(line)

@@ -10,7 +10,6 @@ that names it and lists the supported ones, raised before any model loads.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +95,20 @@ def read_model_config(model: str) -> dict[str, Any]:
         ) from None
 
 
+# Per process, without a lock: decode workers are forked from ranks with threads, and
+# a lock held at a fork would stay held in the child. Two threads resolving the same
+# model at once only read its config.json twice.
 _CACHE: dict[str, ModelProfile] = {}
-_LOCK = threading.Lock()
 
 
 def resolve_profile(model: str) -> ModelProfile:
     """The family of `model` (a folder or hub id); cached per process."""
     folder = Path(model).expanduser()
     key = str(folder.resolve()) if folder.is_dir() else model
-    with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = family_for_config(read_model_config(model), repr(model))
-        return _CACHE[key]
+    profile = _CACHE.get(key)
+    if profile is None:
+        profile = _CACHE[key] = family_for_config(read_model_config(model), repr(model))
+    return profile
 
 
 def profile_for_processor(processor: Any) -> ModelProfile:

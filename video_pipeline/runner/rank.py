@@ -17,24 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import DataLoader
 
 from video_pipeline.config.schema import Config
-from video_pipeline.data.deadline import DecodeDeadline
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.shared import SharedDecode
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.engine.base import Engine, RequestRejected
-from video_pipeline.errors import EngineFailure, SampleError, error_dict
+from video_pipeline.errors import EngineFailure, SampleError, describe_exception, error_dict
 from video_pipeline.io.journal import JournalWriter, journal_path, journal_paths, scan_done
 from video_pipeline.io.jsonl import InputIndex
 from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.partition import plan_work
-from video_pipeline.runner.prefetch import EMPTY, END, Prefetcher
 from video_pipeline.runner.progress import Progress, RankStats
 from video_pipeline.runner.records import error_record, ok_record
 from video_pipeline.runner.state import fingerprint
+from video_pipeline.runner.watch import FailureWatch
 from video_pipeline.tasks.base import ParseError, Task
 from video_pipeline.tasks.registry import get_task_class
 
@@ -62,14 +61,11 @@ class _TaskRun:
     params: Any = None
     writer: JournalWriter | None = None
     progress: Progress | None = None
+    watch: FailureWatch | None = None
 
     @property
     def stats_path(self) -> Path:
         return journal_path(self.cfg.data.output_jsonl, self.stats.rank).with_suffix(".stats.json")
-
-
-def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return batch  # samples differ in shape; the engine takes them one by one
 
 
 def run_rank(
@@ -136,18 +132,13 @@ def run_tasks(
         )
         for r in runs
     ]
-    workers = base.data.num_workers
-    loader = DataLoader(
-        DecodeDeadline(SharedDecode(datasets, pending), base.run.decode_timeout_s),
-        batch_size=base.run.batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=_collate,
-        pin_memory=base.data.pin_memory,
-        prefetch_factor=base.data.prefetch_factor if workers > 0 else None,
-    )
-    feed = Prefetcher(
-        loader, maxsize=max(base.run.max_in_flight or MAX_WINDOW, base.run.batch_size * 2)
+    window_hint = base.run.max_in_flight or MAX_WINDOW
+    feed = DecodeFeed(
+        SharedDecode(datasets, pending),
+        workers=base.data.num_workers,
+        timeout_s=base.run.decode_timeout_s,
+        maxsize=max(window_hint, base.run.batch_size * 2),
+        reader=reader,
     )
 
     if engine_factory is None:
@@ -175,8 +166,11 @@ def run_tasks(
                 path = journal_path(r.cfg.data.output_jsonl, rank)
                 writer = JournalWriter(path, r.cfg.run.flush_every, r.cfg.run.fsync_every)
                 r.writer = stack.enter_context(writer)
+                r.watch = FailureWatch(r.cfg.run.max_consecutive_failures, r.writer.write)
                 r.progress = Progress(r.stats, r.cfg.run.log_every)
             _loop(runs, rank, engine, feed, window, budget)
+            for r in runs:
+                r.watch.flush()
     finally:
         feed.close()
         for r in runs:
@@ -240,7 +234,7 @@ def _loop(runs, rank, engine, feed, window, budget) -> None:
     exhausted = False
 
     def fail(run, key, raw, error: dict, timing: dict | None = None, out=None) -> None:
-        run.writer.write(error_record(key, run.fp, run.task.name, raw, rank, error, out, timing))
+        run.watch.failed(error_record(key, run.fp, run.task.name, raw, rank, error, out, timing))
         s = run.stats
         s.failed += 1
         s.errors_by_kind[error["kind"]] = s.errors_by_kind.get(error["kind"], 0) + 1
@@ -312,11 +306,11 @@ def _loop(runs, rank, engine, feed, window, budget) -> None:
             except ParseError as e:
                 fail(r, p.key, p.raw, error_dict("parse_error", str(e)), timing, res)
                 continue
-            except Exception as e:  # a bug in a task's parse costs its sample, not the rank
-                msg = f"{type(task).__name__}.parse raised {type(e).__name__}: {e}"
-                fail(r, p.key, p.raw, error_dict("parse_error", msg), timing, res)
+            except Exception as e:  # a bug in the task's code: the setup's, not the answer's
+                msg = f"{type(task).__name__}.parse raised {describe_exception(e)}"
+                fail(r, p.key, p.raw, error_dict("internal_error", msg), timing, res)
                 continue
-            r.writer.write(ok_record(p.key, r.fp, task.name, p.raw, rank, res, result, timing))
+            r.watch.ok(ok_record(p.key, r.fp, task.name, p.raw, rank, res, result, timing))
             r.stats.done += 1
             r.progress.tick()
 

@@ -30,7 +30,7 @@ from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
 from video_pipeline.workflow.gpus import Devices, job_devices
 from video_pipeline.workflow.settings import SHARED, Workflow
-from video_pipeline.workflow.stats import part_stats, write_json
+from video_pipeline.workflow.stats import part_stats
 
 log = logging.getLogger("video_pipeline")
 
@@ -97,15 +97,20 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
     if rc != 0:
         raise InferError(f"job {label}: ranks exited with code {rc}; rerun to resume")
     for task, cfg in cfgs.items():
+        attempts, fp = wf.layout.attempts(task, shard), wf.fingerprint(task)
         with OutputLock(cfg.data.output_jsonl):
-            report = merge_outputs(cfg, wf.layout.part(task, shard))
+            report = merge_outputs(
+                cfg,
+                wf.layout.part(task, shard),
+                # the part's stats are its manifest, written after its records
+                manifest=Path(wf.layout.part(task, shard, ".stats.json")),
+                summary=lambda report, a=attempts, f=fp: part_stats(report, a, f),
+            )
         if not report.complete:
             raise InferError(
                 f"job {task}/{shard}: {report.pending} key(s) have no record after all ranks "
                 "finished"
             )
-        stats = part_stats(report, wf.layout.attempts(task, shard), wf.fingerprint(task))
-        write_json(wf.layout.part(task, shard, ".stats.json"), stats)
         log.info("job %s/%s: %s", task, shard, report.summary())
 
 

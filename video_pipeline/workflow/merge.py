@@ -2,7 +2,9 @@
 
 Shards hold disjoint keys by construction; the merge still checks that every key
 appears once across the task (results and errors together) before it writes anything
-in place, so a bug upstream fails loudly instead of shipping duplicates.
+in place, so a bug upstream fails loudly instead of shipping duplicates. A part is
+read only when its manifest (the part's stats, written last) vouches for its files;
+the task's stats are in turn the manifest of its results (io/outputs.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 
 from video_pipeline.io.journal import read_head
 from video_pipeline.io.keys import key_hash
-from video_pipeline.workflow.stats import task_stats, write_json
+from video_pipeline.io.outputs import problems, publish
+from video_pipeline.workflow.stats import task_stats
 
 log = logging.getLogger("video_pipeline")
 
@@ -40,19 +43,21 @@ def _key_hashes(paths: Sequence[str | Path]) -> np.ndarray:
     return np.asarray(hashes, dtype=np.int64)
 
 
-def _concat(sources: Sequence[str | Path], dest: str | Path) -> None:
+def _concat(sources: Sequence[str | Path], dest: str | Path) -> Path:
+    """The sources, in order, in a temp file beside `dest`; returns the temp file."""
     tmp = Path(f"{dest}.tmp{os.getpid()}")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(tmp, "wb") as out:
-            for src in sources:
-                with open(src, "rb") as f:
-                    shutil.copyfileobj(f, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open(tmp, "wb") as out:
+        for src in sources:
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out)
+        out.flush()
+        os.fsync(out.fileno())
+    return tmp
+
+
+class IncompletePart(RuntimeError):
+    """A part's files are not the complete set its manifest lists."""
 
 
 def merge_task(
@@ -65,6 +70,12 @@ def merge_task(
     stats_output: str,
 ) -> dict:
     """Concatenate the shards of `task` (in shard order) after checking keys are unique."""
+    bad = [p for stats in part_stats for p in problems(Path(stats))]
+    if bad:
+        raise IncompletePart(
+            f"task {task}: some parts are incomplete (a job was killed while finalizing "
+            "them); rerun the workflow to finalize them again: " + "; ".join(bad[:3])
+        )
     hashes = _key_hashes([*parts, *part_errors])
     unique = np.unique(hashes)
     if len(unique) != len(hashes):
@@ -72,10 +83,17 @@ def merge_task(
             f"task {task}: {len(hashes) - len(unique)} key(s) appear more than once across "
             "its shards; not writing results"
         )
-    _concat(parts, output)
-    _concat(part_errors, errors_output)
-    stats = task_stats(task, [json.loads(Path(p).read_text()) for p in part_stats])
-    write_json(stats_output, stats)
+    tmps = [_concat(parts, output), _concat(part_errors, errors_output)]
+    try:
+        stats = task_stats(task, [json.loads(Path(p).read_text()) for p in part_stats])
+        publish(
+            {"results": (tmps[0], Path(output)), "errors": (tmps[1], Path(errors_output))},
+            Path(stats_output),
+            stats,
+        )
+    finally:
+        for t in tmps:
+            t.unlink(missing_ok=True)
     log.info(
         "task %s: %d ok, %d failed over %d shard(s) -> %s",
         task,

@@ -9,7 +9,6 @@ from; a line that cannot be a sample is carried over as an error row with its ke
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
+from video_pipeline.io.jsonl import RowError, dumps_line, iter_lines, parse_line
 from video_pipeline.io.keys import KEY_FIELD, key_hash, line_key, row_key
 
 log = logging.getLogger("video_pipeline")
@@ -63,13 +62,13 @@ def write_shards(
     tmps = [Path(f"{p}.tmp{os.getpid()}") for p in outputs]
     for t in tmps:
         t.parent.mkdir(parents=True, exist_ok=True)
-    files = [open(t, "w", encoding="utf-8") for t in tmps]  # noqa: SIM115 (closed below)
+    files = [open(t, "wb") for t in tmps]  # noqa: SIM115 (closed below)
     try:
         for _offset, lineno, line in iter_lines(input_jsonl):
             row = shard_row(line, lineno, video_field, id_field)
             report.bad_rows += "__error" in row
             i = shard_of(row[KEY_FIELD], n)
-            files[i].write(json.dumps(row, ensure_ascii=False) + "\n")
+            files[i].write(dumps_line(row))
             report.rows[i] += 1
         for f in files:
             f.flush()

@@ -9,7 +9,6 @@ loop, job time what the launches took in all (engine starts included).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -80,11 +79,3 @@ def task_stats(task: str, parts: list[dict]) -> dict:
         "prompt_tokens_per_s": totals["prompt_tokens"] / rank_s,
         "generated_tokens_per_s": totals["generated_tokens"] / rank_s,
     }
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -1,0 +1,290 @@
+"""Decoding in worker processes that a crash or a hang cannot take the rank down with.
+
+Each sample is prepared by `dataset[i]` (the dataset's `__getitem__`: qwen_vl_utils'
+decode and the prompt) in one of `workers` forked processes. Decoders die in native
+code on some files (a SIGSEGV in FFmpeg or decord, an abort, the OOM killer): then
+only that sample is lost, as a `decode_crash` record naming the signal or exit code,
+and a new worker takes the dead one's place. A decode past `run.decode_timeout_s` has
+its worker killed, which frees its memory and its file.
+
+Items reach the rank in the order their decodes finish, not input order, so one slow
+video holds back nothing else. Tensors cross from the workers through shared memory
+(torch registers its reductions with multiprocessing's pickler, as for DataLoader
+workers), so frames are not copied through the pipe.
+
+Why not a library pool: pebble (5.2) shares one task pipe among its workers and learns
+which task a worker runs from an acknowledgement read by another thread, so a worker
+that dies right after taking a task is not matched to it; with two crashing samples
+among twelve its pool broke every time ("All workers expired"), and the task can also
+be lost. concurrent.futures and loky break the whole pool on one crash. Here each
+worker has its own pipe and runs one sample at a time, so a death is always the death
+of a known sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection as mpc
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from video_pipeline.errors import SampleError, describe_exception, error_dict
+
+log = logging.getLogger("video_pipeline")
+
+END = object()
+EMPTY = object()
+
+_CTX = multiprocessing.get_context("fork")  # workers inherit the dataset, nothing pickled
+_in_worker = False
+
+
+def in_decode_worker() -> bool:
+    """True in a decode worker process (as `torch.utils.data.get_worker_info()` is for
+    DataLoader workers)."""
+    return _in_worker
+
+
+def _worker_main(conn: mpc.Connection, dataset: Any, reader: str | None) -> None:
+    from video_pipeline.cli.common import die_with_parent
+
+    global _in_worker
+    _in_worker = True
+    die_with_parent()  # a worker never outlives its rank
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the rank's to handle
+    import torch
+
+    # As in DataLoader workers: the parent's OpenMP pool does not survive the fork (a
+    # parallel op in the child can crash), and parallelism comes from the workers.
+    torch.set_num_threads(1)
+    if reader is not None:
+        from video_pipeline.data.video_reader import install_reader
+
+        install_reader(reader)
+    while True:
+        try:
+            i = conn.recv()
+        except EOFError:
+            return
+        if i is None:
+            return
+        try:
+            item = dataset[i]
+        except Exception as e:  # a dataset whose __getitem__ raises: the setup's fault
+            item = _Raised(describe_exception(e))
+        conn.send(item)
+
+
+@dataclass
+class _Raised:
+    message: str
+
+
+class _Worker:
+    def __init__(self, dataset: Any, reader: str | None) -> None:
+        self.conn, child = _CTX.Pipe(duplex=True)
+        self.process = _CTX.Process(
+            target=_worker_main, args=(child, dataset, reader), name="decode", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.index: int | None = None  # the sample it decodes, None when idle
+        self.since = 0.0
+
+    def give(self, i: int) -> None:
+        self.conn.send(i)
+        self.index, self.since = i, time.monotonic()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+        self.conn.close()
+
+
+class DecodeFeed:
+    """Prepares every sample of `dataset` in `workers` processes.
+
+    `get()` returns items in completion order, then END; at most `maxsize` finished
+    items wait to be taken. Workers start here, before the caller builds its engine.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        workers: int,
+        timeout_s: float | None,
+        maxsize: int,
+        reader: str | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.timeout_s = timeout_s
+        self.reader = reader
+        self.crashes = 0
+        self.timeouts = 0
+        self._todo = iter(range(len(dataset)))
+        self._workers = [_Worker(dataset, reader) for _ in range(max(1, workers))]
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=max(1, maxsize))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="decode-feed", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            self._run()
+        except BaseException as e:  # surfaced to the main loop, which stops the rank
+            self._put(_Failure(e))
+            return
+        self._put(END)
+
+    def _run(self) -> None:
+        exhausted = False
+        while not self._stop.is_set():
+            for w in list(self._workers):
+                if w.index is None and not exhausted:
+                    i = next(self._todo, None)
+                    if i is None:
+                        exhausted = True
+                    else:
+                        self._give(w, i)
+            busy = [w for w in self._workers if w.index is not None]
+            if not busy:
+                return
+            waits = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            ready = set(mpc.wait(waits, timeout=self._wait_s(busy)))
+            for w in busy:
+                if (w.conn in ready or w.process.sentinel in ready) and not self._collect(w):
+                    return
+            for w in busy:
+                if w.index is not None and self._overdue(w):
+                    self.timeouts += 1
+                    self._replace(w, self._timeout_item(w.index))
+
+    def _give(self, w: _Worker, i: int) -> None:
+        try:
+            w.give(i)
+        except OSError:  # it died while idle (the OOM killer picks any process)
+            w.kill()
+            fresh = _Worker(self.dataset, self.reader)
+            self._workers[self._workers.index(w)] = fresh
+            fresh.give(i)
+
+    def _wait_s(self, busy: list[_Worker]) -> float:
+        if self.timeout_s is None:
+            return 0.5
+        left = min(w.since + self.timeout_s - time.monotonic() for w in busy)
+        return max(0.01, min(0.5, left))
+
+    def _overdue(self, w: _Worker) -> bool:
+        return self.timeout_s is not None and time.monotonic() - w.since > self.timeout_s
+
+    def _collect(self, w: _Worker) -> bool:
+        """Take worker w's finished item, or its death; False when stopping."""
+        i = w.index
+        assert i is not None
+        if w.conn.poll():
+            try:
+                item = w.conn.recv()
+            except (EOFError, OSError):
+                item = None  # died while sending: a crash like any other
+            if item is not None:
+                w.index = None
+                if isinstance(item, _Raised):
+                    item = self._error_item(i, "internal_error", item.message)
+                return self._put(item)
+        if w.process.is_alive():
+            return True  # woken by something else; keep waiting for it
+        w.process.join()
+        self.crashes += 1
+        return self._replace(
+            w, self._error_item(i, "decode_crash", describe_exit(w.process.exitcode))
+        )
+
+    def _replace(self, w: _Worker, item: dict[str, Any]) -> bool:
+        w.index = None
+        w.kill()
+        self._workers[self._workers.index(w)] = _Worker(self.dataset, self.reader)
+        return self._put(item)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _timeout_item(self, i: int) -> dict[str, Any]:
+        message = (
+            f"decoding took longer than run.decode_timeout_s={self.timeout_s:g} s; "
+            "its worker process was killed"
+        )
+        return self._error_item(i, "decode_timeout", message)
+
+    def _error_item(self, i: int, kind: str, message: str) -> dict[str, Any]:
+        """An error item for sample i, whose worker returned nothing."""
+        key, raw = identify(self.dataset, i)
+        log.warning("sample %s: %s: %s", key, kind, message)
+        item: dict[str, Any] = {"__key": key, "raw": raw, "error": error_dict(kind, message)}
+        tasks_of = getattr(self.dataset, "tasks_of", None)
+        if tasks_of is not None:  # every task waiting for the sample loses it
+            item["tasks"] = tasks_of(i)
+        return item
+
+    def get(self, block: bool) -> Any:
+        """The next item, END when the input is exhausted, or EMPTY if none is ready."""
+        try:
+            item = self._q.get(block=block)
+        except queue.Empty:
+            return EMPTY
+        if isinstance(item, _Failure):
+            raise RuntimeError(f"the decode workers failed: {item.error}") from item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for w in self._workers:
+            w.kill()
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Why a decode worker ended, for the sample's error record."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (the kernel's OOM killer sends SIGKILL)" if -exitcode == signal.SIGKILL else ""
+        return (
+            f"the decoder process died by {name} (exit code {exitcode}) while decoding this "
+            f"video{hint}"
+        )
+    return f"the decoder process exited with code {exitcode} while decoding this video"
+
+
+def identify(dataset: Any, i: int) -> tuple[str | None, Any]:
+    """Key and row of sample i, read again in this process without decoding anything."""
+    samples = getattr(dataset, "samples", None)
+    if samples is None:
+        return None, None
+    try:
+        sample = samples[i]
+    except SampleError as e:
+        return getattr(e, "key", None), getattr(e, "raw", None)
+    return sample["__key"], sample["raw"]
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
