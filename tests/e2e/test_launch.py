@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from tests.helpers import (
+    REPO,
     cli_env,
     demo_config,
     input_keys,
@@ -30,6 +31,7 @@ from tests.helpers import (
 from video_pipeline.config import load_config
 from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 from video_pipeline.io.journal import journal_paths
+from video_pipeline.models import resolve_profile
 from video_pipeline.tasks.registry import get_task_class
 
 pytestmark = pytest.mark.e2e
@@ -46,12 +48,26 @@ def merged_keys(out: Path) -> list[str]:
     return [r["__key"] for r in read_jsonl(out) + read_jsonl(errors)]
 
 
+SEED = REPO / "configs" / "describe.yaml"
+
+
 def test_two_ranks_then_merge_gives_each_key_once(tmp_path, model, input_jsonl):
+    """The seed's config as a user runs it: its paths and the model folder set, and what
+    the tiny model needs (its 4096 positions, no image budget, short answers)."""
     out = tmp_path / "out" / "res.describe.jsonl"
-    raw = demo_config(model, input_jsonl, out, vision=vision_for(model))
-    cfg = write_config(tmp_path / "c.yaml", raw)
-    proc = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "2")
+    overrides = [
+        f"data.input_jsonl={input_jsonl}",
+        f"data.output_jsonl={out}",
+        f"vllm.model={model}",
+        "vllm.max_model_len=4096",
+        "vllm.limit_mm_per_prompt.image=0",
+        "sampling.max_tokens=8",
+    ]
+    sets = [a for o in overrides for a in ("--set", o)]
+    proc = run_cli("video_pipeline.cli.launch", "--config", str(SEED), *sets, "--nproc", "2")
     assert "done=8 failed=0" in proc.stderr  # the end-of-run summary
+    if resolve_profile(str(model)).pixel_factor == 32:  # the seed's budgets: 28*28 units
+        assert "vision.min_pixels=12544 is 12.25 x 32*32" in proc.stderr
     names = sorted(p.name for p in journal_paths(out))
     assert names == ["res.describe.rank0.jsonl", "res.describe.rank1.jsonl"]
     for r in (0, 1):
@@ -67,13 +83,13 @@ def test_two_ranks_then_merge_gives_each_key_once(tmp_path, model, input_jsonl):
         check=True,
     ).stdout.splitlines()
     assert sorted(json.loads(x)["__key"] for x in cat) == sorted(input_keys(input_jsonl))
-    merge = run_cli("video_pipeline.cli.merge", "--config", str(cfg))
+    merge = run_cli("video_pipeline.cli.merge", "--config", str(SEED), *sets)
     assert "ok=8 failed=0 pending=0" in merge.stderr
     assert merged_keys(out) == input_keys(input_jsonl)  # once each, in input order
     rec = read_jsonl(out)[0]
     assert rec["status"] == "ok" and rec["result"]["description"] == rec["text"].strip()
     assert rec["tokens"]["prompt"] > 0 and rec["raw"]["meta"]["index"] == 0
-    counts = processor_counts(load_config(data=raw))  # vLLM's count, the HF processor's
+    counts = processor_counts(load_config(SEED, overrides))  # vLLM's count, the HF one
     assert {r["__key"]: r["tokens"]["prompt"] for r in read_jsonl(out)} == {
         k: hf for k, (hf, _ours) in counts.items()
     }

@@ -102,7 +102,10 @@ def test_registration_refuses_duplicates_and_non_profiles():
 
     register_model_family(plugin.TOY_VL)  # the same profile again is harmless
     clash = ModelProfile(
-        name="other_qwen", label="Other", architectures=("Qwen3VLForConditionalGeneration",)
+        name="other_qwen",
+        label="Other",
+        architectures=("Qwen3VLForConditionalGeneration",),
+        patch_size=16,
     )
     with pytest.raises(RegistryError, match="already served by 'qwen3_vl'"):
         register_model_family(clash)

@@ -32,8 +32,8 @@ class ModelProfile:
     name: str  # registry name, e.g. "qwen3_vl"
     label: str  # for people, e.g. "Qwen3-VL"
     architectures: tuple[str, ...]  # config.json `architectures` entries it serves
+    patch_size: int  # a checkpoint's vision_config.patch_size overrides it
     model_types: tuple[str, ...] = ()  # config.json `model_type` values (a fallback)
-    patch_size: int = 14
     merge_size: int = 2
     temporal_patch_size: int = 2
     # Sent with every request. qwen_vl_utils has already sized the frames to the vision
