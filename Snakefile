@@ -10,6 +10,7 @@ include: "rules/demo.smk"
 include: "rules/shard.smk"
 include: "rules/infer.smk"
 include: "rules/merge.smk"
+include: "rules/report.smk"
 
 
 rule all:

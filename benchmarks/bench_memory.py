@@ -37,10 +37,10 @@ def current_rss_mib() -> float:
 def child(work: Path) -> dict[str, Any]:
     """The rank's planning path over `work`'s input and journals; prints its RSS."""
     from video_pipeline.data.dataset_qwen_video import QwenVideoDataset
+    from video_pipeline.fingerprint import fingerprint
     from video_pipeline.io.journal import journal_paths, scan_done
     from video_pipeline.io.jsonl import InputIndex
     from video_pipeline.runner.partition import plan_work
-    from video_pipeline.runner.state import fingerprint
     from video_pipeline.tasks.registry import get_task_class
 
     class StubDecode(QwenVideoDataset):

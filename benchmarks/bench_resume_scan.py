@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     size = 2000 if args.smoke else args.size
     repeat = 1 if args.smoke else args.repeat
 
+    from video_pipeline.fingerprint import fingerprint
     from video_pipeline.io.journal import journal_paths, scan_done
-    from video_pipeline.runner.state import fingerprint
 
     cfg = benchlib.journal_fixture(args.work, size)
     paths = journal_paths(cfg.data.output_jsonl)

@@ -204,10 +204,10 @@ def synthetic_journals(
     complete journals are already there.
     """
     from video_pipeline.engine.base import Finished
+    from video_pipeline.fingerprint import fingerprint
     from video_pipeline.io.journal import JournalWriter, journal_path
     from video_pipeline.io.jsonl import iter_lines, parse_line
     from video_pipeline.runner.records import error_record, ok_record
-    from video_pipeline.runner.state import fingerprint
 
     paths = [journal_path(cfg.data.output_jsonl, r) for r in range(ranks)]
     marker = Path(f"{cfg.data.output_jsonl}.complete")

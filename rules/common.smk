@@ -1,16 +1,21 @@
+import os
 import re
 import sys
 
 # The package that holds the logic sits next to this workflow; jobs inherit the path.
 sys.path.insert(0, workflow.basedir)
 
-from video_pipeline.workflow.settings import SHARED, load_workflow
+from video_pipeline.workflow.settings import SHARED, load_workflow, missing_input_message
 from video_pipeline.workflow.summary import print_summary
 
 # The whole config is validated here, when the DAG is parsed: a bad key fails before
 # any job starts, naming the key path, the bad value and what is allowed.
 WF = load_workflow(config)
 LAYOUT = WF.layout
+DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yaml)
+
+if not os.path.exists(WF.settings.input) and WF.settings.input != DEMO_INPUT:
+    sys.exit(missing_input_message(WF.settings.input))
 SOFTWARE = "../envs/video-pipeline.yaml"
 
 
@@ -18,6 +23,7 @@ SOFTWARE = "../envs/video-pipeline.yaml"
 localrules:
     all,
     summary,
+    quality,
     demo_inputs,
 
 
@@ -27,7 +33,8 @@ wildcard_constraints:
 
 
 def final_outputs():
-    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary()]
+    page = [LAYOUT.report()] if WF.settings.report else []
+    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary(), *page]
 
 
 def shard_outputs(suffix):
@@ -44,6 +51,11 @@ def all_fingerprints(wildcards):
     """share_decode: a change of any task's answers reruns the shard's job (the other
     tasks resume from their journals, so only the changed task is run again)."""
     return " ".join(f"{t}={WF.fingerprint(t)}" for t in WF.task_names)
+
+
+def quality_thresholds(wildcards):
+    """The task's quality settings: a change reruns its checks, never its inference."""
+    return WF.quality_settings(wildcards.task)
 
 
 onsuccess:

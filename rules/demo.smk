@@ -4,7 +4,7 @@
 
 rule demo_inputs:
     output:
-        rows="demo/input.jsonl",
+        rows=DEMO_INPUT,
         videos=directory("demo/videos"),
         model=directory("demo/tiny-qwen2.5-vl"),
     params:

@@ -18,6 +18,7 @@ rule merge:
 rule summary:
     input:
         stats=[LAYOUT.result(t, ".stats.json") for t in WF.task_names],
+        quality=[LAYOUT.result(t, ".quality.json") for t in WF.task_names],
     output:
         summary=LAYOUT.summary(),
     log:

@@ -15,11 +15,14 @@ PY=${PYTHON:-python3}
 
 need_apt=()
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)  # torchcodec loads FFmpeg's libraries
+# The report's browser tests drive Debian's Chromium (Playwright never downloads one).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "warning: missing system packages: ${need_apt[*]} (torchcodec needs FFmpeg; decord works without)" >&2
+    echo "warning: missing system packages: ${need_apt[*]} (torchcodec needs FFmpeg, decord" \
+      "works without; the report's browser tests need /usr/bin/chromium)" >&2
   fi
 fi
 

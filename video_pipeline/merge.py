@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.config.schema import Config
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_paths, output_stem, parse_record, read_head
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
 from video_pipeline.io.outputs import publish
-from video_pipeline.runner.state import fingerprint
 
 
 @dataclass

@@ -9,7 +9,6 @@ and the GPU-hours a given prompt-token rate implies.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from video_pipeline.config.schema import Config
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
-from video_pipeline.io.jsonl import InputIndex, dumps_line
+from video_pipeline.io.jsonl import InputIndex, dumps_line, dumps_text, shown
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.checks import check_model
@@ -71,17 +70,18 @@ class PreflightReport:
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
         for e in self.errors[:20]:
-            lines.append(f"    {e['key']}: {e['kind']}: {e['message'].splitlines()[0][:200]}")
+            message = e["message"].splitlines()[0][:200]
+            lines.append(f"    {shown(e['key'])}: {e['kind']}: {shown(message)}")
         for v in self.over_budget_videos[:20]:
-            lines.append(f"    {v['key']}: {v['tokens']} tokens")
-        shown = max(len(self.errors), len(self.over_budget_videos))
-        if shown > 20:
+            lines.append(f"    {shown(v['key'])}: {v['tokens']} tokens")
+        listed = max(len(self.errors), len(self.over_budget_videos))
+        if listed > 20:
             lines.append("    ... (--json lists them all)")
         lines.append(f"  probed in {self.wall_s:.1f}s")
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        return dumps_text(asdict(self), indent=2)
 
 
 class _Probe:

@@ -14,7 +14,12 @@ import pytest
 
 from tests.helpers import REPO, cli_env
 
-CHEAP = ["bench_resume_scan.py", "bench_shard_merge.py", "bench_memory.py"]
+CHEAP = [
+    "bench_resume_scan.py",
+    "bench_shard_merge.py",
+    "bench_memory.py",
+    "bench_export_report.py",
+]
 ENGINE = [
     "bench_vs_naive.py",
     "bench_upper_bound.py",
@@ -51,7 +56,7 @@ def run_smoke(script: str, work: Path, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("script", CHEAP)
 def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
     result = run_smoke(script, work, tmp_path)
-    assert result["benchmark"] in {"resume_scan", "shard_merge", "memory"}
+    assert result["benchmark"] in {"resume_scan", "shard_merge", "memory", "export_report"}
 
 
 @pytest.mark.e2e

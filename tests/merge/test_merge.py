@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import JournalWriter, journal_path
 from video_pipeline.merge import merge_outputs
-from video_pipeline.runner.state import fingerprint
 
 
 def _rec(key: str, fp: str, status: str = "ok") -> dict:

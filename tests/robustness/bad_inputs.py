@@ -71,8 +71,21 @@ def write_suite(root: Path) -> tuple[Path, dict[str, str]]:
         (make_video(d / "clip.mov", seconds=1.0, fps=8), "ok"),
         (make_video(d / "vidéo été 日本.mp4", seconds=1.0, fps=8, seed=3), "ok"),
     ]
+    folder = d / "folder.mp4"
+    folder.mkdir(exist_ok=True)
+    fifo = d / "pipe.mp4"  # opening it would block a decoder forever
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    files += [(folder, "not_a_file"), (fifo, "not_a_file")]
     expected = {str(p): outcome for p, outcome in files}
     lines = [json.dumps({"path": str(p)}, ensure_ascii=False) for p, _ in files]
+    # Two clips of one file: two units of work, two keys.
+    for start, end in ((0.0, 1.0), (1.0, 2.0)):
+        lines.append(json.dumps({"path": str(good), "video_start": start, "video_end": end}))
+        expected[f"{good}#t={start:g},{end:g}"] = "ok"
+    # A file name that is not UTF-8 (a lone surrogate, valid as a JSON escape).
+    lines.append('{"path": "old_name_\\udcff.mp4"}')
+    expected["old_name_\udcff.mp4"] = "video_not_found"
     lines.append(json.dumps({"path": str(good), "meta": {"note": "duplicate row"}}))
     extra = [
         ('{"path": "unterminated', "bad_row"),

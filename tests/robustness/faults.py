@@ -1,6 +1,9 @@
 """Faults injected into real ranks, loaded through `run.plugins` and driven by env vars.
 
-- VP_FAULT_HANG=<text>: the video reader never returns for paths containing <text>.
+- VP_FAULT_HANG=<text>: the video reader blocks in native code (libc `pause`) and never
+  returns for paths containing <text>.
+- VP_FAULT_SEGV=<text>: the video reader dereferences a null pointer in native code
+  for paths containing <text>: its process dies by a real SIGSEGV.
 - VP_FAULT_STEP_SLEEP=<s>: each engine step takes <s> seconds longer (so a test can
   interrupt a run at a chosen point).
 - VP_FAULT_STEP_FAIL=<n>: the engine's n-th step raises, as a dead engine does.
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import threading
@@ -24,12 +28,16 @@ from video_pipeline.io.journal import JournalWriter
 from video_pipeline.runner.budget import TokenBudget
 
 
-def _hang_reader(read):
-    marker = os.environ["VP_FAULT_HANG"]
+def _faulty_reader(read):
+    hang = os.environ.get("VP_FAULT_HANG")
+    segv = os.environ.get("VP_FAULT_SEGV")
 
     def reader(ele: dict) -> object:
-        if marker in str(ele.get("video")):
-            threading.Event().wait()  # never set: a decode that never returns
+        video = str(ele.get("video"))
+        if hang and hang in video:
+            ctypes.CDLL(None).pause()  # blocked in C until a signal: only a kill ends it
+        if segv and segv in video:
+            ctypes.string_at(0)  # reads address 0: SIGSEGV, as a decoder bug gives
         return read(ele)
 
     return reader  # no __wrapped__: install_reader must keep this wrapper
@@ -68,9 +76,9 @@ def _torn_write(write):
     return patched
 
 
-if os.environ.get("VP_FAULT_HANG"):
+if os.environ.get("VP_FAULT_HANG") or os.environ.get("VP_FAULT_SEGV"):
     for name in list(vp.VIDEO_READER_BACKENDS):
-        vp.VIDEO_READER_BACKENDS[name] = _hang_reader(vp.VIDEO_READER_BACKENDS[name])
+        vp.VIDEO_READER_BACKENDS[name] = _faulty_reader(vp.VIDEO_READER_BACKENDS[name])
 if os.environ.get("VP_FAULT_STEP_SLEEP") or os.environ.get("VP_FAULT_STEP_FAIL"):
     VllmEngine.step = _slow_or_failing_step(VllmEngine.step)
 if os.environ.get("VP_FAULT_TORN_WRITE"):

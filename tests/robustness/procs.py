@@ -14,6 +14,13 @@ from tests.helpers import REPO, cli_env
 from video_pipeline.io.journal import journal_paths
 
 FAULTS = "tests.robustness.faults"  # the plugin module, for run.plugins
+HOOKS = REPO / "tests" / "hooks"  # on PYTHONPATH: tests/hooks/sitecustomize.py loads
+
+
+def pause_after_rename(suffix: str, marker: Path) -> dict[str, str]:
+    """Environment that stops a process right after it renames a file onto `suffix`."""
+    path = os.pathsep.join([str(HOOKS), cli_env()["PYTHONPATH"]])
+    return {"PYTHONPATH": path, "VP_PAUSE_AFTER_RENAME": suffix, "VP_PAUSE_MARKER": str(marker)}
 
 
 def start(module: str, *args: str, log: Path, **env: str) -> subprocess.Popen:
@@ -48,22 +55,23 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
-def kill9(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGKILL the process alone, then wait for every process it had started to die."""
+def kill9(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """SIGKILL the process alone, then wait for every process it had started to die;
+    returns how many there were."""
     tree = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + timeout
     while True:
-        alive = {p for p in tree if Path(f"/proc/{p}").exists() and not _zombie(p)}
+        alive = {p for p in tree if Path(f"/proc/{p}").exists() and not is_zombie(p)}
         if not alive:
-            return
+            return len(tree)
         if time.monotonic() > deadline:
             raise AssertionError(f"processes outlived the killed launch: {sorted(alive)}")
         time.sleep(0.05)
 
 
-def _zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:

@@ -1,7 +1,9 @@
 """The bad-input suite through `launch` with the real engine: one record per input key.
 
-One run (2 ranks) covers broken files, odd videos, bad rows, a decode that never
-returns and a video over the token budget; the other samples must be unaffected.
+One run (2 ranks) covers broken files, odd videos, bad rows, a folder and a FIFO, clip
+rows of one file, a file name that is not UTF-8, a decoder that blocks in native code
+past the deadline, one that dies by a real SIGSEGV, and a video over the token budget;
+the other samples must be unaffected, and a rerun must not decode the bad ones again.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ def suite_run(bad_suite, tiny_model, tmp_path_factory):
     inp, expected = bad_suite
     d = tmp_path_factory.mktemp("bad_e2e")
     hang = make_video(d / "HANGS_forever.mp4", seconds=1.0, fps=8, seed=7)
+    crash = make_video(d / "CRASHES_decoder.mp4", seconds=1.0, fps=8, seed=8)
     with_hang = d / "input.jsonl"
-    with_hang.write_text(inp.read_text() + json.dumps({"path": str(hang)}) + "\n")
-    expected = {**expected, str(hang): "decode_timeout"}
+    extra = "".join(json.dumps({"path": str(p)}) + "\n" for p in (hang, crash))
+    with_hang.write_text(inp.read_text() + extra)
+    expected = {**expected, str(hang): "decode_timeout", str(crash): "decode_crash"}
     raw = demo_config(
         tiny_model,
         with_hang,
@@ -44,6 +48,7 @@ def suite_run(bad_suite, tiny_model, tmp_path_factory):
         *("--config", str(cfg), "--nproc", "2", "--merge"),
         log=log,
         VP_FAULT_HANG="HANGS_forever",
+        VP_FAULT_SEGV="CRASHES_decoder",
     )
     rc, text = procs.finish(proc, log)
     return raw, cfg, expected, rc, text
@@ -62,7 +67,27 @@ def test_run_finishes_with_one_record_per_key(suite_run):
     assert got == expected
     for r in errors:
         assert r["error"]["kind"] in ERROR_KINDS and len(r["error"]["message"]) > 10
-        assert r["error"]["transient"] == ERROR_KINDS[r["error"]["kind"]][0]
+        assert r["error"]["transient"] == ERROR_KINDS[r["error"]["kind"]].transient
+    crash = next(r for r in errors if r["error"]["kind"] == "decode_crash")
+    assert "SIGSEGV" in crash["error"]["message"]
+
+
+def test_a_rerun_decodes_none_of_them_again(suite_run, tmp_path):
+    raw, cfg, expected, *_ = suite_run
+    log = tmp_path / "rerun.log"
+    proc = procs.start(
+        "video_pipeline.cli.launch",
+        *("--config", str(cfg), "--nproc", "2"),
+        log=log,
+        VP_FAULT_HANG="HANGS_forever",
+        VP_FAULT_SEGV="CRASHES_decoder",
+    )
+    rc, text = procs.finish(proc, log, timeout=120)
+    assert rc == 0, text[-4000:]
+    stem = raw["data"]["output_jsonl"][: -len(".jsonl")]
+    stats = [json.loads(Path(f"{stem}.rank{r}.stats.json").read_text()) for r in (0, 1)]
+    assert [(s["todo"], s["decodes"]) for s in stats] == [(0, 0), (0, 0)]
+    assert sum(s["skipped_done"] for s in stats) == len(expected)
 
 
 def test_verify_passes_on_the_finished_run(suite_run):

@@ -1,5 +1,6 @@
 """Exactly-once under faults: `kill -9` of launch at several moments, an engine that dies,
-a merge killed mid-write, a resume with fewer ranks and a changed fingerprint.
+a merge killed mid-write or between its renames, resumes from 2 ranks to 1 and from 1
+to 2, and a changed fingerprint.
 
 One output goes through all of it in order (a module-scoped chain), so every rerun
 resumes from what the previous interruption left.
@@ -16,9 +17,9 @@ import pytest
 from tests.helpers import demo_config, read_jsonl, run_cli, write_config
 from tests.robustness import procs
 from video_pipeline.config import load_config
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 from video_pipeline.io.journal import journal_paths
-from video_pipeline.runner.state import fingerprint
 from video_pipeline.verify import verify_run
 
 pytestmark = pytest.mark.e2e
@@ -65,9 +66,9 @@ def chain(tiny_model, tmp_path_factory):
     # 1. Killed before any engine exists: the ranks are still importing.
     p = launch("--nproc", "2", **SLOW)
     procs.wait_for(lambda: "fingerprint" in log.read_text(), p, log)
-    time.sleep(1.0)
+    procs.wait_for(lambda: len(procs.descendants(p.pid)) >= 3, p, log)  # torchrun + 2 ranks
     obs["journals_before_engine"] = len(journal_paths(out))
-    procs.kill9(p)
+    obs["killed_tree"] = procs.kill9(p)  # returns once every one of them is gone
     check_after("before_engine")
 
     # 2. The engine dies at its 12th step: launch stops by itself with a clear message.
@@ -97,8 +98,9 @@ def chain(tiny_model, tmp_path_factory):
     obs["torn_after_kill"] = procs.torn(out)
     check_after("torn_write")
 
-    # 6. Resume to the end (one rank, where two started), and merge.
-    p = launch("--nproc", "1", "--merge")
+    # 6. Resume to the end with two ranks (steps 3-5 resumed two ranks' work with one;
+    # this resumes one rank's work with two), and merge.
+    p = launch("--nproc", "2", "--merge")
     obs["resume_rc"], obs["resume_log"] = procs.finish(p, log)
     check_after("resumed")
     obs["resume_complete"] = verify_run(cfg, require_complete=True)
@@ -127,12 +129,27 @@ def chain(tiny_model, tmp_path_factory):
     obs["merged_2"] = read_jsonl(out) + read_jsonl(out.parent / "o.errors.jsonl")
     obs["final"] = verify_run(new_cfg, require_complete=True)
     check_after("merge_kill")
+
+    # 9. A merge killed between its renames: new results beside old errors, no manifest.
+    before = out.read_bytes()
+    marker.unlink()
+    env = procs.pause_after_rename("/o.jsonl", marker)
+    p = procs.start("video_pipeline.cli.merge", *cli, log=log, **env)
+    procs.wait_for(marker.exists, p, log)
+    procs.kill9(p)
+    obs["between_renames"] = verify_run(new_cfg)
+    obs["merge_after_renames"] = run_cli("video_pipeline.cli.merge", *cli)
+    obs["whole_again"] = verify_run(new_cfg, require_complete=True)
+    obs["same_results"] = out.read_bytes() == before
     print("seconds per step:", obs["seconds"])
     return obs
 
 
 def test_kill_before_the_engine_starts(chain):
-    assert chain["journals_before_engine"] == 0
+    # launch was killed while torchrun and both ranks were starting; none of them
+    # outlived it (kill9 waits for each to be gone) and nothing was written.
+    assert chain["killed_tree"] >= 3
+    assert chain["journals_before_engine"] == 0 == chain["before_engine"]["lines"]
     assert not chain["before_engine"]["verify"].violations
 
 
@@ -160,7 +177,7 @@ def test_kill_mid_write_leaves_a_torn_line_that_resume_cuts(chain):
     assert not chain["resumed"]["verify"].torn_tails
 
 
-def test_resume_with_fewer_ranks_is_exactly_once(chain):
+def test_resume_with_another_rank_count_is_exactly_once(chain):
     assert chain["resume_rc"] == 0, chain["resume_log"][-3000:]
     final = chain["resume_complete"]
     assert not final.violations and (final.done, final.pending) == (N, 0)
@@ -188,3 +205,10 @@ def test_merge_killed_mid_write_keeps_the_old_output_whole(chain):
     assert {r["fingerprint"] for r in merged} == {chain["new_fp"]}
     assert not chain["final"].violations and chain["final"].pending == 0
     assert chain["tmp_after_merge"] == []  # the next merge removed the killed one's temp
+
+
+def test_merge_killed_between_renames_is_not_trusted_until_merged_again(chain):
+    bad = chain["between_renames"].violations
+    assert any("not a complete merged set" in v for v in bad), bad
+    assert not chain["whole_again"].violations
+    assert chain["same_results"]

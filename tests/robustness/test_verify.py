@@ -9,11 +9,11 @@ import pytest
 
 from tests.helpers import demo_config, run_cli, write_config
 from video_pipeline.config import load_config
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_path
 from video_pipeline.io.outputs import publish
 from video_pipeline.merge import manifest_path, merge_outputs
 from video_pipeline.runner.records import error_record
-from video_pipeline.runner.state import fingerprint
 from video_pipeline.verify import verify_run
 
 

@@ -11,9 +11,9 @@ from video_pipeline.config import load_config
 from video_pipeline.config.loader import task_configs
 from video_pipeline.data.base import BaseDataset
 from video_pipeline.engine.fake import FakeEngine
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_path
 from video_pipeline.runner.rank import run_rank, run_tasks
-from video_pipeline.runner.state import fingerprint
 
 TASKS = [
     {"name": "describe"},

@@ -68,6 +68,7 @@ def slurm_run(tmp_path_factory, tiny_model):
             "num_shards": 2,
             "gpus_per_job": 1,  # one SLURM GPU per infer job
             "device": "cpu",  # fake GPUs: the ranks compute on CPU with SLURM's ids
+            "report": False,  # the report rule has its own test (tests/workflow)
             "vllm": {"model": str(tiny_model)},
             "sampling": {"max_tokens": 48},
             # One request at a time, each engine step 50 ms longer (tests/robustness/faults):

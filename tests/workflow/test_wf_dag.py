@@ -22,8 +22,11 @@ def test_dry_run_of_the_demo(tmp_path: Path, sm_env: dict[str, str]) -> None:
             "demo_inputs",
             "shard",
             "summary",
+            "report",
             "merge (task=describe)",
             "merge (task=structured_caption)",
+            "quality (task=describe)",
+            "quality (task=structured_caption)",
             *[
                 f"infer (task={t}, shard={s})"
                 for t in ("describe", "structured_caption")
@@ -57,3 +60,24 @@ def test_bad_config_fails_before_any_job(tmp_path: Path, sm_env: dict[str, str])
     assert proc.returncode != 0
     assert "tasks[0] (describe): sampling.top_p must be in (0, 1], got 2.0" in proc.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_a_fresh_checkout_says_what_to_set(tmp_path: Path, sm_env: dict[str, str]) -> None:
+    """The shipped config.yaml names data/input.jsonl, which a fresh checkout lacks."""
+    import subprocess
+
+    from tests.helpers import REPO
+    from tests.workflow.smk import SNAKEMAKE
+
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=sm_env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "set `input:`" in lines[0] and "make demo" in lines[0]
+    assert "MissingInputException" not in proc.stderr + proc.stdout

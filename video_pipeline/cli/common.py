@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import logging
-import signal
 import sys
 
 from video_pipeline.config import Config, ConfigError, load_config
@@ -36,17 +33,6 @@ def setup_logging(prefix: str = "") -> None:
         stream=sys.stderr,
         force=True,
     )
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies.
-
-    A `kill -9` of `launch` must not leave ranks running: a rerun would then race them
-    on the journals.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def fail(message: str, code: int = 2) -> None:

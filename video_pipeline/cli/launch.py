@@ -24,7 +24,7 @@ import sys
 from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.io.journal import journal_path
-from video_pipeline.runner.lock import LockHeld, OutputLock
+from video_pipeline.runner.lock import LockHeld, LockUnsupported, OutputLock, lock_path
 from video_pipeline.runner.progress import summary_line
 
 log = logging.getLogger("video_pipeline")
@@ -118,23 +118,35 @@ def rank_stats(cfg: Config, nproc: int) -> list[dict]:
     return out
 
 
+def quality_flags(cfg: Config) -> str:
+    """` flags: empty=… truncated=…` of the task's answers so far (from its journals);
+    also writes `<stem>.quality.json`. A failure here never fails the run."""
+    from video_pipeline.quality import check_config, flags_line
+
+    try:
+        return " " + flags_line(check_config(cfg, prefer="journals")[1])
+    except Exception as e:
+        log.warning("quality checks of %s failed: %s: %s", cfg.run.task, type(e).__name__, e)
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = parse_args(argv)
     if args.retry_errors:
         args.overrides.append("run.retry_errors=true")
     cfgs = task_configs_or_die(args)
-    from video_pipeline.runner.checks import check_model, check_paths
+    from video_pipeline.runner.checks import check_engine, check_model, check_paths
 
+    gpus, nproc = resolve_devices(args)
     try:
         for cfg in cfgs:
             check_paths(cfg)
         check_model(cfgs[0])  # the tasks of a config share its model and vision settings
+        check_engine(cfgs, on_cpu=gpus is None)
     except ConfigError as e:
         fail(str(e))
-    tp = cfgs[0].vllm.tensor_parallel_size
-    gpus, nproc = resolve_devices(args)
-    groups = gpu_groups(gpus, tp) if gpus is not None else None
+    groups = gpu_groups(gpus, cfgs[0].vllm.tensor_parallel_size) if gpus is not None else None
     with contextlib.ExitStack() as locks:
         for cfg in cfgs:
             locks.callback(take_lock(cfg).release)
@@ -148,6 +160,9 @@ def take_lock(cfg: Config) -> OutputLock:
     except LockHeld as e:
         fail(str(e), code=LOCKED)
         raise  # unreachable
+    except LockUnsupported as e:
+        fail(f"data.output_jsonl: {e}")
+        raise
     if lock.previous:
         log.warning(
             "took over the lock of a run that ended without releasing it (pid %s on %s)",
@@ -184,9 +199,16 @@ def run(
         log.info("task %s, fingerprint %s, %s", task, fp, where)
     if len(cfgs) > 1:
         log.info("%d tasks share each video's decode", len(cfgs))
-    from video_pipeline.cli.common import die_with_parent
+    from video_pipeline.cli.lifeline import die_with_parent
+    from video_pipeline.runner import members
 
+    # The ranks and their engines register beside each lock the run holds (the GPU
+    # claims of a workflow job come in through the environment).
+    dirs = [str(members.members_dir(lock_path(cfg.data.output_jsonl))) for cfg in cfgs]
+    inherited = [d for d in env.get(members.MEMBERS_ENV, "").split(os.pathsep) if d]
+    env[members.MEMBERS_ENV] = os.pathsep.join([*inherited, *dirs])
     proc = subprocess.Popen(worker_command(args, nproc), env=env, preexec_fn=die_with_parent)
+    members.register([proc.pid], env[members.MEMBERS_ENV].split(os.pathsep))
     try:
         rc = proc.wait()
     except KeyboardInterrupt:
@@ -195,7 +217,8 @@ def run(
     for cfg in cfgs:
         stats = rank_stats(cfg, nproc)
         if stats:
-            print(f"[{cfg.run.task}] {summary_line(stats)}", file=sys.stderr)
+            flags = quality_flags(cfg) if rc == 0 else ""
+            print(f"[{cfg.run.task}] {summary_line(stats)}{flags}", file=sys.stderr)
     if rc != 0:
         print(
             f"error: ranks exited with code {rc}; rerun the same command to resume", file=sys.stderr

@@ -11,11 +11,11 @@ violation (with --complete, pending keys count as one), else 0.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 
 from video_pipeline.cli.common import add_config_args, task_configs_or_die
+from video_pipeline.io.jsonl import dumps_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = [verify_run(cfg, require_complete=args.complete) for cfg in task_configs_or_die(args)]
     if args.json:
         out = [asdict(r) for r in reports]
-        print(json.dumps(out[0] if len(out) == 1 else out, indent=2, ensure_ascii=False))
+        print(dumps_text(out[0] if len(out) == 1 else out, indent=2))
     else:
         print("\n".join(r.summary() for r in reports))
     return 1 if any(r.violations for r in reports) else 0

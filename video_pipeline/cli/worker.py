@@ -9,12 +9,17 @@ group), and vLLM would adopt torchrun's group otherwise.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import sys
+from video_pipeline.cli.lifeline import die_with_parent_and_children
 
-from video_pipeline.cli.common import add_config_args, config_or_die, die_with_parent, setup_logging
+die_with_parent_and_children()  # first, before anything heavy is imported
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
+from video_pipeline.runner import members  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
 
@@ -36,7 +41,7 @@ def pin_devices(local_rank: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()
+    members.register([os.getpid()])  # beside each lock the run holds
     p = argparse.ArgumentParser(description=__doc__)
     add_config_args(p)
     args = p.parse_args(argv)

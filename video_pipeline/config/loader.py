@@ -18,8 +18,10 @@ import yaml
 
 from video_pipeline.config.schema import (
     TASK_PLACEHOLDER,
+    ClipsConfig,
     Config,
     DataConfig,
+    QualityConfig,
     RunConfig,
     SamplingConfig,
     TaskSpec,
@@ -33,6 +35,8 @@ SECTIONS: dict[str, type] = {
     "vllm": VllmConfig,
     "sampling": SamplingConfig,
     "run": RunConfig,
+    "quality": QualityConfig,
+    "clips": ClipsConfig,
 }
 
 

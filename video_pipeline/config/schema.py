@@ -8,8 +8,7 @@ the loader before any `check` runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,6 +191,91 @@ class RunConfig:
 
 
 @dataclass
+class QualityConfig:
+    """Thresholds of the caption quality checks (`quality.json`, the report, summaries).
+
+    Not part of the fingerprint: they judge answers, they do not change them.
+    """
+
+    repetition_ngram: int = 4  # word n-grams compared by the repetition check
+    repetition_threshold: float = 0.5  # flag when this share of an answer's n-grams repeats
+    near_duplicate_threshold: float = 0.9  # Jaccard similarity of word 3-grams; 1 = exact only
+    near_duplicate_num_perm: int = 128  # MinHash permutations (accuracy vs time)
+    near_duplicate_max_answers: int = 50000  # answers compared by MinHash (a key-hash sample)
+    length_outlier_z: float = 3.5  # modified z-score of the answer length
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.repetition_ngram < 1:
+            errs.append(f"quality.repetition_ngram must be >= 1, got {self.repetition_ngram}")
+        for name in ("repetition_threshold", "near_duplicate_threshold"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                errs.append(f"quality.{name} must be in (0, 1], got {v}")
+        if self.near_duplicate_num_perm < 16:
+            errs.append(
+                f"quality.near_duplicate_num_perm must be >= 16, got {self.near_duplicate_num_perm}"
+            )
+        if self.near_duplicate_max_answers < 0:
+            errs.append(
+                "quality.near_duplicate_max_answers must be >= 0 (0 = exact copies only), "
+                f"got {self.near_duplicate_max_answers}"
+            )
+        if self.length_outlier_z <= 0:
+            errs.append(f"quality.length_outlier_z must be > 0, got {self.length_outlier_z}")
+        return errs
+
+
+@dataclass
+class ClipsConfig:
+    """How each video is split into clips, each one sample (`none`: the whole video)."""
+
+    mode: Literal["none", "fixed", "shots"] = "none"
+    seconds: float = 30.0  # window length (fixed); longest shot (shots)
+    overlap: float = 0.0  # seconds shared by consecutive fixed windows
+    min_seconds: float = 2.0  # a shorter tail joins the window before it; shorter shots merge
+    summary: bool = False  # also write one summary per video from its clip captions
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def check(self) -> list[str]:
+        errs = []
+        for name, lo in (("seconds", "> 0"), ("overlap", ">= 0"), ("min_seconds", "> 0")):
+            v = getattr(self, name)
+            if not math.isfinite(v) or (v < 0 if lo == ">= 0" else v <= 0):
+                errs.append(f"clips.{name} must be a finite number {lo}, got {v:g}")
+        if errs:
+            return errs
+        if self.overlap >= self.seconds:
+            errs.append(
+                f"clips.overlap must be < clips.seconds ({self.seconds:g}), got {self.overlap:g}"
+            )
+        if self.min_seconds >= self.seconds:
+            errs.append(
+                f"clips.min_seconds must be < clips.seconds ({self.seconds:g}), "
+                f"got {self.min_seconds:g}"
+            )
+        if self.mode == "shots" and self.overlap:
+            errs.append(
+                f"clips.overlap must be 0 with clips.mode: shots (shots meet at cuts; overlap "
+                f"is for fixed windows), got {self.overlap:g}"
+            )
+        if self.summary and not self.enabled:
+            errs.append("clips.summary needs clips.mode fixed or shots, got mode none")
+        return errs
+
+    def fingerprint_payload(self) -> dict[str, Any] | None:
+        """What changes clip answers (the clip bounds); None when clips are off, so
+        fingerprints of configs without clips stay as they were. `summary` is a pass of
+        its own and leaves the clips' answers alone."""
+        if not self.enabled:
+            return None
+        return {k: getattr(self, k) for k in ("mode", "seconds", "overlap", "min_seconds")}
+
+
+@dataclass
 class TaskSpec:
     """One entry of `tasks`: a registered task under an output name, with overrides."""
 
@@ -219,6 +303,8 @@ class Config:
     # Several tasks over the same videos in one run: each video is decoded once and
     # every task's prompt is submitted for it. Empty: the single task `run.task`.
     tasks: list[TaskSpec] = field(default_factory=list)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
 
     def check(self) -> list[str]:
         """Checks across sections (each section checks itself in the loader)."""
@@ -243,30 +329,6 @@ class Config:
             d.pop("tasks")  # a single-task config keeps the seed's shape
         else:
             d["run"].pop("task")  # each entry of `tasks` names its own
+        if not self.clips.enabled:
+            d.pop("clips")  # a config without clips keeps the seed's shape
         return d
-
-    def fingerprint(self, task_version: str = "1") -> str:
-        """Hash of everything that changes an answer.
-
-        Throughput knobs (workers, batch size, logging, paths) are left out on purpose,
-        so that changing them reuses finished work.
-        """
-        v = self.vllm
-        vision = dataclasses.asdict(self.vision)
-        vision.pop("reader")
-        vision.pop("frame_dtype")  # the same pixel values reach the model either way
-        payload = {
-            "model": v.model,
-            "dtype": v.dtype,
-            "max_model_len": v.max_model_len,
-            "seed": v.seed,
-            "task": self.run.task,
-            "task_version": task_version,
-            "task_params": self.task_params,
-            "sampling": dataclasses.asdict(self.sampling),
-            "vision": vision,
-            "video_field": self.data.video_field,
-            "id_field": self.data.id_field,
-        }
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]

@@ -8,6 +8,7 @@ start-up, and a failure is reported with the chosen reader's own message.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import tempfile
 import threading
@@ -25,19 +26,28 @@ class ReaderUnavailable(RuntimeError):
     pass
 
 
-def install_reader(name: str) -> str:
-    """Make qwen_vl_utils use `name` ("auto" picks the first that works); returns it."""
-    global _installed
-    if name == "auto":
-        problems = []
-        for candidate in PREFERENCE:
-            try:
-                return install_reader(candidate)
-            except ReaderUnavailable as e:
-                problems.append(str(e))
-        raise ReaderUnavailable("no video reader works:\n  " + "\n  ".join(problems))
-    if _installed == name:
+def resolve_reader(name: str) -> str:
+    """The reader `name` stands for: itself, or for "auto" the first in PREFERENCE that
+    decodes a generated clip here. Readers sample frames differently, so this is what
+    the fingerprint records."""
+    if name != "auto":
         return name
+    return _first_working()
+
+
+@functools.lru_cache(maxsize=1)
+def _first_working() -> str:
+    problems = []
+    for candidate in PREFERENCE:
+        try:
+            _check(candidate)
+            return candidate
+        except ReaderUnavailable as e:
+            problems.append(str(e))
+    raise ReaderUnavailable("no video reader works:\n  " + "\n  ".join(problems))
+
+
+def _check(name: str) -> None:
     import qwen_vl_utils.vision_process as vp
 
     if name not in vp.VIDEO_READER_BACKENDS:
@@ -45,6 +55,23 @@ def install_reader(name: str) -> str:
     module = {"torchcodec": "torchcodec", "decord": "decord", "torchvision": "torchvision"}[name]
     if importlib.util.find_spec(module) is None:
         raise ReaderUnavailable(f"{name}: not installed (pip install {module})")
+    try:
+        _self_test(_unwrapped(vp.VIDEO_READER_BACKENDS[name]))
+    except Exception as e:
+        raise ReaderUnavailable(
+            f"{name}: fails on a generated clip: {type(e).__name__}: {e}"
+        ) from e
+
+
+def install_reader(name: str) -> str:
+    """Make qwen_vl_utils use `name` ("auto": `resolve_reader`); returns the reader."""
+    global _installed
+    name = resolve_reader(name)
+    if _installed == name:
+        return name
+    import qwen_vl_utils.vision_process as vp
+
+    _check(name)
     original = _unwrapped(vp.VIDEO_READER_BACKENDS[name])
 
     def reader(ele: dict) -> object:
@@ -64,12 +91,6 @@ def install_reader(name: str) -> str:
         vp.VIDEO_READER_BACKENDS["torchvision"] = no_fallback
     vp.FORCE_QWENVL_VIDEO_READER = name
     vp.get_video_reader_backend.cache_clear()
-    try:
-        _self_test(original)
-    except Exception as e:
-        raise ReaderUnavailable(
-            f"{name}: fails on a generated clip: {type(e).__name__}: {e}"
-        ) from e
     _installed = name
     return name
 

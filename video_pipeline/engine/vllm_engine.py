@@ -29,7 +29,44 @@ def engine_env_defaults() -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
-def build_llm(cfg: VllmConfig) -> Any:
+def seeded_cpu_kwargs(cfg: VllmConfig, seeded: bool, on_cpu: bool) -> dict[str, Any]:
+    """What a CPU engine needs to run seeded sampling: no chunked prefill.
+
+    vLLM's CPU build cannot rewind a request's generator (`set_offset`), which it does
+    for a prefill cut into chunks, so a seeded request then stops the whole engine
+    ("CPU Generator does not use offset"). Without chunking no prefill is cut; the token
+    budget per step must then hold a whole prompt (at least max_model_len).
+    `seeded_cpu_problems` rejects settings that contradict this before the model loads.
+    """
+    if not (seeded and on_cpu) or "enable_chunked_prefill" in cfg.engine_kwargs:
+        return {}
+    return {"enable_chunked_prefill": False}
+
+
+def seeded_cpu_problems(cfg: VllmConfig, seeded: bool) -> list[str]:
+    """Settings a CPU engine cannot combine with `sampling.seed`, named by key."""
+    if not seeded:
+        return []
+    errs = []
+    hint = "or set sampling.seed to null"
+    if cfg.engine_kwargs.get("enable_chunked_prefill") is True:
+        errs.append(
+            "vllm.engine_kwargs.enable_chunked_prefill: true cannot be combined with "
+            "sampling.seed on vLLM's CPU build (a chunked prefill rewinds the seeded "
+            f"generator, which CPU generators cannot do); remove it {hint}"
+        )
+    budget = cfg.max_num_batched_tokens or cfg.engine_kwargs.get("max_num_batched_tokens")
+    if budget is not None and cfg.max_model_len is not None and budget < cfg.max_model_len:
+        errs.append(
+            f"vllm.max_num_batched_tokens ({budget}) must be >= vllm.max_model_len "
+            f"({cfg.max_model_len}) with sampling.seed on vLLM's CPU build (seeded runs "
+            f"turn chunked prefill off, so a step must hold a whole prompt); raise it {hint}"
+        )
+    return errs
+
+
+def build_llm(cfg: VllmConfig, seeded: bool = False) -> Any:
+    """The engine; `seeded`: some task sets sampling.seed."""
     engine_env_defaults()
     try:
         from vllm import LLM
@@ -57,6 +94,7 @@ def build_llm(cfg: VllmConfig) -> Any:
         if getattr(cfg, name) is not None:
             kwargs[name] = getattr(cfg, name)
     kwargs.update(cfg.engine_kwargs)
+    kwargs.update(seeded_cpu_kwargs(cfg, seeded, on_cpu=not cuda_available()))
     return LLM(**kwargs)
 
 

@@ -23,18 +23,33 @@ class RowError(ValueError):
     """A line of the input that cannot become a sample."""
 
 
-def dumps_line(obj: Any, default: Any = None) -> bytes:
-    """One JSON line as UTF-8 bytes, for every file the pipeline writes.
+def dumps_text(obj: Any, default: Any = None, indent: int | None = None) -> str:
+    """JSON text that UTF-8 can always encode.
 
     Non-ASCII text is kept as is; a string that UTF-8 cannot hold (a lone surrogate,
-    as `json.loads` returns for an escaped invalid file name) makes the whole line
-    ASCII with JSON escapes instead, which reads back to the identical string.
+    as `json.loads` returns for an escaped invalid file name) makes the whole text ASCII
+    with JSON escapes instead, which reads back to the identical string.
     """
-    text = json.dumps(obj, ensure_ascii=False, default=default)
+    text = json.dumps(obj, ensure_ascii=False, default=default, indent=indent)
     try:
-        return (text + "\n").encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        return (json.dumps(obj, ensure_ascii=True, default=default) + "\n").encode("ascii")
+        return json.dumps(obj, ensure_ascii=True, default=default, indent=indent)
+    return text
+
+
+def dumps_line(obj: Any, default: Any = None) -> bytes:
+    """One JSON line as UTF-8 bytes, for every JSONL file the pipeline writes."""
+    return (dumps_text(obj, default) + "\n").encode("utf-8")
+
+
+def shown(text: str) -> str:
+    """`text` for a terminal or a log: escaped where UTF-8 cannot encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return ascii(text)[1:-1]
+    return text
 
 
 def parse_line(line: bytes, lineno: int) -> dict[str, Any]:

@@ -50,3 +50,15 @@ def check_model(cfg: Config) -> ModelProfile:
     if errors:
         raise ConfigError(errors)
     return profile
+
+
+def check_engine(cfgs: list[Config], on_cpu: bool) -> None:
+    """Engine settings that cannot work together, found before the model loads."""
+    if not on_cpu:
+        return
+    from video_pipeline.engine.vllm_engine import seeded_cpu_problems
+
+    seeded = any(c.sampling.seed is not None for c in cfgs)
+    errs = seeded_cpu_problems(cfgs[0].vllm, seeded)
+    if errs:
+        raise ConfigError(errs)

@@ -51,7 +51,7 @@ def in_decode_worker() -> bool:
 
 
 def _worker_main(conn: mpc.Connection, dataset: Any, reader: str | None) -> None:
-    from video_pipeline.cli.common import die_with_parent
+    from video_pipeline.cli.lifeline import die_with_parent
 
     global _in_worker
     _in_worker = True
@@ -246,6 +246,10 @@ class DecodeFeed:
         if isinstance(item, _Failure):
             raise RuntimeError(f"the decode workers failed: {item.error}") from item.error
         return item
+
+    def ready(self) -> int:
+        """Decoded items waiting to be taken."""
+        return self._q.qsize()
 
     def close(self) -> None:
         self._stop.set()

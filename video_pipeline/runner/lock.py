@@ -3,7 +3,9 @@
 The lock is an `flock` on the file, so the kernel drops it when its holder dies (a
 `kill -9` included): a lock file left behind by a dead process is taken over at once,
 and two runs on one output can never both hold it. The file names its holder (pid,
-host, command, start time) so a refused run can say who holds it.
+host, command, start time) so a refused run can say who holds it. The run's ranks and
+engine processes register as members of the lock (runner/members.py): the next run
+waits until they are gone, so it never races a rank of a killed run still writing.
 """
 
 from __future__ import annotations
@@ -20,10 +22,32 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.io.journal import output_stem
+from video_pipeline.runner import members
 
 
 class LockHeld(RuntimeError):
     """Another process writes the same output."""
+
+
+class LockUnsupported(RuntimeError):
+    """The file system does not implement flock."""
+
+
+NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+
+
+def flock_or_explain(fd: int, path: Path, flags: int) -> None:
+    """`fcntl.flock`, with a clear message where the file system has no flock."""
+    try:
+        fcntl.flock(fd, flags)
+    except OSError as e:
+        if e.errno in NO_FLOCK:
+            raise LockUnsupported(
+                f"the file system holding {path} does not support flock ({e.strerror}), "
+                "as on some Lustre and NFS mounts; put it on a file system that does "
+                "(a local disk, or Lustre mounted with -o flock)"
+            ) from None
+        raise
 
 
 def lock_path(output_jsonl: str | Path) -> Path:
@@ -36,6 +60,7 @@ class OutputLock:
     def __init__(self, output_jsonl: str | Path, command: list[str] | None = None) -> None:
         self.path = lock_path(output_jsonl)
         self.command = command if command is not None else sys.argv
+        self.members = members.members_dir(self.path)
         self.previous: dict[str, Any] | None = None  # a dead holder's note we replaced
         self._fd: int | None = None
 
@@ -44,12 +69,15 @@ class OutputLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                flock_or_explain(fd, self.path, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                     raise
                 raise LockHeld(self._held_message()) from None
+            except LockUnsupported:
+                os.close(fd)
+                raise
             # The holder before us may have unlinked the file after we opened it: a lock
             # on an unlinked inode guards nothing, so start over on the current file.
             try:
@@ -59,6 +87,13 @@ class OutputLock:
             if same:
                 break
             os.close(fd)
+        left = members.wait_gone(self.members, what=f"output lock {self.path}")
+        if left:
+            os.close(fd)
+            raise LockHeld(
+                f"process(es) {' '.join(map(str, left))} of an earlier run on this output "
+                "are still alive and could not be stopped; stop them, then rerun"
+            )
         self.previous = _parse(os.pread(fd, 65536, 0))
         note = {
             "pid": os.getpid(),

@@ -36,6 +36,9 @@ class RankStats:
     shared_with: list[str] = field(default_factory=list)  # outputs of tasks on the same decodes
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    # [seconds since start, samples finished], at most a point a second (the report's
+    # videos/s over time), thinned to keep at most TIMELINE_POINTS however long the run
+    timeline: list[list[float]] = field(default_factory=list)
 
     @property
     def finished(self) -> int:
@@ -58,16 +61,28 @@ class RankStats:
         os.replace(tmp, path)
 
 
+TIMELINE_POINTS = 240
+
+
 class Progress:
-    def __init__(self, stats: RankStats, every: int) -> None:
+    def __init__(self, stats: RankStats, every: int, point_every_s: float = 1.0) -> None:
         self.stats = stats
         self.every = every
         self.t0 = time.perf_counter()
+        self.point_every_s = point_every_s
+        self._next_point = 0.0
 
     def tick(self) -> None:
         s = self.stats
         s.wall_s = time.perf_counter() - self.t0
-        if s.finished % self.every == 0 or s.finished == s.todo:
+        last = s.finished == s.todo
+        if s.wall_s >= self._next_point or last:
+            s.timeline.append([round(s.wall_s, 3), s.finished])
+            self._next_point = s.wall_s + self.point_every_s
+            if len(s.timeline) > TIMELINE_POINTS:  # halve the resolution, keep the ends
+                s.timeline[:] = [*s.timeline[:-1:2], s.timeline[-1]]
+                self.point_every_s *= 2
+        if s.finished % self.every == 0 or last:
             log.info(self.line())
 
     def line(self) -> str:

@@ -25,6 +25,7 @@ from video_pipeline.data.shared import SharedDecode
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.engine.base import Engine, RequestRejected
 from video_pipeline.errors import EngineFailure, SampleError, describe_exception, error_dict
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import JournalWriter, journal_path, journal_paths, scan_done
 from video_pipeline.io.jsonl import InputIndex
 from video_pipeline.runner.budget import TokenBudget
@@ -32,7 +33,6 @@ from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.partition import plan_work
 from video_pipeline.runner.progress import Progress, RankStats
 from video_pipeline.runner.records import error_record, ok_record
-from video_pipeline.runner.state import fingerprint
 from video_pipeline.runner.watch import FailureWatch
 from video_pipeline.tasks.base import ParseError, Task
 from video_pipeline.tasks.registry import get_task_class
@@ -132,20 +132,23 @@ def run_tasks(
         )
         for r in runs
     ]
-    window_hint = base.run.max_in_flight or MAX_WINDOW
+    workers = max(1, base.data.num_workers)
     feed = DecodeFeed(
         SharedDecode(datasets, pending),
-        workers=base.data.num_workers,
+        workers=workers,
         timeout_s=base.run.decode_timeout_s,
-        maxsize=max(window_hint, base.run.batch_size * 2),
+        # decoded samples ready ahead of the engine, as DataLoader's prefetch_factor
+        maxsize=workers * base.data.prefetch_factor * base.run.batch_size,
         reader=reader,
     )
 
     if engine_factory is None:
         from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
 
+        seeded = any(c.sampling.seed is not None for c in cfgs)
+
         def engine_factory() -> Engine:
-            return VllmEngine(build_llm(base.vllm))
+            return VllmEngine(build_llm(base.vllm, seeded=seeded))
 
     def sampling(run: _TaskRun) -> Any:
         if sampling_factory is not None:
@@ -158,6 +161,7 @@ def run_tasks(
         for r in runs:  # before the engine: a bad setting fails fast
             r.params = sampling(r)
         engine = engine_factory()
+        _register_engine_processes(feed.pids)
         limit = getattr(engine, "max_model_len", None) or base.vllm.max_model_len
         window = in_flight_window(base, getattr(engine, "max_num_seqs", None))
         budget = TokenBudget(processor, limit)
@@ -176,6 +180,20 @@ def run_tasks(
         for r in runs:
             r.stats.save(r.stats_path)
     return [r.stats for r in runs]
+
+
+def _register_engine_processes(decode_pids: list[int]) -> None:
+    """The engine's own processes (vLLM's EngineCore, its workers) become members of the
+    run's locks, so no later run takes them while they live (runner/members.py)."""
+    import psutil
+
+    from video_pipeline.runner import members
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    members.register(c.pid for c in children if c.pid not in decode_pids)
 
 
 def _plan(cfg: Config, group: list[Config], index: InputIndex, rank: int, world: int) -> _TaskRun:

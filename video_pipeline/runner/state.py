@@ -9,14 +9,10 @@ import time
 from pathlib import Path
 
 from video_pipeline.config.schema import Config
+from video_pipeline.fingerprint import fingerprint, payload
 from video_pipeline.io.journal import journal_paths, output_stem
-from video_pipeline.tasks.registry import get_task_class
 
 log = logging.getLogger("video_pipeline")
-
-
-def fingerprint(cfg: Config) -> str:
-    return cfg.fingerprint(task_version=get_task_class(cfg.run.task).version)
 
 
 def state_path(cfg: Config) -> Path:
@@ -54,7 +50,12 @@ def prepare_output(cfg: Config) -> str:
     tmp = state.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(
         json.dumps(
-            {"fingerprint": fp, "task": cfg.run.task, "config": cfg.to_dict()},
+            {
+                "fingerprint": fp,
+                "task": cfg.run.task,
+                "fingerprint_of": payload(cfg),
+                "config": cfg.to_dict(),
+            },
             indent=2,
             default=str,
         )

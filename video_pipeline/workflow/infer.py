@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 
 import video_pipeline
-from video_pipeline.cli.common import die_with_parent
 from video_pipeline.cli.launch import LOCKED
+from video_pipeline.cli.lifeline import die_with_parent
 from video_pipeline.config import Config, dump_config
 from video_pipeline.io.journal import journal_path
 from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
-from video_pipeline.workflow.gpus import Devices, job_devices
+from video_pipeline.runner.members import MEMBERS_ENV
+from video_pipeline.workflow.gpus import Devices, job_devices, member_dirs
 from video_pipeline.workflow.settings import SHARED, Workflow
 from video_pipeline.workflow.stats import part_stats
 
@@ -135,9 +136,12 @@ def _launch(wf: Workflow, cfg: Config, config_path: str, label: str, log_path: s
         for h in logging.getLogger().handlers:
             h.flush()
         started = time.time()
+        env = _env()
+        dirs = member_dirs(devices.gpu_ids, s.gpu_lock_dir) if devices.source == "claimed" else []
+        env[MEMBERS_ENV] = os.pathsep.join(map(str, dirs))  # the ranks register there
         with open(log_path, "a") as out:
             rc = subprocess.call(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), preexec_fn=die_with_parent
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
             )
         ended = time.time()
     log.info("job %s: launch exited %d after %.1fs", label, rc, ended - started)

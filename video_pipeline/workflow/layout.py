@@ -5,6 +5,7 @@
     parts/{task}/{shard}.jsonl         a finished shard (+ .errors.jsonl, .stats.json)
     results/{task}.jsonl               a finished task (+ .errors.jsonl, .stats.json)
     summary.tsv                        one line per task
+    report/index.html                  the browsable report (with `report: true`)
     logs/, benchmarks/                 per rule, mirroring the outputs
 
 Journals are never Snakemake outputs: Snakemake deletes the outputs of a failed job,
@@ -51,6 +52,9 @@ class Layout:
 
     def summary(self) -> str:
         return self._p("summary.tsv")
+
+    def report(self) -> str:
+        return self._p("report", "index.html")
 
     def log(self, rule: str, *parts: str) -> str:
         """logs/<rule>.log, or logs/<rule>/<parts...>.log for a rule with wildcards."""

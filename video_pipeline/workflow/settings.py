@@ -16,10 +16,10 @@ from typing import Any, Literal
 from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
 from video_pipeline.config.schema import TASK_PLACEHOLDER, TaskSpec
-from video_pipeline.runner.state import fingerprint
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.workflow.layout import Layout
 
-SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params")
+SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params", "quality")
 # Keys the workflow sets per job; a value in the config would be silently ignored.
 MANAGED = {
     "data.input_jsonl": "input",
@@ -42,6 +42,7 @@ class WorkflowSettings:
     gpu_claim_timeout_s: float | None = None
     fresh: bool = False
     share_decode: bool = False
+    report: bool = False  # build <outdir>/report/index.html as part of `all`
 
     def check(self) -> list[str]:
         errs = []
@@ -106,6 +107,10 @@ class Workflow:
         """What identifies the task's answers; throughput knobs leave it unchanged."""
         return fingerprint(self.configs[task])
 
+    def quality_settings(self, task: str) -> str:
+        q = self.configs[task].quality
+        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(q).items())
+
     def shard_config(self, task: str, shard: str) -> Config:
         """The `launch` config of one (task, shard) job."""
         cfg = self.configs[task]
@@ -132,6 +137,15 @@ class Workflow:
             data["resume"] = False
         tasks = [dataclasses.asdict(spec) for spec in self.tasks.values()]
         return load_config(data={**self.base, "data": data, "tasks": tasks})
+
+
+def missing_input_message(path: str) -> str:
+    """One line for a run whose input does not exist (a fresh checkout's config.yaml)."""
+    return (
+        f"error: the input {path!r} does not exist: set `input:` to your JSONL of videos "
+        "(in config.yaml or a file passed with --configfile my-run.yaml); to try the "
+        "pipeline on generated videos, run `make demo`"
+    )
 
 
 def load_workflow(config: dict[str, Any]) -> Workflow:

@@ -70,6 +70,22 @@ def summary(job: Any) -> None:
         log.info("summary:\n%s", text)
 
 
+def quality(job: Any) -> None:
+    from video_pipeline.workflow.report import task_quality
+
+    with _step(job):
+        wf = load_workflow(job.config)
+        flags = task_quality(wf, job.wildcards.task, job.output.quality)
+        log.info("task %s: %s", job.wildcards.task, flags)
+
+
+def report(job: Any) -> None:
+    from video_pipeline.workflow.report import write_report
+
+    with _step(job):
+        write_report(load_workflow(job.config), job.output.index)
+
+
 def demo_inputs(job: Any) -> None:
     from video_pipeline.workflow.demo import prepare
 

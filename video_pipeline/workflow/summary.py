@@ -7,7 +7,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-COLUMNS = ("task", "done", "failed", "videos/s", "gen_tok/s", "prompt_tok/s", "job_s", "errors")
+COLUMNS = (
+    "task",
+    "done",
+    "failed",
+    "videos/s",
+    "gen_tok/s",
+    "prompt_tok/s",
+    "job_s",
+    "errors",
+    "flags",
+)
 
 
 def summary_rows(task_stats: Sequence[str | Path]) -> list[list[str]]:
@@ -25,9 +35,18 @@ def summary_rows(task_stats: Sequence[str | Path]) -> list[list[str]]:
                 f"{s['prompt_tokens_per_s']:.1f}",
                 f"{s['job_s']:.1f}",
                 kinds,
+                _flags(Path(str(path).replace(".stats.json", ".quality.json"))),
             ]
         )
     return rows
+
+
+def _flags(quality_json: Path) -> str:
+    """Quality flags raised (`truncated=3,near_duplicate=1`) from the task's quality.json."""
+    if not quality_json.exists():
+        return "?"
+    flags = json.loads(quality_json.read_text()).get("flags", {})
+    return ",".join(f"{k}={v}" for k, v in flags.items() if v) or "-"
 
 
 def write_summary(task_stats: Sequence[str | Path], output: str | Path) -> str:

@@ -1,0 +1,97 @@
+"""Write a static report of a config's results: open DIR/index.html in a browser.
+
+    python -m video_pipeline.cli.report --config configs/describe.yaml --out report/
+
+For every task of the config: the frames the model was given beside its answers, the
+errors, the quality flags and the run's stats as charts. Reads the merged output when
+it exists, else the rank journals (a run in progress, or not merged yet). The folder
+opens from disk (no server, no network); thumbnails are reused by the next report
+written to the same folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+
+log = logging.getLogger("video_pipeline")
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="folder to write (index.html and its files)")
+    p.add_argument(
+        "--max-errors", type=int, default=5000, help="errors shown at most (default 5000)"
+    )
+    p.add_argument(
+        "--per-category",
+        type=int,
+        default=100,
+        help="records shown per status, error kind and quality flag (default 100)",
+    )
+    p.add_argument("--thumb-size", type=int, default=160, help="thumbnail width in px")
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_config_args(p)
+    add_report_args(p)
+    args = p.parse_args(argv)
+    for name in ("max_errors", "per_category", "thumb_size"):
+        if getattr(args, name) < 1:
+            fail(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    cfg = config_or_die(args)
+    from video_pipeline.config.loader import task_configs
+    from video_pipeline.io.journal import output_stem
+    from video_pipeline.quality import task_source
+    from video_pipeline.report.build import ReportError, TaskInput, build_report
+    from video_pipeline.runner.state import fingerprint
+
+    names = [s.name for s in cfg.tasks] or [cfg.run.task]
+    tasks = []
+    for name, one in zip(names, task_configs(cfg), strict=True):
+        source = task_source(one.data.output_jsonl, fingerprint(one))
+        if not source.files:
+            fail(
+                f"task {name}: no records: neither {one.data.output_jsonl} nor rank journals "
+                f"{output_stem(one.data.output_jsonl)}.rank*.jsonl exist; run launch first"
+            )
+        tasks.append(TaskInput(name, one, source, launch_rank_stats(one.data.output_jsonl)))
+    try:
+        build_report(
+            tasks,
+            args.out,
+            max_errors=args.max_errors,
+            per_category=args.per_category,
+            thumb_size=args.thumb_size,
+            title=f"video-pipeline report: {Path(args.config).name}",
+        )
+    except ReportError as e:
+        fail(str(e))
+    index = Path(args.out).resolve() / "index.html"
+    print(f"report: {index}  (open file://{index})", file=sys.stderr)
+    return 0
+
+
+def launch_rank_stats(output_jsonl: str) -> list[tuple[str, dict]]:
+    """The rank stats `launch` left beside the journals: ("rank r", stats) each."""
+    from video_pipeline.io.journal import journal_paths
+
+    out = []
+    for journal in journal_paths(output_jsonl):
+        path = journal.with_suffix(".stats.json")
+        if path.exists():
+            stats = json.loads(path.read_text())
+            out.append((f"rank {stats.get('rank', '?')}", stats))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

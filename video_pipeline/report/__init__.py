@@ -1,0 +1,1 @@
+"""The browsable report of a run: frames beside answers, quality flags, stats charts."""

@@ -1,0 +1,130 @@
+"""Thumbnails of the frames the model was given, decoded the way the run decoded them.
+
+The same reader (`vision.reader`), the task's own messages, the dataset's vision
+settings and clip bounds, and the dataset's `decode_vision` (qwen_vl_utils'
+`process_vision_info`): the strip shows the sampled frames at their timestamps, at the
+size the model saw them, scaled to `size` pixels wide. Each video's strip is written
+once under `thumbs/` and reused by the next report of the same folder, as long as the
+video file and the settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from video_pipeline.config.schema import Config
+
+log = logging.getLogger("video_pipeline")
+
+MAX_FRAMES = 16  # thumbnails per strip; a long video's sampled frames are thinned to this
+
+
+class Thumbnailer:
+    """Strips for the records of one task, written under `root/thumbs/`."""
+
+    def __init__(self, cfg: Config, root: Path, size: int = 160) -> None:
+        from video_pipeline.data.registry import get_dataset_class
+        from video_pipeline.data.samples import SampleSource
+        from video_pipeline.data.video_reader import install_reader
+        from video_pipeline.io.jsonl import InputIndex
+        from video_pipeline.plugins import load_plugins
+        from video_pipeline.tasks.registry import get_task_class
+
+        load_plugins(cfg.run.plugins)
+        self.reader = install_reader(cfg.vision.reader)
+        self.cfg = cfg
+        self.root = root
+        self.size = size
+        task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+        empty = np.zeros(0, dtype=np.int64)
+        # The dataset resolves relative paths against the input's folder, as in the run.
+        index = InputIndex(path=cfg.data.input_jsonl, offsets=empty, linenos=empty, hashes=empty)
+        samples = SampleSource(index, empty, cfg.data.video_field, cfg.data.id_field)
+        dataset_cls = get_dataset_class(task.dataset_name)
+        self.task = task
+        self.dataset = dataset_cls(samples, task, None, cfg.vision, cfg.dataset_params)
+
+    def strip(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+        """`{"frames": [{"src", "t"}], "sampled": n, "width", "height"}`, `{"error": …}`
+        when the video cannot be decoded, or None for a record without a video."""
+        raw = rec.get("raw")
+        if not isinstance(raw, dict) or raw.get(self.cfg.data.video_field) is None:
+            return None
+        raw = dict(raw)
+        clip = rec.get("clip")
+        if isinstance(clip, dict):  # a clip of its video: decode within its bounds
+            raw.update(video_start=clip.get("start"), video_end=clip.get("end"))
+        try:
+            messages = self._messages(rec, raw)
+            sig = self._signature(messages)
+            folder = self.root / "thumbs" / sig[:2] / sig
+            index = folder / "index.json"
+            if index.exists():
+                return json.loads(index.read_text())
+            return self._write(messages, folder, index)
+        except Exception as e:  # a report shows what it cannot decode; it never stops
+            return {"error": f"{type(e).__name__}: {e}"[:500]}
+
+    def _messages(self, rec: dict[str, Any], raw: dict[str, Any]) -> list[dict[str, Any]]:
+        video = raw.get(self.cfg.data.video_field)
+        sample = {"__key": rec.get("__key"), "raw": raw, "__video": video}
+        sample["__video_uri"] = self.dataset.video_uri(video)
+        return self.dataset.task_messages(self.task, sample, raw)
+
+    def _signature(self, messages: list[dict[str, Any]]) -> str:
+        """The video elements, the files' size and time, the reader and the size."""
+        elements = [
+            ele
+            for m in messages
+            if isinstance(m.get("content"), list)
+            for ele in m["content"]
+            if isinstance(ele, dict) and ("video" in ele or ele.get("type") == "video")
+        ]
+        files = []
+        for ele in elements:
+            v = ele.get("video")
+            if isinstance(v, str) and os.path.isfile(v):
+                st = os.stat(v)
+                files.append([v, st.st_size, st.st_mtime_ns])
+        blob = json.dumps([elements, files, self.reader, self.size], sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    def _write(self, messages: list[dict[str, Any]], folder: Path, index: Path) -> dict[str, Any]:
+        from PIL import Image
+
+        mm = self.dataset.decode_vision(messages)["multi_modal_data"]
+        videos = mm.get("video") or []
+        if not videos:
+            return {"error": "the task's messages hold no video"}
+        video = videos[0]
+        frames, meta = (video[0], video[1]) if isinstance(video, tuple) else (video, {})
+        arr = np.asarray(frames)
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        n = arr.shape[0]
+        picks = np.unique(np.linspace(0, n - 1, min(n, MAX_FRAMES)).round().astype(int))
+        fps = float(meta.get("fps") or 0)
+        indices = list(meta.get("frames_indices") or [])
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        h, w = int(arr.shape[2]), int(arr.shape[3])
+        for j in picks:
+            img = Image.fromarray(arr[j].transpose(1, 2, 0))
+            img = img.resize((self.size, max(1, round(h * self.size / w))), Image.BILINEAR)
+            name = f"{j:04d}.jpg"
+            img.save(folder / name, quality=85)
+            t = indices[j] / fps if fps and j < len(indices) else None
+            src = (folder / name).relative_to(self.root).as_posix()
+            out.append({"src": src, "t": None if t is None else round(t, 3)})
+        data = {"frames": out, "sampled": n, "width": w, "height": h}
+        tmp = index.with_name(f"index.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, index)
+        return data
