@@ -144,3 +144,35 @@ def test_a_video_without_metadata_has_no_count_for_timestamped_families(family):
     llm_input = {"prompt": _prompt(processor), "multi_modal_data": {"video": [frames]}}
     n = TokenBudget(processor, None).measure(llm_input)
     assert (n is None) == name.startswith("qwen3")  # vLLM refuses it too
+
+
+def test_frame_folders_count_as_the_processor_sees_them(family, tmp_path: Path):
+    """A video given as images (the `frames` dataset): qwen_vl_utils makes up its
+    metadata (indices 0..n-1 at `frames_fps`), which Qwen3-VL's timestamps come from."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    _name, processor, profile = family
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        Image.fromarray(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(
+            folder / f"{i:04d}.png"
+        )
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"path": str(folder)}) + "\n")
+    index = InputIndex.build(rows, "path", None)
+    samples = SampleSource(index, [0], "path", None)
+    unit = profile.pixel_unit
+    vision = VisionConfig(total_pixels=64 * unit, min_pixels=4 * unit)
+    ds = get_dataset_class("frames")(
+        samples, get_task_class("describe")(), processor, vision, {"frames_fps": 3.0}
+    )
+    llm = ds[0]["llm_input"]
+    frames, meta = llm["multi_modal_data"]["video"][0]
+    assert frames.shape[0] == 8 and frames.shape[-1] % profile.pixel_factor == 0  # padded
+    expected = _hf_tokens(processor, llm["prompt"], frames, meta, resize=False)
+    assert TokenBudget(processor, None).count(llm).total == expected
