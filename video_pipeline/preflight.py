@@ -18,6 +18,7 @@ from typing import Any
 
 from video_pipeline.config.schema import Config
 from video_pipeline.data.registry import get_dataset_class
+from video_pipeline.data.sample import Prepared
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.io.jsonl import InputIndex, dumps_line, dumps_text, shown
@@ -99,7 +100,9 @@ class _Probe:
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.probe(self.dataset[i])
 
-    def probe(self, item: dict[str, Any]) -> dict[str, Any]:
+    def probe(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, Prepared):  # a decode that crashed or timed out
+            item = {"__key": item.key, "raw": item.raw, "error": item.error}
         if "key" in item:
             return item  # already probed
         out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item.get("decode_s", 0), 4)}

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.helpers import demo_config, run_cli, write_config
-from video_pipeline.cli.launch import cpu_groups, gpu_groups, rank_env
+from video_pipeline.cli.launch import gpu_groups, rank_env
 from video_pipeline.cli.worker import pin_devices
 from video_pipeline.config import ConfigError
 from video_pipeline.workflow.gpus import GpuClaimError, job_devices
@@ -27,28 +27,32 @@ def test_gpus_split_into_consecutive_groups_of_t():
 
 
 def test_each_rank_sees_only_its_group(monkeypatch):
-    env = rank_env([["0", "1", "2", "3"], ["4", "5", "6", "7"]], 2, 4)
+    env = rank_env([["0", "1", "2", "3"], ["4", "5", "6", "7"]], 2)
+    assert env == {"VP_GPUS": "0,1,2,3|4,5,6,7"}
     for rank, expected in enumerate(["0,1,2,3", "4,5,6,7"]):
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("VP_GPUS", env["VP_GPUS"])
         monkeypatch.delenv("VP_CPU_BIND", raising=False)
-        pin_devices(rank)
+        pin_devices(rank, workers=1, tp=4)
         assert os.environ["CUDA_VISIBLE_DEVICES"] == expected
 
 
-def test_cpu_ranks_split_their_cores_between_engine_workers(monkeypatch):
+def test_a_cpu_rank_splits_its_engine_cores_between_its_workers(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
-    assert cpu_groups(2) == "0,2,4,6;1,3,5,7"  # tp 1: one group per rank
-    assert cpu_groups(2, 2) == "0,4|2,6;1,5|3,7"  # vLLM's VLLM_CPU_OMP_THREADS_BIND format
-    assert cpu_groups(1, 2) == "0,2,4,6|1,3,5,7"
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
-    assert cpu_groups(1, 2) == "0|0"  # fewer cores than workers: they share
-    for name in ("VLLM_CPU_OMP_THREADS_BIND", "CUDA_VISIBLE_DEVICES", "VP_GPUS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VP_CPU_BIND", "0,4|2,6;1,5|3,7")
-    pin_devices(1)
-    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "1,5|3,7"
-    assert os.environ["OMP_NUM_THREADS"] == "4"
+    assert rank_env(None, 2)["VP_CPU_BIND"] == "0,2,4,6|1,3,5,7"
+
+    def pinned(bind: str, local_rank: int, workers: int, tp: int) -> tuple[str, str]:
+        for name in ("VLLM_CPU_OMP_THREADS_BIND", "VP_GPUS", "VP_DECODE_CORES"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("VP_CPU_BIND", bind)
+        pin_devices(local_rank, workers, tp)
+        return os.environ["VLLM_CPU_OMP_THREADS_BIND"], os.environ["VP_DECODE_CORES"]
+
+    # vLLM's format: one core list per tensor-parallel worker, joined by '|'.
+    assert pinned("0,2,4,6|1,3,5,7", 1, 1, 2) == ("1|3,5", "7")
+    assert pinned("0,1,2,3,4,5,6,7", 0, 2, 2) == ("0,1,2|3,4,5", "6,7")
+    assert pinned("0,1,2,3", 0, 1, 1) == ("0,1,2", "3")  # tp 1: as before
+    assert pinned("0,1", 0, 1, 2) == ("0|1", "0,1")  # no core to spare: shared
+    assert pinned("0", 0, 1, 2) == ("0|0", "0")
 
 
 def _recording_config(tmp_path, model, inp, tp):
@@ -74,6 +78,16 @@ def test_launch_groups_gpus_by_tensor_parallel_size(tmp_path, tiny_model, input_
     bad = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--gpus", "0,1,2", check=False)
     assert bad.returncode == 2
     assert "do not split into engines of vllm.tensor_parallel_size=2" in bad.stderr
+    for p in record.glob("rank*.json"):
+        p.unlink()
+    os.environ["VP_RECORD_DEVICES"] = str(record)
+    try:
+        run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1")
+    finally:
+        del os.environ["VP_RECORD_DEVICES"]
+    (cpu,) = [json.loads(p.read_text()) for p in record.glob("rank*.json")]
+    assert cpu["CUDA_VISIBLE_DEVICES"] == ""
+    assert len(cpu["VLLM_CPU_OMP_THREADS_BIND"].split("|")) == 2  # one list per TP worker
 
 
 def _workflow(tmp_path, gpus_per_job, tp):

@@ -31,14 +31,15 @@ def test_window_stays_full_and_each_key_once(
 ):
     """The engine steps with a free slot only when no decoded sample was waiting.
 
-    Every `get` from the decode feed and every step is logged in order; the claim is
+    Every `get` of rendered samples and every step is logged in order; the claim is
     checked on that log, so it holds however fast decoding happens to be.
     """
     from video_pipeline.runner import feed as feed_module
+    from video_pipeline.runner import render as render_module
 
     events: list[tuple[str, object]] = []
     feeds: list = []
-    real_get, real_init = feed_module.DecodeFeed.get, feed_module.DecodeFeed.__init__
+    real_get, real_init = render_module.RenderPool.get, render_module.RenderPool.__init__
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
@@ -52,8 +53,8 @@ def test_window_stays_full_and_each_key_once(
         events.append(("get", kind))
         return item
 
-    monkeypatch.setattr(feed_module.DecodeFeed, "get", logged_get)
-    monkeypatch.setattr(feed_module.DecodeFeed, "__init__", init)
+    monkeypatch.setattr(render_module.RenderPool, "get", logged_get)
+    monkeypatch.setattr(render_module.RenderPool, "__init__", init)
 
     class _Logged(FakeEngine):
         def step(self):

@@ -79,17 +79,13 @@ def gpu_groups(gpus: list[str], tp: int) -> list[list[str]]:
     return [gpus[i : i + tp] for i in range(0, len(gpus), tp)]
 
 
-def _split(items: list[int], n: int) -> list[list[int]]:
-    """n disjoint groups of items; more groups than items share them."""
-    return [sorted(items[i::n] or [items[i % len(items)]]) for i in range(n)]
-
-
-def cpu_groups(n: int, tp: int = 1) -> str:
-    """This process's cores split between n CPU ranks, and each rank's between its
-    `tp` engine workers: ranks joined by ';', a rank's workers by '|' (the format of
-    vLLM's VLLM_CPU_OMP_THREADS_BIND), cores by ','."""
-    ranks = _split(sorted(os.sched_getaffinity(0)), n)
-    return ";".join("|".join(",".join(map(str, g)) for g in _split(r, tp)) for r in ranks)
+def cpu_groups(n: int) -> str:
+    """Split this process's cores into n disjoint groups, one per CPU rank."""
+    cores = sorted(os.sched_getaffinity(0))
+    groups = [
+        cores[i::n] or [cores[i % len(cores)]] for i in range(n)
+    ]  # more ranks than cores: share
+    return "|".join(",".join(map(str, sorted(g))) for g in groups)
 
 
 def worker_command(args: argparse.Namespace, nproc: int) -> list[str]:
@@ -172,12 +168,12 @@ def take_lock(cfg: Config) -> OutputLock:
     return lock
 
 
-def rank_env(groups: list[list[str]] | None, nproc: int, tp: int) -> dict[str, str]:
-    """What the ranks are told about their devices: each rank's GPU ids (VP_GPUS,
-    ranks joined by ';'), or each CPU rank's cores (VP_CPU_BIND)."""
+def rank_env(groups: list[list[str]] | None, nproc: int) -> dict[str, str]:
+    """What the ranks are told about their devices: each rank's GPU ids (VP_GPUS) or
+    each CPU rank's cores (VP_CPU_BIND); ranks joined by '|', ids by ','."""
     if groups is not None:
-        return {"VP_GPUS": ";".join(",".join(g) for g in groups)}
-    return {"CUDA_VISIBLE_DEVICES": "", "VP_CPU_BIND": cpu_groups(nproc, tp)}
+        return {"VP_GPUS": "|".join(",".join(g) for g in groups)}
+    return {"CUDA_VISIBLE_DEVICES": "", "VP_CPU_BIND": cpu_groups(nproc)}
 
 
 def run(
@@ -188,7 +184,7 @@ def run(
     fps = [(cfg.run.task, prepare_output(cfg)) for cfg in cfgs]
     tp = cfgs[0].vllm.tensor_parallel_size
     env = {k: v for k, v in os.environ.items() if k not in ("VP_GPUS", "VP_CPU_BIND")}
-    env.update(rank_env(groups, nproc, tp))
+    env.update(rank_env(groups, nproc))
     if groups is not None:
         where = f"{nproc} rank(s) on GPUs {' | '.join(','.join(g) for g in groups)}"
     else:

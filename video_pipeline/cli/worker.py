@@ -19,25 +19,26 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
+from video_pipeline.config import ConfigError, load_config  # noqa: E402
 from video_pipeline.runner import members  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
 
 
-def pin_devices(local_rank: int) -> None:
-    """This rank's devices, from what `launch` put in the environment: its GPUs
-    (`VP_GPUS`: ranks joined by ';'), or its cores split between its engine's
-    tensor-parallel workers (`VP_CPU_BIND`: ranks by ';', workers by '|')."""
+def pin_devices(local_rank: int, workers: int, tp: int = 1) -> None:
+    """This rank's GPUs (`VP_GPUS`: ranks joined by '|'), or CPU cores split between its
+    engine's `tp` workers and its decode workers."""
+    from video_pipeline.runner.threads import pin_cpu_rank, size_gpu_rank
+
     gpus = os.environ.get("VP_GPUS")
     if gpus:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(";")[local_rank]
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split("|")[local_rank]
     cores = os.environ.get("VP_CPU_BIND")
     if cores:
-        mine = cores.split(";")[local_rank]
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", mine)
-        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        n = len({c for worker in mine.split("|") for c in worker.split(",")})
-        os.environ["OMP_NUM_THREADS"] = str(n)
+        mine = [int(c) for c in cores.split("|")[local_rank].split(",")]
+        pin_cpu_rank(mine, workers, tp)
+    else:
+        size_gpu_rank()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    pin_devices(local_rank)
     setup_logging(prefix=f"rank{rank} ")
+    try:  # the structure only (no plugins: they may import torch before it is pinned)
+        shape = load_config(args.config, overrides=args.overrides, check_task=False)
+    except ConfigError:
+        shape = None
+    workers = max(1, shape.data.num_workers) if shape else 1
+    pin_devices(local_rank, workers, shape.vllm.tensor_parallel_size if shape else 1)
     cfg = config_or_die(args)
 
     from video_pipeline.config.loader import task_configs

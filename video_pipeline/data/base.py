@@ -20,6 +20,7 @@ import torch
 import torch.utils.data
 
 from video_pipeline.config.schema import VisionConfig
+from video_pipeline.data.sample import Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
 from video_pipeline.models.profile import ModelProfile
@@ -80,10 +81,10 @@ class BaseDataset(torch.utils.data.Dataset):
         item["decode_s"] = time.perf_counter() - t0
         return item
 
-    def task_messages(self, task: Task, sample: dict[str, Any], raw: Any) -> list[dict[str, Any]]:
+    def task_messages(self, task: Task, sample: Sample, raw: Any) -> list[dict[str, Any]]:
         """The task's messages with the vision settings filled in."""
         try:
-            messages = task.build_messages(dict(sample))
+            messages = task.build_messages(sample)
             self.apply_vision(messages, raw)
         except SampleError:
             raise
