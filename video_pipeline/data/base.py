@@ -188,13 +188,21 @@ class BaseDataset(torch.utils.data.Dataset):
 
     @property
     def profile(self) -> ModelProfile:
-        """The model family of `self.processor` (read from the model's config.json)."""
+        """The model family: as set by whoever built the dataset, else the family of
+        the model `self.processor` was loaded from (its config.json)."""
+        given = self.__dict__.get("_profile")
+        if given is not None:
+            return given
         from video_pipeline.models import UnsupportedModelError, profile_for_processor
 
         try:
             return profile_for_processor(self.processor)
         except UnsupportedModelError as e:  # the setup's fault, the same for every video
             raise SampleError("internal_error", str(e)) from None
+
+    @profile.setter
+    def profile(self, value: ModelProfile) -> None:
+        self.__dict__["_profile"] = value
 
 
 def _visual_signature(messages: list[dict[str, Any]]) -> str:
