@@ -24,6 +24,7 @@ from video_pipeline.data.video_reader import install_reader
 from video_pipeline.io.jsonl import InputIndex, dumps_line, dumps_text, shown
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.runner.checks import check_model
 from video_pipeline.runner.feed import END, DecodeFeed
 from video_pipeline.tasks.registry import get_task_class
 
@@ -145,6 +146,7 @@ def run_preflight(
 ) -> PreflightReport:
     t0 = time.perf_counter()
     load_plugins(cfg.run.plugins)
+    profile = check_model(cfg)  # an unsupported model or impossible vision budget: stop
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     first = index.first_occurrence()
@@ -162,7 +164,7 @@ def run_preflight(
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
-    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len))
+    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len, profile))
     workers = max(1, cfg.data.num_workers)
     feed = DecodeFeed(
         probe,

@@ -1,8 +1,10 @@
 """The torchrun entry: one rank. Started by `launch`, not meant to be run by hand.
 
-Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPU (or CPU
-cores) before torch or vLLM are imported. No torch.distributed group is created: each
-rank's engine is independent, and vLLM would adopt torchrun's group otherwise.
+Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPUs (one,
+or `vllm.tensor_parallel_size` of them) or CPU cores before torch or vLLM are imported.
+No torch.distributed group is created: each rank's engine is independent (with tensor
+parallel, vLLM's own multiprocess executor starts the engine's workers and their
+group), and vLLM would adopt torchrun's group otherwise.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ from video_pipeline.runner import members  # noqa: E402
 log = logging.getLogger("video_pipeline")
 
 
-def pin_devices(local_rank: int, workers: int) -> None:
-    """This rank's GPU, or CPU cores split between its engine and its decode workers."""
+def pin_devices(local_rank: int, workers: int, tp: int = 1) -> None:
+    """This rank's GPUs (`VP_GPUS`: ranks joined by '|'), or CPU cores split between its
+    engine's `tp` workers and its decode workers."""
     from video_pipeline.runner.threads import pin_cpu_rank, size_gpu_rank
 
     gpus = os.environ.get("VP_GPUS")
     if gpus:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(",")[local_rank]
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split("|")[local_rank]
     cores = os.environ.get("VP_CPU_BIND")
     if cores:
         mine = [int(c) for c in cores.split("|")[local_rank].split(",")]
-        pin_cpu_rank(mine, workers)
+        pin_cpu_rank(mine, workers, tp)
     else:
         size_gpu_rank()
 
@@ -48,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     setup_logging(prefix=f"rank{rank} ")
     try:  # the structure only (no plugins: they may import torch before it is pinned)
-        workers = load_config(args.config, overrides=args.overrides, check_task=False)
+        shape = load_config(args.config, overrides=args.overrides, check_task=False)
     except ConfigError:
-        workers = None
-    pin_devices(local_rank, max(1, workers.data.num_workers) if workers else 1)
+        shape = None
+    workers = max(1, shape.data.num_workers) if shape else 1
+    pin_devices(local_rank, workers, shape.vllm.tensor_parallel_size if shape else 1)
     cfg = config_or_die(args)
 
     from video_pipeline.config.loader import task_configs

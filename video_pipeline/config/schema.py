@@ -111,10 +111,10 @@ class VllmConfig:
             errs.append("vllm.model must name a model directory or hub id")
         if self.dtype not in DTYPES:
             errs.append(f"vllm.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.tensor_parallel_size != 1:
+        if self.tensor_parallel_size < 1:
             errs.append(
-                "vllm.tensor_parallel_size must be 1 under torchrun data parallel "
-                f"(one engine per GPU), got {self.tensor_parallel_size}"
+                "vllm.tensor_parallel_size must be >= 1 (GPUs per engine; each rank runs "
+                f"one engine), got {self.tensor_parallel_size}"
             )
         if not 0 < self.gpu_memory_utilization <= 1:
             errs.append(

@@ -22,20 +22,30 @@ from video_pipeline.config.schema import Config
 DECODE_CORES_ENV = "VP_DECODE_CORES"
 
 
-def split_cores(cores: list[int], workers: int) -> tuple[list[int], list[int]]:
-    """(engine cores, decode cores) of a CPU rank's cores."""
-    if len(cores) < 2:
+def split_cores(cores: list[int], workers: int, tp: int = 1) -> tuple[list[int], list[int]]:
+    """(engine cores, decode cores) of a CPU rank's cores; the engine keeps at least
+    one core per tensor-parallel worker, else all cores are shared."""
+    if len(cores) <= tp:
         return cores, cores
-    n = max(1, min(workers, len(cores) - 1))
+    n = max(1, min(workers, len(cores) - tp))
     return cores[:-n], cores[-n:]
 
 
-def pin_cpu_rank(cores: list[int], workers: int) -> None:
+def engine_bind(engine: list[int], tp: int) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for `tp` engine workers: consecutive groups of the
+    engine's cores joined by '|' (workers share cores when there are fewer)."""
+    k = max(1, len(engine) // tp)
+    groups = [engine[i * k : (i + 1) * k] or [engine[i % len(engine)]] for i in range(tp)]
+    groups[-1] = groups[-1] + engine[tp * k :]  # the remainder to the last worker
+    return "|".join(",".join(map(str, g)) for g in groups)
+
+
+def pin_cpu_rank(cores: list[int], workers: int, tp: int = 1) -> None:
     """Before torch is imported: the engine's cores and threads, and the decoders'."""
-    engine, decode = split_cores(cores, workers)
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", ",".join(map(str, engine)))
+    engine, decode = split_cores(cores, workers, tp)
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", engine_bind(engine, tp))
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ["OMP_NUM_THREADS"] = str(len(engine))
+    os.environ["OMP_NUM_THREADS"] = str(len(engine) // tp or 1)
     os.environ[DECODE_CORES_ENV] = ",".join(map(str, decode))
 
 
