@@ -44,8 +44,8 @@ IDLE_LIMIT_S = 240
 RUN_LIMIT_S = 2700  # a last guard; a healthy run takes minutes
 SINCE = time.strftime("%Y-%m-%dT%H:%M:%S")
 # One GPU and one CPU in the higher-priority partition, for a second.
-URGENT_JOB = ["sbatch", "-p", "urgent", "--gpus=1", "--mem=100", "-t", "1", "-o", "/dev/null"]
-URGENT_JOB += ["--wrap", "sleep 1"]
+URGENT_JOB = ["sbatch", "--parsable", "-p", "urgent", "--gpus=1", "--mem=100", "-t", "1"]
+URGENT_JOB += ["-o", "/dev/null", "--wrap", "sleep 1"]
 
 
 def _sh(*cmd: str) -> str:
@@ -92,7 +92,8 @@ def slurm_run(tmp_path_factory, tiny_model):
     if not _cluster_ready():
         if os.geteuid() != 0:
             pytest.skip("no SLURM with accounting reachable, and not root to start one")
-        subprocess.run([str(REPO / "tools" / "slurm" / "up.sh")], check=True, timeout=600)
+        up = [str(REPO / "tools" / "slurm" / "up.sh"), "--accounting"]
+        subprocess.run(up, check=True, timeout=600)
         assert _cluster_ready(), "tools/slurm/up.sh did not bring up SLURM with accounting"
     # Below it the plugin silently uses sacct, which never matches "CANCELLED by <uid>".
     assert _min_job_age() >= 210, "the profile needs MinJobAge >= 210 s (see README, SLURM)"
@@ -197,47 +198,78 @@ def _keys(out: Path, task: str, shard: str = "*") -> list[str]:
 
 
 def _end_jobs_mid_run(watch: Watch, out: Path) -> dict:
-    """End the first attempts of the four infer jobs once each has journaled something:
-    cancel, kill, preempt, time limit. Returns job ids and journal counts."""
-    ids: dict[tuple[str, str], str] = {}  # first attempt of each job
-    started: dict[str, float] = {}
-    at: dict[str, int] = {}  # keys journaled when SLURM ended it
-    lifted = False
-    while not (lifted and at.keys() == {"cancel", "kill", "preempt", "limit", "timeout"}):
+    """End the first attempts of the four infer jobs once each has journaled something;
+    returns their job ids and the keys each had journaled when SLURM ended it."""
+    ender = Ender(out)
+    while not ender.done():
         if not watch.check():
-            pytest.fail(f"Snakemake exited before the jobs were ended ({at}):\n{watch.log()}")
+            pytest.fail(f"Snakemake exited before the jobs were ended ({ender.at}):\n{watch.log()}")
+        ender.step()
+        time.sleep(0.5)
+    return {"ids": ender.ids, "at": ender.at}
+
+
+class Ender:
+    """Ends infer jobs the ways clusters do: cancel, kill, preempt, time limit."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.ids: dict[tuple[str, str], str] = {}  # the first attempt of each job
+        self.started: dict[str, float] = {}
+        self.at: dict[str, int] = {}  # keys journaled when SLURM ended it
+        self.urgent: str | None = None  # the preempting job
+        self.lifted = False
+
+    def done(self) -> bool:
+        return self.lifted and {"cancel", "kill", "preempt", "timeout"} <= self.at.keys()
+
+    def keys(self, job: tuple[str, str]) -> int:
+        return len(_keys(self.out, *job))
+
+    def step(self) -> None:
         running = _running_infer()
         for job, job_id in running.items():
-            ids.setdefault(job, job_id)
-            started.setdefault(job_id, time.time())
+            self.ids.setdefault(job, job_id)
+            self.started.setdefault(job_id, time.time())
         # First attempts only, once they have journaled something: the end lands mid-run.
-        ready = {j for j, i in running.items() if i == ids[j] and _keys(out, *j)}
+        ready = {j for j, i in running.items() if i == self.ids[j] and self.keys(j)}
         for job, name, cmd in ((CANCEL, "cancel", []), (KILL, "kill", ["--signal=KILL"])):
-            if name not in at and job in ready:
-                subprocess.run(["scancel", *cmd, ids[job]], check=True)
-                at[name] = len(_keys(out, *job))
-        # One GPU in 'urgent' while both are busy: only the preemptible job can make room.
-        if "preempt" not in at and PREEMPT in ready and len(running) == 2:
-            subprocess.run(URGENT_JOB, check=True, capture_output=True)
-            at["preempt"] = len(_keys(out, *PREEMPT))
-        if "preempt" in at and not lifted:
-            lifted = _lift_requeue_hold(ids[PREEMPT])
-        # A job a minute in, cut to a 1-minute limit: SLURM ends it at its next check.
-        if "limit" not in at and TIMEOUT in ready and time.time() - started[ids[TIMEOUT]] > 65:
-            subprocess.run(
-                ["scontrol", "update", f"JobId={ids[TIMEOUT]}", "TimeLimit=1"], check=True
-            )
-            at["limit"] = len(_keys(out, *TIMEOUT))
-        if "limit" in at and "timeout" not in at and _states(ids[TIMEOUT]) == ["TIMEOUT"]:
-            at["timeout"] = len(_keys(out, *TIMEOUT))
-        time.sleep(0.5)
-    return {"ids": ids, "at": at}
+            if name not in self.at and job in ready:
+                subprocess.run(["scancel", *cmd, self.ids[job]], check=True)
+                self.at[name] = self.keys(job)
+        self.preempt(ready, busy=len(running) == 2)
+        self.time_limit(ready)
+
+    def preempt(self, ready: set[tuple[str, str]], busy: bool) -> None:
+        """One GPU in 'urgent' while both are busy: only the preemptible job can make
+        room. If a job ended meanwhile and freed one, try again after the urgent job."""
+        if "preempt" in self.at:
+            if not self.lifted:
+                self.lifted = _lift_requeue_hold(self.ids[PREEMPT])
+        elif self.urgent is None:
+            if PREEMPT in ready and busy:
+                self.urgent = _sh(*URGENT_JOB).strip()
+        elif "PREEMPTED" in _states(self.ids[PREEMPT]):
+            self.at["preempt"] = self.keys(PREEMPT)
+        elif _states(self.urgent)[-1:] == ["COMPLETED"]:
+            self.urgent = None
+
+    def time_limit(self, ready: set[tuple[str, str]]) -> None:
+        """A job over a minute in, its limit cut to 1 minute: SLURM ends it at its next
+        time-limit check."""
+        job_id = self.ids.get(TIMEOUT)
+        if "limit" not in self.at:
+            if TIMEOUT in ready and time.time() - self.started[job_id] > 65:
+                subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=1"], check=True)
+                self.at["limit"] = self.keys(TIMEOUT)
+        elif "timeout" not in self.at and _states(job_id) == ["TIMEOUT"]:
+            self.at["timeout"] = self.keys(TIMEOUT)
 
 
 def _lift_requeue_hold(job_id: str) -> bool:
     """SLURM holds a requeued job for two minutes before it may start again; lifting the
     hold only saves test time (Snakemake waits for the job either way)."""
-    if _sh("squeue", "-h", "-j", job_id, "-o", "%T").strip() != "PENDING":
+    if _sh("squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T").strip() != "PENDING":
         return False
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
     return True
