@@ -145,8 +145,11 @@ def slurm_run(tmp_path_factory, tiny_model):
         f"infer:slurm_partition='preempt-requeue' if {long_00001} else 'debug'",
     )
     watch = Watch(cmd, work, env)
-    seen = _end_jobs_mid_run(watch, work / "out")
-    log = watch.wait()
+    try:
+        seen = _end_jobs_mid_run(watch, work / "out")
+        log = watch.wait()
+    finally:
+        watch.stop()
     return {"out": work / "out", "videos": sorted(map(str, videos)), "log": log, **seen}
 
 
@@ -183,9 +186,20 @@ class Watch:
         assert self.proc.returncode == 0, self.log()[-8000:]
         return self.log()
 
+    def stop(self) -> None:
+        """End Snakemake if it still runs, and the jobs it left in SLURM."""
+        if self.proc.poll() is not None:
+            return
+        # SIGTERM lets Snakemake finish its running jobs, which a hung run never sees end.
+        self.proc.kill()
+        self.proc.wait()
+        for line in _sh("squeue", "-h", "-o", "%i|%k").splitlines():
+            job_id, comment = line.split("|", 1)
+            if comment.startswith("rule_"):  # the plugin's jobs
+                subprocess.run(["scancel", job_id], check=False)
+
     def _fail(self, why: str) -> None:
-        self.proc.terminate()  # Snakemake cancels its SLURM jobs
-        self.proc.wait(60)
+        self.stop()
         pytest.fail(f"Snakemake waits on a job that ended ({why}):\n{self.log()[-8000:]}")
 
 
