@@ -327,8 +327,11 @@ if (( ACCOUNTING )); then
     done
 else
     # Without accounting nothing of ours may answer sacct.
-    stop_ours slurmdbd "SLURM_CONF=$CONF"
-    stop_ours mariadbd "$DB_DATA"
+    if [[ -n $(find_ours slurmdbd "SLURM_CONF=$CONF")$(find_ours mariadbd "$DB_DATA") ]]; then
+        log "accounting off: stopping slurmdbd and mariadb"
+        stop_ours slurmdbd "SLURM_CONF=$CONF"
+        stop_ours mariadbd "$DB_DATA"
+    fi
 fi
 
 # -------------------------------------------------------- slurm daemons
