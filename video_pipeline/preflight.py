@@ -9,6 +9,7 @@ and the GPU-hours a given prompt-token rate implies.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -50,6 +51,7 @@ class PreflightReport:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)  # key, kind, message
     over_budget_videos: list[dict[str, Any]] = field(default_factory=list)  # key, tokens
+    clips: dict[str, Any] | None = None  # with clips on: clips per video, tokens per clip
 
     def summary(self) -> str:
         lines = [
@@ -65,6 +67,14 @@ class PreflightReport:
             lines.append(
                 f"  at {self.tokens_per_s:g} prompt tokens/s per GPU: "
                 f"{self.gpu_hours:.4g} GPU-hours"
+            )
+        if self.clips is not None:
+            c = self.clips
+            lines.append(
+                f"  clips: {c['videos']} videos -> {c['clips']} clips (per video: min "
+                f"{c['per_video_min']}, mean {c['per_video_mean']:.3g}, max {c['per_video_max']}; "
+                f"{c['videos_failed']} videos could not be probed); tokens per clip: mean "
+                f"{c['tokens_per_clip_mean']:.4g}, max {c['tokens_per_clip_max']}"
             )
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
@@ -155,7 +165,9 @@ def run_preflight(
         processor = AutoProcessor.from_pretrained(
             cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code
         )
-    samples = SampleSource(index, first.nonzero()[0], cfg.data.video_field, cfg.data.id_field)
+    samples = SampleSource(
+        index, first.nonzero()[0], cfg.data.video_field, cfg.data.id_field, cfg.data.video_dir
+    )
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
@@ -184,6 +196,8 @@ def run_preflight(
         if sink is not None:
             sink.close()
     report.errors_by_kind = dict(kinds)
+    if cfg.clips.enabled:
+        report.clips = clip_stats(cfg, report)
     if tokens_per_s:
         report.tokens_per_s = tokens_per_s
         report.gpu_hours = report.prompt_tokens / tokens_per_s / 3600
@@ -208,3 +222,29 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
     report.prompt_tokens += p["tokens"] or 0  # None: an input the count does not know
     report.video_tokens += p["video_tokens"] or 0
     report.max_generated_tokens += max_tokens
+
+
+def clip_stats(cfg: Config, report: PreflightReport) -> dict[str, Any]:
+    """Clips per video from the expansion's probe report (no second probe), and tokens
+    per clip from this preflight (each sample is a clip)."""
+    from video_pipeline.clips.prepare import ClipFiles
+
+    counts, failed = [], 0
+    probes = ClipFiles.beside(cfg.data.input_jsonl).probes
+    with open(probes, encoding="utf-8") as f:
+        for line in f:
+            p = json.loads(line)
+            if p.get("error"):
+                failed += 1
+            else:
+                counts.append(int(p["clips"]))
+    return {
+        "videos": len(counts) + failed,
+        "videos_failed": failed,
+        "clips": sum(counts),
+        "per_video_min": min(counts, default=0),
+        "per_video_mean": sum(counts) / len(counts) if counts else 0.0,
+        "per_video_max": max(counts, default=0),
+        "tokens_per_clip_mean": report.prompt_tokens / report.ok if report.ok else 0.0,
+        "tokens_per_clip_max": report.max_prompt_tokens,
+    }

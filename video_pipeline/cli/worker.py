@@ -15,6 +15,8 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
 from video_pipeline.runner import members  # noqa: E402
@@ -35,6 +37,23 @@ def pin_devices(local_rank: int) -> None:
         os.environ["OMP_NUM_THREADS"] = str(n)
 
 
+def shared_engine(cfgs: list[Any]) -> Callable[[], Any]:
+    """An engine factory that builds the rank's engine once, when first asked (a rank
+    with nothing to do loads no model), and hands the same engine to every pass."""
+    engine = None
+
+    def factory() -> Any:
+        nonlocal engine
+        if engine is None:
+            from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
+
+            seeded = any(c.sampling.seed is not None for c in cfgs)
+            engine = VllmEngine(build_llm(cfgs[0].vllm, seeded=seeded))
+        return engine
+
+    return factory
+
+
 def main(argv: list[str] | None = None) -> int:
     members.register([os.getpid()])  # beside each lock the run holds
     p = argparse.ArgumentParser(description=__doc__)
@@ -50,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.config.loader import task_configs
     from video_pipeline.runner.rank import run_tasks
 
+    cfgs = task_configs(cfg)
+    engine = shared_engine(cfgs)
     try:
-        all_stats = run_tasks(task_configs(cfg), rank, world)
+        all_stats = run_tasks(cfgs, rank, world, engine)
+        if cfg.clips.summary:  # the second, text-only pass, on the same engine
+            from video_pipeline.clips.summary import run_summary_pass
+
+            all_stats += run_summary_pass(cfgs, rank, world, engine)
     except KeyboardInterrupt:
         return 130
     except Exception as e:

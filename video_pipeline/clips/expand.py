@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from video_pipeline.clips.probe import VideoProbe, probe_video, video_location
@@ -170,8 +169,3 @@ def _seconds(row: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SampleError("decode_error", f"{name} must be a number of seconds, got {value!r}")
     return float(value)
-
-
-def base_dir_of(input_jsonl: str | Path) -> str:
-    """The folder relative video paths of an input resolve against."""
-    return str(Path(input_jsonl).resolve().parent)

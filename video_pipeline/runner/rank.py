@@ -125,7 +125,9 @@ def run_tasks(
         processor = AutoProcessor.from_pretrained(
             base.vllm.model, trust_remote_code=base.vllm.trust_remote_code
         )
-    samples = SampleSource(index, selected, base.data.video_field, base.data.id_field)
+    samples = SampleSource(
+        index, selected, base.data.video_field, base.data.id_field, base.data.video_dir
+    )
     datasets = [
         get_dataset_class(r.task.dataset_name)(
             samples, r.task, processor, r.cfg.vision, r.cfg.dataset_params
