@@ -9,7 +9,6 @@ and the GPU-hours a given prompt-token rate implies.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -21,7 +20,15 @@ from video_pipeline.config.schema import Config
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
-from video_pipeline.io.jsonl import InputIndex, dumps_line, dumps_text, shown
+from video_pipeline.io.jsonl import (
+    InputIndex,
+    RowError,
+    dumps_line,
+    dumps_text,
+    iter_lines,
+    parse_line,
+    shown,
+)
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.feed import END, DecodeFeed
@@ -225,26 +232,30 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
 
 
 def clip_stats(cfg: Config, report: PreflightReport) -> dict[str, Any]:
-    """Clips per video from the expansion's probe report (no second probe), and tokens
-    per clip from this preflight (each sample is a clip)."""
-    from video_pipeline.clips.prepare import ClipFiles
+    """Clips per video, from the clip rows (`video_key`; a video expansion could not
+    probe is one error row), and tokens per clip from this preflight."""
+    from video_pipeline.clips.expand import ERROR_FIELD, VIDEO_KEY_FIELD
 
-    counts, failed = [], 0
-    probes = ClipFiles.beside(cfg.data.input_jsonl).probes
-    with open(probes, encoding="utf-8") as f:
-        for line in f:
-            p = json.loads(line)
-            if p.get("error"):
-                failed += 1
-            else:
-                counts.append(int(p["clips"]))
+    counts: Counter[str] = Counter()
+    failed = 0
+    for _offset, lineno, line in iter_lines(cfg.data.input_jsonl):
+        try:
+            row = parse_line(line, lineno)
+        except RowError:
+            failed += 1
+            continue
+        if ERROR_FIELD in row:
+            failed += 1
+        else:
+            counts[str(row.get(VIDEO_KEY_FIELD))] += 1
+    n = list(counts.values())
     return {
-        "videos": len(counts) + failed,
+        "videos": len(n) + failed,
         "videos_failed": failed,
-        "clips": sum(counts),
-        "per_video_min": min(counts, default=0),
-        "per_video_mean": sum(counts) / len(counts) if counts else 0.0,
-        "per_video_max": max(counts, default=0),
+        "clips": sum(n),
+        "per_video_min": min(n, default=0),
+        "per_video_mean": sum(n) / len(n) if n else 0.0,
+        "per_video_max": max(n, default=0),
         "tokens_per_clip_mean": report.prompt_tokens / report.ok if report.ok else 0.0,
         "tokens_per_clip_max": report.max_prompt_tokens,
     }

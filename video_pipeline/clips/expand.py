@@ -75,6 +75,11 @@ def is_clip_row(row: dict[str, Any]) -> bool:
     )
 
 
+def is_expansion_row(row: dict[str, Any]) -> bool:
+    """A clip row, or the error row of a video expansion could not probe."""
+    return is_clip_row(row) or (KEY_FIELD in row and VIDEO_KEY_FIELD in row and ERROR_FIELD in row)
+
+
 def video_keys(row: dict[str, Any], video_field: str, id_field: str | None) -> tuple[str, str]:
     """(the row's own key, the key its clips are named after).
 

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from video_pipeline.clips.prepare import ClipFiles, is_current, prepare_clip_rows
+from video_pipeline.clips.prepare import ClipFiles, is_current, is_expanded, prepare_clip_rows
 from video_pipeline.config.loader import task_configs
 from video_pipeline.config.schema import Config
 
@@ -48,6 +48,8 @@ def run_configs(cfg: Config, expand: bool = False, workers: int = 0) -> list[Con
         files, _ = prepare_clip_rows(cfg, workers=workers)
     else:
         files = ClipFiles.of(cfg.data.output_jsonl)
+        if is_expanded(cfg.data.input_jsonl):
+            files = ClipFiles.beside(cfg.data.input_jsonl)
         if not is_current(cfg, files):
             why = "older than the input or the clips settings" if files.rows.exists() else "missing"
             raise ClipsNotExpanded(
