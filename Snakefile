@@ -1,5 +1,5 @@
 # Batch vision-language inference over videos: shard -> infer (task x shard) -> merge;
-# with clips on: shard -> expand -> clip_shards -> infer -> merge -> rollup (-> summarize).
+# with clips on: shard -> expand_clips -> clip_shards -> infer -> merge -> rollup (-> summarize).
 # Layout and contracts: see README.md; all logic lives in the video_pipeline package.
 
 

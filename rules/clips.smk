@@ -4,7 +4,7 @@
 # pass runs per task on the roll-up.
 
 
-rule expand:
+rule expand_clips:
     input:
         shard=LAYOUT.shard("{shard}"),
     output:
@@ -13,12 +13,12 @@ rule expand:
     params:
         clips=WF.clip_settings(),
     log:
-        LAYOUT.log("expand", "{shard}"),
+        LAYOUT.log("expand_clips", "{shard}"),
     threads: 4
     conda:
         SOFTWARE
     script:
-        "../scripts/expand.py"
+        "../scripts/expand_clips.py"
 
 
 rule clip_shards:

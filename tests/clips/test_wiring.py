@@ -136,6 +136,11 @@ def test_summary_rows_hold_ok_captions_in_order_or_one_error():
     }
     assert summary_row(whole, "path")["__error_kind"] == "video_not_found"
     assert summary_row({**video, "status": "pending"}, "path") is None
+    # A clip a rerun retries (a transient error): launch waits for it, the workflow not.
+    flaky = {**video, "clips": [_clip(0, "ok"), _clip(1, "error", "engine_error")]}
+    flaky["clips"][1]["error"]["transient"] = True
+    assert summary_row(flaky, "path", retried=True) is None
+    assert len(summary_row(flaky, "path")["captions"]) == 1
 
 
 def test_the_summary_pass_is_a_task_of_its_own(tmp_path):

@@ -60,7 +60,7 @@ def test_only_the_targeted_task_runs_and_clips_spread_over_both_jobs(run):
         sorted(j.split("(")[1].rstrip(")").split(", ")) for j in jobs if j.startswith("infer")
     )
     assert infers == [["shard=00000", "task=describe"], ["shard=00001", "task=describe"]]
-    for rule in ("shard", "expand", "clip_shards", "merge", "rollup", "summarize"):
+    for rule in ("shard", "expand_clips", "clip_shards", "merge", "rollup", "summarize"):
         assert any(j.split()[0] == rule for j in jobs), rule
     assert not (run["out"] / "work" / "other").exists()
     assert not list((run["out"] / "results").glob("other*"))

@@ -45,7 +45,7 @@ class SummaryRows:
     path: Path
     videos: int = 0  # rows written, one per video
     failed: int = 0  # of them error rows (nothing to summarise)
-    pending: int = 0  # videos left out: some clip has no record yet
+    pending: int = 0  # videos left out: a clip has no record yet (or will be retried)
 
 
 def summary_output(cfg: Config) -> str:
@@ -83,8 +83,13 @@ def summary_config(cfg: Config, rows: str | Path) -> Config:
     return from_dict(d)
 
 
-def write_summary_rows(videos_jsonl: str | Path, out: str | Path, video_field: str) -> SummaryRows:
-    """One summary row per complete video of a roll-up, written atomically to `out`."""
+def write_summary_rows(
+    videos_jsonl: str | Path, out: str | Path, video_field: str, retried: bool = False
+) -> SummaryRows:
+    """One summary row per complete video of a roll-up, written atomically to `out`.
+
+    `retried`: a rerun will retry the clips' transient errors (launch), so a video with
+    one is left pending rather than summarised without that clip for good."""
     report = SummaryRows(Path(out))
     report.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = report.path.with_name(f"{report.path.name}.tmp{os.getpid()}")
@@ -93,7 +98,7 @@ def write_summary_rows(videos_jsonl: str | Path, out: str | Path, video_field: s
             for line in iter_complete_lines(videos_jsonl):
                 if not line.strip():
                     continue
-                row = summary_row(json.loads(line), video_field)
+                row = summary_row(json.loads(line), video_field, retried)
                 if row is None:
                     report.pending += 1
                     continue
@@ -108,9 +113,13 @@ def write_summary_rows(videos_jsonl: str | Path, out: str | Path, video_field: s
     return report
 
 
-def summary_row(video: dict[str, Any], video_field: str) -> dict[str, Any] | None:
+def summary_row(
+    video: dict[str, Any], video_field: str, retried: bool = False
+) -> dict[str, Any] | None:
     """The summary row of one roll-up line; None while the video is pending."""
     if video["status"] == "pending":
+        return None
+    if retried and any((c.get("error") or {}).get("transient") for c in video["clips"]):
         return None
     key = video[KEY_FIELD]
     raw = video.get("raw") or {}
@@ -165,7 +174,7 @@ def run_summary_pass(
         with tempfile.TemporaryDirectory(dir=rows.parent, prefix=".summary.") as tmp:
             videos = Path(tmp) / "videos.jsonl"
             write_rollup(journal_paths(cfg.data.output_jsonl), videos, [cfg.data.input_jsonl])
-            made = write_summary_rows(videos, rows, cfg.data.video_field)
+            made = write_summary_rows(videos, rows, cfg.data.video_field, retried=True)
         log.info(
             "[rank %d] summary of %s: %d videos (%d with nothing to summarise), %d pending",
             rank,

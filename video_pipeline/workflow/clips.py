@@ -1,7 +1,7 @@
 """The workflow's clip steps: expand each shard, deal clips out to the infer jobs, roll
 each task up per video, and the summary pass.
 
-    shards/{s}.jsonl --expand--> clips/rows/{s}.jsonl (+ clips/probes/{s}.jsonl)
+    shards/{s}.jsonl --expand_clips--> clips/rows/{s}.jsonl (+ clips/probes/{s}.jsonl)
     clips/rows/*.jsonl --clip_shards--> clips/{s}.jsonl   (by clip-key hash: a long
                                         video's clips spread over every infer job)
     results/{task}.jsonl --rollup--> results/{task}.videos.jsonl

@@ -62,7 +62,7 @@ def merge(job: Any) -> None:
         )
 
 
-def expand(job: Any) -> None:
+def expand_clips(job: Any) -> None:
     from video_pipeline.workflow.clips import expand_shard
 
     with _step(job):
