@@ -1,25 +1,55 @@
-"""Session fixtures: the tiny Qwen2.5-VL (built once) and generated videos."""
+"""Session fixtures: the tiny models of each family (built once) and generated videos."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from video_pipeline.fixtures.tiny_model import build_tiny_model
+from video_pipeline.fixtures.tiny_model import DEFAULT_FAMILY, build_tiny_model
 from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 
 # The engine runs in-process on CPU (seconds to start instead of a minute).
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
+FOLDERS = {
+    "qwen2_vl": "tiny-qwen2-vl",
+    "qwen2_5_vl": "tiny-qwen2.5-vl",
+    "qwen3_vl": "tiny-qwen3-vl",
+    "qwen3_vl_moe": "tiny-qwen3-vl-moe",
+}
+
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = os.environ.get("VP_TEST_MODEL_DIR")
-    out = Path(cache) if cache else tmp_path_factory.mktemp("model") / "tiny-qwen2.5-vl"
-    return build_tiny_model(out)
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`tiny_models(family)`: that family's tiny checkpoint, built on first use.
+
+    `VP_TEST_MODEL_DIR` names a cached build of the default (Qwen2.5-VL) model,
+    `VP_TEST_MODELS_DIR` a folder of cached builds of every family.
+    """
+    root = os.environ.get("VP_TEST_MODELS_DIR")
+    folder = Path(root) if root else tmp_path_factory.mktemp("models")
+
+    def build(family: str) -> Path:
+        cache = os.environ.get("VP_TEST_MODEL_DIR")
+        if family == DEFAULT_FAMILY and cache:
+            return build_tiny_model(cache)
+        return build_tiny_model(folder / FOLDERS[family], family=family)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_models: Callable[[str], Path]) -> Path:
+    return tiny_models(DEFAULT_FAMILY)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl(tiny_models: Callable[[str], Path]) -> Path:
+    return tiny_models("qwen3_vl")
 
 
 @pytest.fixture(scope="session")

@@ -82,3 +82,51 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def input_keys(path: Path, field: str = "path") -> list[str]:
     return [json.loads(line)[field] for line in path.read_text().splitlines() if line.strip()]
+
+
+def vision_for(model: Path, total_units: int = 64, min_units: int = 4) -> dict[str, int]:
+    """The tests' small vision budgets in the model family's pixel units (for the tiny
+    Qwen2.5-VL, the values `demo_config` uses)."""
+    from video_pipeline.models import resolve_profile
+
+    unit = resolve_profile(str(model)).pixel_unit
+    return {"total_pixels": total_units * unit, "min_pixels": min_units * unit}
+
+
+def processor_counts(cfg: Any) -> dict[str, tuple[int, int]]:
+    """Per input key of a config: (the HF processor's prompt tokens, the pipeline's
+    count) for the video decoded exactly as a run decodes it (same dataset, reader and
+    vision settings). The HF processor's count is what vLLM must report."""
+    from transformers import AutoProcessor
+
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.samples import SampleSource
+    from video_pipeline.data.video_reader import install_reader
+    from video_pipeline.io.jsonl import InputIndex
+    from video_pipeline.runner.budget import TokenBudget
+    from video_pipeline.tasks.registry import get_task_class
+
+    processor = AutoProcessor.from_pretrained(cfg.vllm.model)
+    install_reader(cfg.vision.reader)
+    data = cfg.data
+    index = InputIndex.build(data.input_jsonl, data.video_field, data.id_field)
+    samples = SampleSource(index, list(range(len(index))), data.video_field, data.id_field)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    dataset = get_dataset_class(task.dataset_name)(
+        samples, task, processor, cfg.vision, cfg.dataset_params
+    )
+    budget = TokenBudget(processor, None)
+    counts = {}
+    for i in range(len(dataset)):
+        item = dataset[i]
+        llm_input = item["llm_input"]
+        frames, metadata = llm_input["multi_modal_data"]["video"][0]
+        out = processor(
+            text=[llm_input["prompt"]],
+            videos=[frames],
+            video_metadata=[metadata],
+            return_tensors="pt",
+            **llm_input["mm_processor_kwargs"],
+        )
+        counts[item["__key"]] = (int(out["input_ids"].shape[1]), budget.count(llm_input).total)
+    return counts

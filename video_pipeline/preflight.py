@@ -18,6 +18,7 @@ from typing import Any
 
 from video_pipeline.config.schema import Config
 from video_pipeline.data.registry import get_dataset_class
+from video_pipeline.data.sample import Prepared
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.io.jsonl import (
@@ -31,6 +32,7 @@ from video_pipeline.io.jsonl import (
 )
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.runner.checks import check_model
 from video_pipeline.runner.feed import END, DecodeFeed
 from video_pipeline.tasks.registry import get_task_class
 
@@ -115,7 +117,9 @@ class _Probe:
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.probe(self.dataset[i])
 
-    def probe(self, item: dict[str, Any]) -> dict[str, Any]:
+    def probe(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, Prepared):  # a decode that crashed or timed out
+            item = {"__key": item.key, "raw": item.raw, "error": item.error}
         if "key" in item:
             return item  # already probed
         out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item.get("decode_s", 0), 4)}
@@ -159,6 +163,7 @@ def run_preflight(
 ) -> PreflightReport:
     t0 = time.perf_counter()
     load_plugins(cfg.run.plugins)
+    profile = check_model(cfg)  # an unsupported model or impossible vision budget: stop
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     first = index.first_occurrence()
@@ -178,7 +183,7 @@ def run_preflight(
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
-    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len))
+    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len, profile))
     workers = max(1, cfg.data.num_workers)
     feed = DecodeFeed(
         probe,

@@ -42,7 +42,7 @@ def test_trust_remote_code_defaults_to_false(tmp_path: Path):
             "vision.min_pixels=99999999",
             "vision.min_pixels (99999999) must be <= vision.total_pixels",
         ),
-        ("vllm.tensor_parallel_size=2", "vllm.tensor_parallel_size must be 1 under torchrun"),
+        ("vllm.tensor_parallel_size=0", "vllm.tensor_parallel_size must be >= 1"),
         (
             "run.task=nope",
             "run.task: unknown task 'nope'; available: clip_summary, describe, structured_caption",

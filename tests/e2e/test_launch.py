@@ -1,4 +1,8 @@
-"""End to end with the real engine: launch (torchrun, CPU ranks) then merge."""
+"""End to end with the real engine: launch (torchrun, CPU ranks) then merge.
+
+The essential runs (two ranks then merge, kill -9 then resume, structured captions) go
+through Qwen2.5-VL and Qwen3-VL; the rest through Qwen2.5-VL only.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,30 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.helpers import cli_env, demo_config, input_keys, read_jsonl, run_cli, write_config
+from tests.helpers import (
+    REPO,
+    cli_env,
+    demo_config,
+    input_keys,
+    processor_counts,
+    read_jsonl,
+    run_cli,
+    vision_for,
+    write_config,
+)
+from video_pipeline.config import load_config
 from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 from video_pipeline.io.journal import journal_paths
+from video_pipeline.models import resolve_profile
 from video_pipeline.tasks.registry import get_task_class
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=["qwen2_5_vl", "qwen3_vl"])
+def model(request, tiny_models) -> Path:
+    """The tiny checkpoint of each family the essential runs go through."""
+    return tiny_models(request.param)
 
 
 def merged_keys(out: Path) -> list[str]:
@@ -26,11 +48,26 @@ def merged_keys(out: Path) -> list[str]:
     return [r["__key"] for r in read_jsonl(out) + read_jsonl(errors)]
 
 
-def test_two_ranks_then_merge_gives_each_key_once(tmp_path, tiny_model, input_jsonl):
+SEED = REPO / "configs" / "describe.yaml"
+
+
+def test_two_ranks_then_merge_gives_each_key_once(tmp_path, model, input_jsonl):
+    """The seed's config as a user runs it: its paths and the model folder set, and what
+    the tiny model needs (its 4096 positions, no image budget, short answers)."""
     out = tmp_path / "out" / "res.describe.jsonl"
-    cfg = write_config(tmp_path / "c.yaml", demo_config(tiny_model, input_jsonl, out))
-    proc = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "2")
+    overrides = [
+        f"data.input_jsonl={input_jsonl}",
+        f"data.output_jsonl={out}",
+        f"vllm.model={model}",
+        "vllm.max_model_len=4096",
+        "vllm.limit_mm_per_prompt.image=0",
+        "sampling.max_tokens=8",
+    ]
+    sets = [a for o in overrides for a in ("--set", o)]
+    proc = run_cli("video_pipeline.cli.launch", "--config", str(SEED), *sets, "--nproc", "2")
     assert "done=8 failed=0" in proc.stderr  # the end-of-run summary
+    if resolve_profile(str(model)).pixel_factor == 32:  # the seed's budgets: 28*28 units
+        assert "vision.min_pixels=12544 is 12.25 x 32*32" in proc.stderr
     names = sorted(p.name for p in journal_paths(out))
     assert names == ["res.describe.rank0.jsonl", "res.describe.rank1.jsonl"]
     for r in (0, 1):
@@ -46,12 +83,17 @@ def test_two_ranks_then_merge_gives_each_key_once(tmp_path, tiny_model, input_js
         check=True,
     ).stdout.splitlines()
     assert sorted(json.loads(x)["__key"] for x in cat) == sorted(input_keys(input_jsonl))
-    merge = run_cli("video_pipeline.cli.merge", "--config", str(cfg))
+    merge = run_cli("video_pipeline.cli.merge", "--config", str(SEED), *sets)
     assert "ok=8 failed=0 pending=0" in merge.stderr
     assert merged_keys(out) == input_keys(input_jsonl)  # once each, in input order
     rec = read_jsonl(out)[0]
     assert rec["status"] == "ok" and rec["result"]["description"] == rec["text"].strip()
     assert rec["tokens"]["prompt"] > 0 and rec["raw"]["meta"]["index"] == 0
+    counts = processor_counts(load_config(SEED, overrides))  # vLLM's count, the HF one
+    assert {r["__key"]: r["tokens"]["prompt"] for r in read_jsonl(out)} == {
+        k: hf for k, (hf, _ours) in counts.items()
+    }
+    assert all(hf == ours for hf, ours in counts.values())  # and the pipeline's
 
 
 def _wait_for_lines(paths_of, at_least: int, timeout: float) -> int:
@@ -64,14 +106,15 @@ def _wait_for_lines(paths_of, at_least: int, timeout: float) -> int:
     raise AssertionError(f"fewer than {at_least} journal lines after {timeout}s")
 
 
-def test_kill_9_then_rerun_with_fewer_ranks(tmp_path, tiny_model):
+def test_kill_9_then_rerun_with_fewer_ranks(tmp_path, model):
     videos = make_video_set(tmp_path / "v", 16, seconds=2.0, fps=8)
     inp = write_input_jsonl(tmp_path / "in.jsonl", videos)
     out = tmp_path / "out" / "res.jsonl"
     raw = demo_config(
-        tiny_model,
+        model,
         inp,
         out,
+        vision=vision_for(model),
         sampling={"max_tokens": 48},
         run={"max_in_flight": 2, "fsync_every": 1},
     )
@@ -97,13 +140,14 @@ def test_kill_9_then_rerun_with_fewer_ranks(tmp_path, tiny_model):
     assert merged_keys(out) == input_keys(inp)
 
 
-def test_structured_caption_with_guided_decoding(tmp_path, tiny_model, input_jsonl):
+def test_structured_caption_with_guided_decoding(tmp_path, model, input_jsonl):
     out = tmp_path / "out" / "res.sc.jsonl"
     params = {"fields": ["summary", "objects", "scene"], "max_chars": 12, "max_items": 2}
     raw = demo_config(
-        tiny_model,
+        model,
         input_jsonl,
         out,
+        vision=vision_for(model),
         task="structured_caption",
         sampling={"max_tokens": 200, "temperature": 0.7, "seed": 1},
         task_params=params,

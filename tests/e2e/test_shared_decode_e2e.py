@@ -11,7 +11,15 @@ import time
 
 import pytest
 
-from tests.helpers import cli_env, demo_config, input_keys, read_jsonl, run_cli, write_config
+from tests.helpers import (
+    cli_env,
+    demo_config,
+    input_keys,
+    read_jsonl,
+    run_cli,
+    vision_for,
+    write_config,
+)
 from video_pipeline.fixtures.videos import make_video_set, write_input_jsonl
 from video_pipeline.io.journal import journal_paths
 
@@ -31,12 +39,17 @@ def _journal_lines(outs) -> int:
     return sum(len(read_jsonl(p)) for out in outs for p in journal_paths(out))
 
 
-def test_group_run_killed_then_resumed_gives_each_key_once_per_task(tmp_path, tiny_model):
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_group_run_killed_then_resumed_gives_each_key_once_per_task(tmp_path, tiny_models, family):
+    model = tiny_models(family)
     videos = make_video_set(tmp_path / "v", 12, seconds=2.0, fps=8)
     inp = write_input_jsonl(tmp_path / "in.jsonl", videos)
     keys = input_keys(inp)
     stem = tmp_path / "out" / "res.{task}.jsonl"
-    raw = demo_config(tiny_model, inp, stem, sampling={"max_tokens": 48}, run={"max_in_flight": 2})
+    vision = vision_for(model)
+    raw = demo_config(
+        model, inp, stem, vision=vision, sampling={"max_tokens": 48}, run={"max_in_flight": 2}
+    )
     del raw["run"]["task"]
     raw["tasks"] = TASKS
     cfg = write_config(tmp_path / "group.yaml", raw)
@@ -77,7 +90,7 @@ def test_group_run_killed_then_resumed_gives_each_key_once_per_task(tmp_path, ti
         assert stats[0]["shared_with"] == [str(outs[1])]
 
     # The group's describe answers are the prompts describe alone would send.
-    alone_raw = demo_config(tiny_model, inp, tmp_path / "alone" / "res.jsonl")
+    alone_raw = demo_config(model, inp, tmp_path / "alone" / "res.jsonl", vision=vision)
     alone_raw["sampling"].update(max_tokens=4)
     alone = write_config(tmp_path / "alone.yaml", alone_raw)
     run_cli("video_pipeline.cli.launch", "--config", str(alone), "--nproc", "1", "--merge")

@@ -16,7 +16,7 @@ def test_video_tokens_match_the_processor(processor, shape):
     video = torch.zeros(shape, dtype=torch.uint8)
     out = processor.video_processor(videos=[video], do_sample_frames=False, return_tensors="pt")
     expected = int(out["video_grid_thw"].prod()) // processor.video_processor.merge_size**2
-    assert TokenBudget(processor, None).geometry.video_tokens(shape) == expected
+    assert TokenBudget(processor, None).video_tokens(shape, None, resize=True) == expected
 
 
 def test_prompt_count_and_limit(processor):

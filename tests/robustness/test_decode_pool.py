@@ -13,6 +13,7 @@ import torch
 from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
 from video_pipeline.data.base import BaseDataset
+from video_pipeline.data.sample import Prepared
 from video_pipeline.engine.fake import FakeEngine
 from video_pipeline.io.journal import journal_path
 from video_pipeline.runner.feed import END, DecodeFeed
@@ -45,7 +46,8 @@ class _Toy(torch.utils.data.Dataset):
             time.sleep(3600)  # a decoder stuck in native code: only a kill ends it
         elif fault == "slow":
             time.sleep(3)
-        return {**self.samples[i], "frames": torch.full((4, 3, 8, 8), i, dtype=torch.uint8)}
+        frames = torch.full((4, 3, 8, 8), i, dtype=torch.uint8)
+        return Prepared(i, f"k{i}", {"i": i}, [0], inputs=[{"frames": frames}])
 
 
 def _drain(feed: DecodeFeed, limit_s: float = 60) -> list[dict]:
@@ -75,11 +77,11 @@ def test_crashes_and_hangs_cost_only_their_sample(tmp_path):
     faults = {1: "segv", 3: "abort", 5: "exit", 7: "oom", 9: "hang"}
     feed = DecodeFeed(_Toy(12, faults, tmp_path), workers=2, timeout_s=2, maxsize=8)
     try:
-        items = {it["__key"]: it for it in _drain(feed)}
+        items = {it.key: it for it in _drain(feed)}
     finally:
         feed.close()
     assert sorted(items) == sorted(f"k{i}" for i in range(12))  # each sample exactly once
-    errors = {k: it["error"] for k, it in items.items() if "error" in it}
+    errors = {k: it.error for k, it in items.items() if it.error}
     assert {k: e["kind"] for k, e in errors.items()} == {
         "k1": "decode_crash",
         "k3": "decode_crash",
@@ -94,8 +96,8 @@ def test_crashes_and_hangs_cost_only_their_sample(tmp_path):
     assert "run.decode_timeout_s=2" in errors["k9"]["message"]
     assert not any(e["transient"] for e in errors.values())  # a plain rerun skips them
     for k, it in items.items():  # the good samples' tensors arrived intact
-        if "error" not in it:
-            assert int(it["frames"][0, 0, 0, 0]) == int(k[1:])
+        if not it.error:
+            assert int(it.inputs[0]["frames"][0, 0, 0, 0]) == int(k[1:])
     # The hung decode's worker was killed, not left behind holding its memory and file.
     hung = int((tmp_path / "9.pid").read_text())
     deadline = time.monotonic() + 10
@@ -107,7 +109,7 @@ def test_crashes_and_hangs_cost_only_their_sample(tmp_path):
 def test_a_slow_decode_holds_back_nothing_behind_it(tmp_path):
     feed = DecodeFeed(_Toy(8, {0: "slow"}, tmp_path), workers=2, timeout_s=30, maxsize=8)
     try:
-        order = [it["__key"] for it in _drain(feed)]
+        order = [it.key for it in _drain(feed)]
     finally:
         feed.close()
     assert sorted(order) == [f"k{i}" for i in range(8)]

@@ -31,14 +31,15 @@ def test_window_stays_full_and_each_key_once(
 ):
     """The engine steps with a free slot only when no decoded sample was waiting.
 
-    Every `get` from the decode feed and every step is logged in order; the claim is
+    Every `get` of rendered samples and every step is logged in order; the claim is
     checked on that log, so it holds however fast decoding happens to be.
     """
     from video_pipeline.runner import feed as feed_module
+    from video_pipeline.runner import render as render_module
 
     events: list[tuple[str, object]] = []
     feeds: list = []
-    real_get, real_init = feed_module.DecodeFeed.get, feed_module.DecodeFeed.__init__
+    real_get, real_init = render_module.RenderPool.get, render_module.RenderPool.__init__
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
@@ -52,8 +53,8 @@ def test_window_stays_full_and_each_key_once(
         events.append(("get", kind))
         return item
 
-    monkeypatch.setattr(feed_module.DecodeFeed, "get", logged_get)
-    monkeypatch.setattr(feed_module.DecodeFeed, "__init__", init)
+    monkeypatch.setattr(render_module.RenderPool, "get", logged_get)
+    monkeypatch.setattr(render_module.RenderPool, "__init__", init)
 
     class _Logged(FakeEngine):
         def step(self):
@@ -133,3 +134,67 @@ def test_a_task_whose_parse_crashes_loses_only_its_samples(
     recs = read_jsonl(journal_path(out, 0))
     assert all("DescribeTask.parse raised KeyError" in r["error"]["message"] for r in recs)
     assert all(r["text"] == "fake answer" for r in recs)  # the answer is kept
+
+
+def test_a_slow_decode_delays_nothing_else(
+    tmp_path, tiny_model, input_jsonl, processor, monkeypatch
+):
+    """One video takes seconds to decode; every other one is answered meanwhile."""
+    from video_pipeline.data.base import BaseDataset
+
+    real = BaseDataset.decode_vision
+
+    def slow_for_one(self, messages):
+        if "video_001" in str(messages):
+            time.sleep(4)
+        return real(self, messages)
+
+    monkeypatch.setattr(BaseDataset, "decode_vision", slow_for_one)
+    out = tmp_path / "o.jsonl"
+    cfg = _cfg(tiny_model, input_jsonl, out, max_in_flight=2)
+    cfg.data.num_workers = 2
+    stats = run_rank(cfg, 0, 1, FakeEngine, lambda t: None, processor)
+    assert stats.done == 8
+    recs = read_jsonl(journal_path(out, 0))
+    assert "video_001" in recs[-1]["__key"]  # journal order follows completion
+    slow = recs[-1]["time"]
+    assert all(r["time"] < slow - 2 for r in recs[:-1])  # none waited for it
+
+
+def test_decoded_bytes_in_flight_stay_under_the_bound(tmp_path, tiny_model, video_dir, processor):
+    from video_pipeline.fixtures.videos import make_video, write_input_jsonl
+
+    videos = [
+        make_video(tmp_path / f"v{i}.mp4", seconds=2.0, fps=8, width=320, height=240, seed=i)
+        for i in range(6)
+    ]
+    inp = write_input_jsonl(tmp_path / "in.jsonl", videos)
+    out = tmp_path / "o.jsonl"
+    raw = demo_config(
+        tiny_model,
+        inp,
+        out,
+        data={"num_workers": 1},
+        vision={"total_pixels": 4 * 320 * 240, "max_pixels": 320 * 240},
+        run={"max_in_flight": 8, "max_in_flight_mb": 0.5},
+    )
+    cfg = load_config(data=raw)
+    stats = run_rank(
+        cfg, 0, 1, lambda: FakeEngine(steps_per_request=4, step_s=0.3), lambda t: None, processor
+    )
+    assert stats.done == 6
+    one = stats.peak_in_flight_mb
+    # Over the bound by at most the one sample a worker decodes meanwhile; without a
+    # bound, the window holds several.
+    other = {**raw["data"], "output_jsonl": str(tmp_path / "unbounded.jsonl")}
+    unbounded = run_rank(
+        load_config(data={**raw, "data": other, "run": {**raw["run"], "max_in_flight_mb": None}}),
+        0,
+        1,
+        lambda: FakeEngine(steps_per_request=4, step_s=0.3),
+        lambda t: None,
+        processor,
+    )
+    assert 0 < one < unbounded.peak_in_flight_mb
+    per_sample = unbounded.peak_in_flight_mb / 6
+    assert one <= 0.5 + 2 * per_sample

@@ -154,9 +154,9 @@ def test_a_dataset_with_its_own_getitem_decodes_per_task(
     )
     assert not shared.shared
     item = shared[0]
-    assert item["tasks"] == [0, 1] and item["decodes"] == 2 and len(item["llm_inputs"]) == 2
-    assert shared[3]["tasks"] == [1]
+    assert item.tasks == [0, 1] and item.decodes == 2 and len(item.inputs) == 2
+    assert shared[3].tasks == [1]
     plain = SharedDecode(
         [BaseDataset(samples, t, processor, cfgs[0].vision) for t in tasks], pending
     )
-    assert plain.shared and plain[0]["decodes"] == 1
+    assert plain.shared and plain[0].decodes == 1

@@ -1,9 +1,10 @@
-"""Run a config on one machine: torchrun with one rank per GPU (or N CPU ranks).
+"""Run a config on one machine: torchrun with one rank per engine (or N CPU ranks).
 
     python -m video_pipeline.cli.launch --config configs/describe.yaml --gpus 0,1,2,3
     python -m video_pipeline.cli.launch --config configs/demo.yaml --nproc 2   # no GPU
 
-Each rank sees only its own GPU. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
+Each rank sees only its own GPUs: one, or `vllm.tensor_parallel_size` T of them, in
+which case N GPUs make N/T ranks. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
 of the same command resumes. `--merge` merges them when all ranks are done.
 
 With `clips` on, the input is first expanded into clip rows (`<stem>.clips.jsonl`,
@@ -46,8 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dev = p.add_mutually_exclusive_group()
     dev.add_argument(
         "--gpus",
-        help="comma-separated GPU ids, one rank each (default: "
-        "CUDA_VISIBLE_DEVICES as set, e.g. by SLURM, else all GPUs)",
+        help="comma-separated GPU ids; one rank per vllm.tensor_parallel_size of them "
+        "(default: CUDA_VISIBLE_DEVICES as set, e.g. by SLURM, else all GPUs)",
     )
     dev.add_argument("--nproc", type=int, help="number of CPU ranks (machines without GPUs)")
     p.add_argument("--merge", action="store_true", help="merge rank outputs at the end")
@@ -73,6 +74,16 @@ def resolve_devices(args: argparse.Namespace) -> tuple[list[str] | None, int]:
     if len(set(gpus)) != len(gpus):
         fail(f"--gpus lists a GPU twice: {spec}")
     return gpus, len(gpus)
+
+
+def gpu_groups(gpus: list[str], tp: int) -> list[list[str]]:
+    """The GPUs of each rank: consecutive groups of `tp` ids (one engine each)."""
+    if len(gpus) % tp:
+        fail(
+            f"{len(gpus)} GPU(s) ({','.join(gpus)}) do not split into engines of "
+            f"vllm.tensor_parallel_size={tp}: give a multiple of {tp} GPUs"
+        )
+    return [gpus[i : i + tp] for i in range(0, len(gpus), tp)]
 
 
 def cpu_groups(n: int) -> str:
@@ -129,15 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides.append("run.retry_errors=true")
     cfg = config_or_die(args)
     cfgs = task_configs(cfg)
-    from video_pipeline.runner.checks import check_engine, check_paths
+    from video_pipeline.runner.checks import check_engine, check_model, check_paths
 
     gpus, nproc = resolve_devices(args)
     try:
         for one in cfgs:
             check_paths(one)
+        check_model(cfgs[0])  # the tasks of a config share its model and vision settings
         check_engine(cfgs, on_cpu=gpus is None)
     except ConfigError as e:
         fail(str(e))
+    groups = gpu_groups(gpus, cfgs[0].vllm.tensor_parallel_size) if gpus is not None else None
+    nproc = nproc if groups is None else len(groups)
     outputs = [one.data.output_jsonl for one in cfgs]
     if cfg.clips.summary:
         from video_pipeline.clips.summary import summary_output
@@ -160,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(cfgs) > 1:
             log.info("%d tasks share each video's decode", len(cfgs))
         dirs = [str(members.members_dir(lock_path(out))) for out in outputs]
-        rc = run_ranks(worker_command(args.config, overrides, nproc), passes, gpus, nproc, dirs)
+        cmd = worker_command(args.config, overrides, nproc)
+        rc = run_ranks(cmd, passes, groups, nproc, dirs)
         if rc != 0:
             print(
                 f"error: ranks exited with code {rc}; rerun the same command to resume",
@@ -201,22 +216,34 @@ def take_lock(output: str) -> OutputLock:
     return lock
 
 
+def rank_env(groups: list[list[str]] | None, nproc: int) -> dict[str, str]:
+    """What the ranks are told about their devices: each rank's GPU ids (VP_GPUS) or
+    each CPU rank's cores (VP_CPU_BIND); ranks joined by '|', ids by ','."""
+    if groups is not None:
+        return {"VP_GPUS": "|".join(",".join(g) for g in groups)}
+    return {"CUDA_VISIBLE_DEVICES": "", "VP_CPU_BIND": cpu_groups(nproc)}
+
+
 def run_ranks(
-    cmd: list[str], cfgs: list[Config], gpus: list[str] | None, nproc: int, dirs: list[str]
+    cmd: list[str],
+    cfgs: list[Config],
+    groups: list[list[str]] | None,
+    nproc: int,
+    dirs: list[str],
 ) -> int:
     """torchrun `cmd`, whose ranks run the tasks of `cfgs`; returns its exit status."""
     from video_pipeline.runner.state import prepare_output
 
     fps = [(cfg.run.task, prepare_output(cfg)) for cfg in cfgs]
-    env = dict(os.environ)
-    if gpus is not None:
-        env["VP_GPUS"] = ",".join(gpus)
-        where = f"GPUs {','.join(gpus)}"
+    tp = cfgs[0].vllm.tensor_parallel_size
+    env = {k: v for k, v in os.environ.items() if k not in ("VP_GPUS", "VP_CPU_BIND")}
+    env.update(rank_env(groups, nproc))
+    if groups is not None:
+        where = f"{nproc} rank(s) on GPUs {' | '.join(','.join(g) for g in groups)}"
     else:
-        env.pop("VP_GPUS", None)
-        env["CUDA_VISIBLE_DEVICES"] = ""
-        env["VP_CPU_BIND"] = cpu_groups(nproc)
         where = f"{nproc} CPU rank(s), cores {env['VP_CPU_BIND']}"
+    if tp > 1:
+        where += f", tensor_parallel_size {tp} per rank"
     for task, fp in fps:
         log.info("task %s, fingerprint %s, %s", task, fp, where)
     from video_pipeline.cli.lifeline import die_with_parent

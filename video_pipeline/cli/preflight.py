@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from video_pipeline.cli.common import add_config_args, fail, run_configs_or_die, setup_logging
+from video_pipeline.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
-        report = run_preflight(cfg, args.tokens_per_s, args.probes)
+        try:
+            report = run_preflight(cfg, args.tokens_per_s, args.probes)
+        except ConfigError as e:  # an unsupported model, a vision budget it cannot meet
+            fail(str(e))
         print(report.to_json() if args.json else report.summary())
         bad = bad or bool(report.failed or report.over_budget)
     return 1 if args.strict and bad else 0

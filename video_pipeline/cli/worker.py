@@ -1,8 +1,10 @@
 """The torchrun entry: one rank. Started by `launch`, not meant to be run by hand.
 
-Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPU (or CPU
-cores) before torch or vLLM are imported. No torch.distributed group is created: each
-rank's engine is independent, and vLLM would adopt torchrun's group otherwise.
+Reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun and pins itself to its GPUs (one,
+or `vllm.tensor_parallel_size` of them) or CPU cores before torch or vLLM are imported.
+No torch.distributed group is created: each rank's engine is independent (with tensor
+parallel, vLLM's own multiprocess executor starts the engine's workers and their
+group), and vLLM would adopt torchrun's group otherwise.
 """
 
 from __future__ import annotations
@@ -19,36 +21,40 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
+from video_pipeline.config import ConfigError, load_config  # noqa: E402
 from video_pipeline.runner import members  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
 
 
-def pin_devices(local_rank: int) -> None:
+def pin_devices(local_rank: int, workers: int, tp: int = 1) -> None:
+    """This rank's GPUs (`VP_GPUS`: ranks joined by '|'), or CPU cores split between its
+    engine's `tp` workers and its decode workers."""
+    from video_pipeline.runner.threads import pin_cpu_rank, size_gpu_rank
+
     gpus = os.environ.get("VP_GPUS")
     if gpus:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split(",")[local_rank]
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split("|")[local_rank]
     cores = os.environ.get("VP_CPU_BIND")
     if cores:
-        mine = cores.split("|")[local_rank]
-        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", mine)
-        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        n = len(mine.split(","))
-        os.environ["OMP_NUM_THREADS"] = str(n)
+        mine = [int(c) for c in cores.split("|")[local_rank].split(",")]
+        pin_cpu_rank(mine, workers, tp)
+    else:
+        size_gpu_rank()
 
 
 def shared_engine(cfgs: list[Any]) -> Callable[[], Any]:
-    """An engine factory that builds the rank's engine once, when first asked (a rank
-    with nothing to do loads no model), and hands the same engine to every pass."""
+    """The rank's engine factory, building its engine once, when first asked (a rank
+    with nothing to do loads no model), and handing the same engine to every pass."""
+    from video_pipeline.runner.rank import default_engine_factory
+
+    build = default_engine_factory(cfgs)
     engine = None
 
     def factory() -> Any:
         nonlocal engine
         if engine is None:
-            from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
-
-            seeded = any(c.sampling.seed is not None for c in cfgs)
-            engine = VllmEngine(build_llm(cfgs[0].vllm, seeded=seeded))
+            engine = build()
         return engine
 
     return factory
@@ -62,8 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    pin_devices(local_rank)
     setup_logging(prefix=f"rank{rank} ")
+    try:  # the structure only (no plugins: they may import torch before it is pinned)
+        shape = load_config(args.config, overrides=args.overrides, check_task=False)
+    except ConfigError:
+        shape = None
+    workers = max(1, shape.data.num_workers) if shape else 1
+    pin_devices(local_rank, workers, shape.vllm.tensor_parallel_size if shape else 1)
     cfg = config_or_die(args)
 
     from video_pipeline.config.loader import task_configs

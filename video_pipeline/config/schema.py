@@ -120,10 +120,10 @@ class VllmConfig:
             errs.append("vllm.model must name a model directory or hub id")
         if self.dtype not in DTYPES:
             errs.append(f"vllm.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.tensor_parallel_size != 1:
+        if self.tensor_parallel_size < 1:
             errs.append(
-                "vllm.tensor_parallel_size must be 1 under torchrun data parallel "
-                f"(one engine per GPU), got {self.tensor_parallel_size}"
+                "vllm.tensor_parallel_size must be >= 1 (GPUs per engine; each rank runs "
+                f"one engine), got {self.tensor_parallel_size}"
             )
         if not 0 < self.gpu_memory_utilization <= 1:
             errs.append(
@@ -174,6 +174,13 @@ class RunConfig:
     fsync_every: int = 10
     plugins: list[str] = field(default_factory=list)
     max_in_flight: int | None = None
+    # Bytes of decoded samples (frames, and the processor's copy) a rank holds at once:
+    # no new decode starts while over it. The default suits a GPU with a host of
+    # 16 GB or more per GPU; null = no bound (the request count alone).
+    max_in_flight_mb: float | None = 4096.0
+    # Threads running the model's processor over decoded frames, off the stepping thread.
+    # More than one turns vLLM's processor cache off (it must see requests in order).
+    render_threads: int = 1
     decode_timeout_s: float | None = 300.0
     retry_errors: bool = False
     # Samples in a row failing with the same kind and message that stop the rank as a
@@ -189,6 +196,10 @@ class RunConfig:
             errs.append(f"run.fsync_every must be >= 0 (0 = never), got {self.fsync_every}")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             errs.append(f"run.max_in_flight must be >= 1, got {self.max_in_flight}")
+        if self.max_in_flight_mb is not None and self.max_in_flight_mb <= 0:
+            errs.append(f"run.max_in_flight_mb must be > 0 or null, got {self.max_in_flight_mb}")
+        if self.render_threads < 1:
+            errs.append(f"run.render_threads must be >= 1, got {self.render_threads}")
         if self.decode_timeout_s is not None and self.decode_timeout_s <= 0:
             errs.append(f"run.decode_timeout_s must be > 0 or null, got {self.decode_timeout_s}")
         if self.max_consecutive_failures < 0:

@@ -20,8 +20,10 @@ import torch
 import torch.utils.data
 
 from video_pipeline.config.schema import VisionConfig
+from video_pipeline.data.sample import Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
+from video_pipeline.models.profile import ModelProfile
 from video_pipeline.tasks.base import Task
 
 
@@ -79,10 +81,10 @@ class BaseDataset(torch.utils.data.Dataset):
         item["decode_s"] = time.perf_counter() - t0
         return item
 
-    def task_messages(self, task: Task, sample: dict[str, Any], raw: Any) -> list[dict[str, Any]]:
+    def task_messages(self, task: Task, sample: Sample, raw: Any) -> list[dict[str, Any]]:
         """The task's messages with the vision settings filled in."""
         try:
-            messages = task.build_messages(dict(sample))
+            messages = task.build_messages(sample)
             self.apply_vision(messages, raw)
         except SampleError:
             raise
@@ -158,11 +160,20 @@ class BaseDataset(torch.utils.data.Dataset):
             raise _internal("the chat template", e) from e
 
     def decode_vision(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos."""
+        """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos.
+
+        Frames are sized in multiples of the model family's pixel factor, and each
+        video travels with its metadata (vLLM needs it for Qwen2.5-VL and Qwen3-VL,
+        whose timestamps come from its frame indices).
+        """
         from qwen_vl_utils import process_vision_info
 
+        profile = self.profile
         images, videos, video_kwargs = process_vision_info(
-            messages, return_video_kwargs=True, return_video_metadata=True
+            messages,
+            return_video_kwargs=True,
+            return_video_metadata=True,
+            image_patch_size=profile.patch_size,
         )
         mm: dict[str, Any] = {}
         if images:
@@ -170,12 +181,28 @@ class BaseDataset(torch.utils.data.Dataset):
         if videos:
             if self.vision.frame_dtype == "uint8":
                 videos = [_frames_uint8(v) for v in videos]
-            mm["video"] = videos  # (frames, metadata) pairs: vLLM needs the metadata
-        # qwen_vl_utils has already sized the frames by the vision settings (to multiples
-        # of the patch grid); without do_resize=False the model's processor inside vLLM
-        # resizes them again to its own pixel bounds, and the vision settings are lost.
-        kwargs = {**video_kwargs, "do_resize": False} if videos else video_kwargs
+            mm["video"] = videos  # (frames, metadata) pairs
+        # The family's kwargs (do_resize=False): frames reach the model as sized here.
+        kwargs = {**video_kwargs, **profile.mm_processor_kwargs} if videos else video_kwargs
         return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model family: as set by whoever built the dataset, else the family of
+        the model `self.processor` was loaded from (its config.json)."""
+        given = self.__dict__.get("_profile")
+        if given is not None:
+            return given
+        from video_pipeline.models import UnsupportedModelError, profile_for_processor
+
+        try:
+            return profile_for_processor(self.processor)
+        except UnsupportedModelError as e:  # the setup's fault, the same for every video
+            raise SampleError("internal_error", str(e)) from None
+
+    @profile.setter
+    def profile(self, value: ModelProfile) -> None:
+        self.__dict__["_profile"] = value
 
 
 def _visual_signature(messages: list[dict[str, Any]]) -> str:
@@ -194,9 +221,9 @@ def _frames_uint8(video: Any) -> Any:
     """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
 
     qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
-    resized, then cast), so rounding and clamping change no value. This relies on
-    `do_resize: False` below: a resize in the processor would round uint8 output and
-    not float output.
+    resized, then cast), so rounding and clamping change no value. This relies on the
+    profile's `do_resize: False`: a resize in the processor would round uint8 output
+    and not float output.
     """
     if isinstance(video, tuple):
         return (_frames_uint8(video[0]), *video[1:])

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from video_pipeline.data.sample import Clip, Sample
 from video_pipeline.errors import SampleError
 from video_pipeline.io.jsonl import InputIndex, RowError, RowReader, parse_line
 from video_pipeline.io.keys import line_key, row_key
@@ -39,8 +40,9 @@ class SampleSource:
     def __len__(self) -> int:
         return len(self.selected)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        """`{"__key", "raw", "__video"}`; raises SampleError carrying the key."""
+    def __getitem__(self, i: int) -> Sample:
+        """The row's Sample (read as `{"__key", "raw", "__video"}` by seed-style code);
+        raises SampleError carrying the key."""
         lineno, line = self._reader.read(int(self.selected[i]))
         try:
             raw = parse_line(line, lineno)
@@ -53,7 +55,22 @@ class SampleSource:
         if "__error" in raw:  # a bad line the shard step carried over with its key
             kind = raw.get("__error_kind", "bad_row")
             raise KeyedSampleError(key, raw, kind, str(raw["__error"]))
-        return {"__key": key, "raw": raw, "__video": raw.get(self.video_field)}
+        video_key = raw.get("video_key") if isinstance(raw.get("clip"), dict) else None
+        return Sample(key, raw, raw.get(self.video_field), clip_of(raw), video_key=video_key)
+
+
+def clip_of(raw: dict[str, Any]) -> Clip | None:
+    """The clip a row's `video_start`/`video_end` name, None for a whole video."""
+    start, end = (raw.get(k) for k in ("video_start", "video_end"))
+    if start is None and end is None:
+        return None
+    index = (raw.get("clip") or {}).get("index") if isinstance(raw.get("clip"), dict) else None
+    number = (int, float)
+    return Clip(
+        float(start) if isinstance(start, number) else None,
+        float(end) if isinstance(end, number) else None,
+        index,
+    )
 
 
 class KeyedSampleError(SampleError):

@@ -1,8 +1,8 @@
 """Several tasks over the same rows: each video decoded once for every task pending on it.
 
-The rank's DataLoader iterates this dataset. An item names the tasks it serves
-(`tasks`, indices into the task list) and carries one `llm_input` per task. With one
-task it is the task's dataset item unchanged (the seed's `__getitem__`).
+The rank's decode workers read this dataset. Each item is a `Prepared` record naming
+the tasks it serves (indices into the task list) with one engine input per task; with
+one task it holds the task's dataset item (the seed's `__getitem__`) as is.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import torch.utils.data
 
 from video_pipeline.data.base import BaseDataset
+from video_pipeline.data.sample import Prepared
 
 log = logging.getLogger("video_pipeline")
 
@@ -39,14 +40,13 @@ class SharedDecode(torch.utils.data.Dataset):
     def tasks_of(self, i: int) -> list[int]:
         return [int(j) for j in np.flatnonzero(self.pending[i])]
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, i: int) -> Prepared:
         todo = self.tasks_of(i)
         if self.shared:
             item = self.datasets[0].prepare(i, [self.datasets[j].task for j in todo])
         else:
             item = self._one_by_one(i, todo)
-        item["tasks"] = todo
-        return item
+        return Prepared.from_item(i, item, todo)
 
     def _one_by_one(self, i: int, todo: list[int]) -> dict[str, Any]:
         """Each task's own `__getitem__`; the first error stands for the sample."""

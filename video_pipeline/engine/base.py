@@ -25,7 +25,19 @@ class RequestRejected(Exception):
 
 
 class Engine(Protocol):
-    def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None: ...
+    """Requests are prepared in three steps so that the costly ones can run off the
+    thread that steps the engine: `tokenize` and `render` (the model's processor over
+    the frames) anywhere, then `add` and `step` on the stepping thread only."""
+
+    def tokenize(self, llm_input: dict[str, Any]) -> dict[str, Any]:
+        """The input with `prompt_token_ids` as the engine tokenizes it (or as given)."""
+        ...
+
+    def render(self, tokenized: dict[str, Any]) -> Any:
+        """The request ready to add; raises RequestRejected for an input it refuses."""
+        ...
+
+    def add(self, request_id: str, rendered: Any, params: Any) -> None: ...
 
     def step(self) -> list[Finished]: ...
 

@@ -31,6 +31,12 @@ class FakeEngine:
         self.added: list[str] = []
         self.inputs: list[dict[str, Any]] = []  # what each request was given, in order
 
+    def tokenize(self, llm_input: dict[str, Any]) -> dict[str, Any]:
+        return llm_input  # the token budget tokenizes it with the model's tokenizer
+
+    def render(self, tokenized: dict[str, Any]) -> dict[str, Any]:
+        return tokenized
+
     def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
         if len(llm_input.get("prompt", "")) > self.max_prompt:
             raise RequestRejected("too_many_tokens", "prompt longer than the fake limit")

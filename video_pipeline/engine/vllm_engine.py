@@ -8,6 +8,8 @@ scheduler always has a full window of work.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from video_pipeline.config.schema import SamplingConfig, VllmConfig
@@ -65,8 +67,9 @@ def seeded_cpu_problems(cfg: VllmConfig, seeded: bool) -> list[str]:
     return errs
 
 
-def build_llm(cfg: VllmConfig, seeded: bool = False) -> Any:
-    """The engine; `seeded`: some task sets sampling.seed."""
+def build_llm(cfg: VllmConfig, seeded: bool = False, render_threads: int = 1) -> Any:
+    """The engine; `seeded`: some task sets sampling.seed; `render_threads`: threads that
+    render requests (more than one cannot keep vLLM's processor cache in order)."""
     engine_env_defaults()
     try:
         from vllm import LLM
@@ -95,6 +98,8 @@ def build_llm(cfg: VllmConfig, seeded: bool = False) -> Any:
             kwargs[name] = getattr(cfg, name)
     kwargs.update(cfg.engine_kwargs)
     kwargs.update(seeded_cpu_kwargs(cfg, seeded, on_cpu=not cuda_available()))
+    if render_threads > 1 and "mm_processor_cache_gb" not in cfg.engine_kwargs:
+        kwargs["mm_processor_cache_gb"] = 0
     return LLM(**kwargs)
 
 
@@ -144,6 +149,14 @@ def classify_rejection(e: Exception) -> RequestRejected:
     return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
 
 
+@dataclass
+class Rendered:
+    """A request ready to add, with the prompt it was rendered from (to render again)."""
+
+    tokenized: dict[str, Any]
+    request: Any
+
+
 class VllmEngine:
     """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones."""
 
@@ -155,11 +168,43 @@ class VllmEngine:
         self.max_model_len: int = llm.llm_engine.model_config.max_model_len
         scheduler = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
         self.max_num_seqs: int | None = getattr(scheduler, "max_num_seqs", None)
+        self._tok_params = self.engine.renderer.default_cmpl_tok_params
 
-    def add(self, request_id: str, llm_input: dict[str, Any], params: Any) -> None:
+    def tokenize(self, llm_input: dict[str, Any]) -> dict[str, Any]:
+        """vLLM's own tokenization of the prompt (its renderer's first steps)."""
+        from vllm.renderers.inputs.preprocess import parse_model_prompt
+
+        r = self.engine.renderer
+        parsed = parse_model_prompt(self.engine.model_config, llm_input)
         try:
-            self.engine.add_request(request_id, llm_input, params)
-        except self._rejections as e:  # vLLM validates length and mm inputs synchronously
+            (tokenized,) = r.tokenize_prompts(r.render_prompts([parsed]), self._tok_params)
+        except self._rejections as e:
+            raise classify_rejection(e) from e
+        return tokenized
+
+    def render(self, tokenized: dict[str, Any], skip_cache: bool = False) -> Rendered:
+        """The model's processor over the frames (normalise, patchify): the request as
+        `add_request` takes it, so the stepping thread does not do this work."""
+        try:
+            request = self.engine.renderer.process_for_engine(
+                tokenized, time.time(), skip_mm_cache=skip_cache
+            )
+        except self._rejections as e:
+            raise classify_rejection(e) from e
+        return Rendered(tokenized, request)
+
+    def add(self, request_id: str, rendered: Rendered, params: Any) -> None:
+        from vllm.multimodal.cache import MultiModalCacheMissError
+
+        try:
+            try:
+                self.engine.add_request(request_id, rendered.request, params)
+            except MultiModalCacheMissError:
+                # The processor cache took this video as sent with an earlier request
+                # that the engine then refused; send its data this time.
+                again = self.render(rendered.tokenized, skip_cache=True)
+                self.engine.add_request(request_id, again.request, params)
+        except self._rejections as e:  # vLLM validates the rendered request here
             raise classify_rejection(e) from e
         self._in_flight.add(request_id)
 

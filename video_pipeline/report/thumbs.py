@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from video_pipeline.config.schema import Config
+from video_pipeline.models.profile import ModelProfile
 
 log = logging.getLogger("video_pipeline")
 
@@ -52,6 +53,7 @@ class Thumbnailer:
         dataset_cls = get_dataset_class(task.dataset_name)
         self.task = task
         self.dataset = dataset_cls(samples, task, None, cfg.vision, cfg.dataset_params)
+        self.dataset.profile = _profile(cfg)  # frames sized in the model family's factor
 
     def strip(self, rec: dict[str, Any]) -> dict[str, Any] | None:
         """`{"frames": [{"src", "t"}], "sampled": n, "width", "height"}`, `{"error": …}`
@@ -130,3 +132,14 @@ class Thumbnailer:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, index)
         return data
+
+
+def _profile(cfg: Config) -> ModelProfile:
+    """The model's family; without its config.json the strips use Qwen2.5-VL's sizes."""
+    from video_pipeline.models import UnsupportedModelError, get_model_family, resolve_profile
+
+    try:
+        return resolve_profile(cfg.vllm.model)
+    except UnsupportedModelError as e:
+        log.warning("thumbnails sized as for Qwen2.5-VL: %s", e)
+        return get_model_family("qwen2_5_vl")

@@ -1,82 +1,19 @@
 """How many tokens a prompt will take, counted before it reaches the engine.
 
-vLLM expands the single `<|video_pad|>` of a rendered Qwen2.5-VL prompt into one token
-per merged patch: (T / temporal_patch) * (H / patch) * (W / patch) / merge^2 for a
-decoded (T, C, H, W) video. Counting here lets an over-long prompt become an error
-record of its own instead of an engine error, and lets `preflight` price a run without
-loading the model.
+vLLM expands each image or video placeholder of a rendered prompt into the tokens the
+model family lays out for it (`ModelProfile.video_tokens`: one per merged patch for
+Qwen2-VL and Qwen2.5-VL, plus per-frame timestamp text for Qwen3-VL). Counting here
+lets an over-long prompt become an error record of its own instead of an engine
+error, and lets `preflight` price a run without loading the model.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from video_pipeline.errors import SampleError
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Patch sizes and the resize the processor inside the engine applies to frames.
-
-    Qwen2.5-VL's video processor resizes the frames qwen_vl_utils already resized, to
-    its own pixel bounds (`size.shortest_edge` .. `size.longest_edge`, capped per frame
-    by `max_video_tokens` when `cap_pixels_per_frame`): the count must follow it.
-    """
-
-    patch_size: int = 14
-    merge_size: int = 2
-    temporal_patch_size: int = 2
-    resize: bool = False
-    min_pixels: int = 0
-    max_pixels: int = 0
-    cap_pixels_per_frame: bool = False
-    max_video_tokens: int = 0
-
-    @classmethod
-    def of(cls, processor: Any) -> Geometry:
-        """Read from the processor's own config (Qwen2.5-VL's values are the defaults)."""
-        sub = getattr(processor, "video_processor", None) or getattr(
-            processor, "image_processor", None
-        )
-        size = getattr(sub, "size", None)
-        lo = getattr(size, "shortest_edge", None) or getattr(sub, "min_pixels", None)
-        hi = getattr(size, "longest_edge", None) or getattr(sub, "max_pixels", None)
-        return cls(
-            patch_size=int(getattr(sub, "patch_size", None) or 14),
-            merge_size=int(getattr(sub, "merge_size", None) or 2),
-            temporal_patch_size=int(getattr(sub, "temporal_patch_size", None) or 2),
-            resize=bool(getattr(sub, "do_resize", False) and lo and hi),
-            min_pixels=int(lo or 0),
-            max_pixels=int(hi or 0),
-            cap_pixels_per_frame=bool(getattr(sub, "cap_pixels_per_frame", False)),
-            max_video_tokens=int(getattr(sub, "max_video_tokens", None) or 0),
-        )
-
-    def frame_size(self, t: int, h: int, w: int) -> tuple[int, int]:
-        """(H, W) of the frames as the engine's processor will see them."""
-        if not self.resize:
-            return h, w
-        from transformers.models.qwen2_vl.video_processing_qwen2_vl import smart_resize
-
-        factor = self.patch_size * self.merge_size
-        max_pixels = self.max_pixels
-        if self.cap_pixels_per_frame and self.max_video_tokens:
-            total = int(self.max_video_tokens * factor * factor * 0.9)
-            share = total * self.temporal_patch_size // max(t, 1)
-            max_pixels = max(min(max_pixels, share), int(self.min_pixels * 1.05))
-        return smart_resize(h, w, factor=factor, min_pixels=self.min_pixels, max_pixels=max_pixels)
-
-    def video_tokens(self, shape: tuple[int, ...]) -> int:
-        """Tokens of a decoded (T, C, H, W) video."""
-        t, _c, h, w = shape
-        h, w = self.frame_size(t, h, w)
-        grid_t = math.ceil(t / self.temporal_patch_size)
-        return grid_t * (h // self.patch_size) * (w // self.patch_size) // self.merge_size**2
-
-    def image_tokens(self, width: int, height: int) -> int:
-        return (height // self.patch_size) * (width // self.patch_size) // self.merge_size**2
+from video_pipeline.models import ModelProfile, ProcessorBounds, profile_for_processor
 
 
 @dataclass
@@ -92,24 +29,41 @@ class TokenCount:
 class TokenBudget:
     """Counts a rendered vLLM input; `check` raises `too_many_tokens` over the limit."""
 
-    def __init__(self, processor: Any, max_model_len: int | None) -> None:
+    def __init__(
+        self, processor: Any, max_model_len: int | None, profile: ModelProfile | None = None
+    ) -> None:
         self.tokenizer = getattr(processor, "tokenizer", processor)
-        self.geometry = Geometry.of(processor)
+        self.profile = profile or profile_for_processor(processor)
+        self.bounds = ProcessorBounds.of(processor)
         self.max_model_len = max_model_len
+        self._text: dict[str, int] = {}  # timestamps repeat from video to video
+
+    def count_text(self, text: str) -> int:
+        """Tokens of `text` alone, as vLLM tokenizes inserted text (no special tokens)."""
+        n = self._text.get(text)
+        if n is None:
+            n = self._text[text] = len(self.tokenizer.encode(text, add_special_tokens=False))
+        return n
+
+    def video_tokens(self, frames_shape: tuple[int, ...], metadata: Any, resize: bool) -> int:
+        """Tokens of one decoded (T, C, H, W) video, as the processor will size it."""
+        t, c, h, w = frames_shape
+        if resize:  # the request lets the model's processor resize the frames again
+            h, w = self.profile.processor_frame_size(t, h, w, self.bounds)
+        return self.profile.video_tokens((t, c, h, w), metadata, self.count_text)
 
     def count(self, llm_input: dict[str, Any]) -> TokenCount:
         mm = llm_input.get("multi_modal_data") or {}
-        geometry = self.geometry
-        if (llm_input.get("mm_processor_kwargs") or {}).get("do_resize") is False:
-            geometry = replace(geometry, resize=False)  # frames reach the model as they are
+        kwargs = llm_input.get("mm_processor_kwargs") or {}
+        resize = self.bounds.resize and kwargs.get("do_resize") is not False
         visual = 0
         placeholders = 0
         for video in mm.get("video") or []:
-            frames = video[0] if isinstance(video, tuple) else video
-            visual += geometry.video_tokens(tuple(frames.shape))
+            frames, metadata = video if isinstance(video, tuple) else (video, None)
+            visual += self.video_tokens(tuple(frames.shape), metadata, resize)
             placeholders += 1
         for image in mm.get("image") or []:
-            visual += geometry.image_tokens(*image.size)
+            visual += self.profile.image_tokens(*image.size)
             placeholders += 1
         ids = llm_input.get("prompt_token_ids")
         if ids is None:

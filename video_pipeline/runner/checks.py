@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from video_pipeline.config import Config, ConfigError
+from video_pipeline.models import ModelProfile
+
+log = logging.getLogger("video_pipeline")
 
 
 def check_paths(cfg: Config) -> None:
@@ -23,6 +27,29 @@ def check_paths(cfg: Config) -> None:
         errs.append(f"data.output_jsonl: cannot create its folder {str(out_dir)!r}: {e}")
     if errs:
         raise ConfigError(errs)
+
+
+def check_model(cfg: Config) -> ModelProfile:
+    """The model's family, and the vision settings checked in its pixel units.
+
+    Raises ConfigError for an architecture no family serves (after loading
+    `run.plugins`, which may register one) and for vision budgets the family cannot
+    meet; logs a warning for budgets that are not whole pixel units.
+    """
+    from video_pipeline.models import UnsupportedModelError, resolve_profile
+    from video_pipeline.plugins import load_plugins
+
+    load_plugins(cfg.run.plugins)
+    try:
+        profile = resolve_profile(cfg.vllm.model)
+    except UnsupportedModelError as e:
+        raise ConfigError([str(e)]) from None
+    errors, warnings = profile.check_vision(cfg.vision)
+    for w in warnings:
+        log.warning("%s", w)
+    if errors:
+        raise ConfigError(errors)
+    return profile
 
 
 def check_engine(cfgs: list[Config], on_cpu: bool) -> None:

@@ -7,10 +7,12 @@ only that sample is lost, as a `decode_crash` record naming the signal or exit c
 and a new worker takes the dead one's place. A decode past `run.decode_timeout_s` has
 its worker killed, which frees its memory and its file.
 
-Items reach the rank in the order their decodes finish, not input order, so one slow
-video holds back nothing else. Tensors cross from the workers through shared memory
-(torch registers its reductions with multiprocessing's pickler, as for DataLoader
-workers), so frames are not copied through the pipe.
+Items (`Prepared` records) reach the rank in the order their decodes finish, not input
+order, so one slow video holds back nothing else. With a ByteGate, no new sample is
+given to a worker while the rank holds more decoded bytes than its bound. Tensors
+cross from the workers through shared memory (torch registers its reductions with
+multiprocessing's pickler, as for DataLoader workers), so frames are not copied through
+the pipe.
 
 Why not a library pool: pebble (5.2) shares one task pipe among its workers and learns
 which task a worker runs from an acknowledgement read by another thread, so a worker
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import os
 import queue
 import signal
 import threading
@@ -33,7 +36,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from video_pipeline.data.sample import Prepared
 from video_pipeline.errors import SampleError, describe_exception, error_dict
+from video_pipeline.io.jsonl import shown
+from video_pipeline.runner.memory import ByteGate, tensor_bytes
 
 log = logging.getLogger("video_pipeline")
 
@@ -50,7 +56,16 @@ def in_decode_worker() -> bool:
     return _in_worker
 
 
-def _worker_main(conn: mpc.Connection, dataset: Any, reader: str | None) -> None:
+@dataclass(frozen=True)
+class WorkerSetup:
+    """Where a decode worker runs and with how many FFmpeg threads."""
+
+    reader: str | None = None
+    cores: frozenset[int] | None = None
+    codec_threads: int | None = None
+
+
+def _worker_main(conn: mpc.Connection, dataset: Any, setup: WorkerSetup) -> None:
     from video_pipeline.cli.lifeline import die_with_parent
 
     global _in_worker
@@ -62,10 +77,14 @@ def _worker_main(conn: mpc.Connection, dataset: Any, reader: str | None) -> None
     # As in DataLoader workers: the parent's OpenMP pool does not survive the fork (a
     # parallel op in the child can crash), and parallelism comes from the workers.
     torch.set_num_threads(1)
-    if reader is not None:
+    if setup.cores:
+        os.sched_setaffinity(0, setup.cores)  # off the engine's cores
+    if setup.codec_threads:
+        os.environ["TORCHCODEC_NUM_THREADS"] = str(setup.codec_threads)  # read per decode
+    if setup.reader is not None:
         from video_pipeline.data.video_reader import install_reader
 
-        install_reader(reader)
+        install_reader(setup.reader)
     while True:
         try:
             i = conn.recv()
@@ -80,16 +99,21 @@ def _worker_main(conn: mpc.Connection, dataset: Any, reader: str | None) -> None
         conn.send(item)
 
 
+def _tasks_of(dataset: Any, i: int) -> list[int]:
+    tasks_of = getattr(dataset, "tasks_of", None)
+    return tasks_of(i) if tasks_of is not None else [0]
+
+
 @dataclass
 class _Raised:
     message: str
 
 
 class _Worker:
-    def __init__(self, dataset: Any, reader: str | None) -> None:
+    def __init__(self, dataset: Any, setup: WorkerSetup) -> None:
         self.conn, child = _CTX.Pipe(duplex=True)
         self.process = _CTX.Process(
-            target=_worker_main, args=(child, dataset, reader), name="decode", daemon=True
+            target=_worker_main, args=(child, dataset, setup), name="decode", daemon=True
         )
         self.process.start()
         child.close()
@@ -121,16 +145,21 @@ class DecodeFeed:
         timeout_s: float | None,
         maxsize: int,
         reader: str | None = None,
+        gate: ByteGate | None = None,
+        cores: set[int] | None = None,
+        codec_threads: int | None = None,
     ) -> None:
         self.dataset = dataset
+        self.gate = gate
+        self.setup = WorkerSetup(reader, frozenset(cores) if cores else None, codec_threads)
         self.timeout_s = timeout_s
-        self.reader = reader
         self.crashes = 0
         self.timeouts = 0
         self._todo = iter(range(len(dataset)))
-        self._workers = [_Worker(dataset, reader) for _ in range(max(1, workers))]
+        self._workers = [_Worker(dataset, self.setup) for _ in range(max(1, workers))]
         self._q: queue.Queue[Any] = queue.Queue(maxsize=max(1, maxsize))
         self._stop = threading.Event()
+        self._exhausted = False
         self._thread = threading.Thread(target=self._pump, name="decode-feed", daemon=True)
         self._thread.start()
 
@@ -145,8 +174,9 @@ class DecodeFeed:
     def _run(self) -> None:
         exhausted = False
         while not self._stop.is_set():
+            room = self.gate is None or self.gate.wait_below(0)
             for w in list(self._workers):
-                if w.index is None and not exhausted:
+                if w.index is None and not exhausted and room:
                     i = next(self._todo, None)
                     if i is None:
                         exhausted = True
@@ -154,7 +184,11 @@ class DecodeFeed:
                         self._give(w, i)
             busy = [w for w in self._workers if w.index is not None]
             if not busy:
-                return
+                if exhausted:
+                    return
+                if self.gate is not None:  # over the memory bound: wait for finished samples
+                    self.gate.wait_below(0.5)
+                continue
             waits = [w.conn for w in busy] + [w.process.sentinel for w in busy]
             ready = set(mpc.wait(waits, timeout=self._wait_s(busy)))
             for w in busy:
@@ -170,7 +204,7 @@ class DecodeFeed:
             w.give(i)
         except OSError:  # it died while idle (the OOM killer picks any process)
             w.kill()
-            fresh = _Worker(self.dataset, self.reader)
+            fresh = _Worker(self.dataset, self.setup)
             self._workers[self._workers.index(w)] = fresh
             fresh.give(i)
 
@@ -196,6 +230,8 @@ class DecodeFeed:
                 w.index = None
                 if isinstance(item, _Raised):
                     item = self._error_item(i, "internal_error", item.message)
+                elif self.gate is not None:
+                    self.gate.hold(i, tensor_bytes(item))
                 return self._put(item)
         if w.process.is_alive():
             return True  # woken by something else; keep waiting for it
@@ -205,10 +241,10 @@ class DecodeFeed:
             w, self._error_item(i, "decode_crash", describe_exit(w.process.exitcode))
         )
 
-    def _replace(self, w: _Worker, item: dict[str, Any]) -> bool:
+    def _replace(self, w: _Worker, item: Prepared) -> bool:
         w.index = None
         w.kill()
-        self._workers[self._workers.index(w)] = _Worker(self.dataset, self.reader)
+        self._workers[self._workers.index(w)] = _Worker(self.dataset, self.setup)
         return self._put(item)
 
     def _put(self, item: Any) -> bool:
@@ -220,31 +256,34 @@ class DecodeFeed:
                 continue
         return False
 
-    def _timeout_item(self, i: int) -> dict[str, Any]:
+    def _timeout_item(self, i: int) -> Prepared:
         message = (
             f"decoding took longer than run.decode_timeout_s={self.timeout_s:g} s; "
             "its worker process was killed"
         )
         return self._error_item(i, "decode_timeout", message)
 
-    def _error_item(self, i: int, kind: str, message: str) -> dict[str, Any]:
+    def _error_item(self, i: int, kind: str, message: str) -> Prepared:
         """An error item for sample i, whose worker returned nothing."""
         key, raw = identify(self.dataset, i)
-        log.warning("sample %s: %s: %s", key, kind, message)
-        item: dict[str, Any] = {"__key": key, "raw": raw, "error": error_dict(kind, message)}
-        tasks_of = getattr(self.dataset, "tasks_of", None)
-        if tasks_of is not None:  # every task waiting for the sample loses it
-            item["tasks"] = tasks_of(i)
-        return item
+        log.warning("sample %s: %s: %s", shown(str(key)), kind, message)
+        # every task waiting for the sample loses it
+        return Prepared(i, key, raw, _tasks_of(self.dataset, i), error=error_dict(kind, message))
 
     def get(self, block: bool) -> Any:
-        """The next item, END when the input is exhausted, or EMPTY if none is ready."""
+        """The next item, END when the input is exhausted (to every caller from then on,
+        so several threads can drain the feed), or EMPTY if none is ready."""
+        if self._exhausted:
+            return END
         try:
             item = self._q.get(block=block)
         except queue.Empty:
             return EMPTY
         if isinstance(item, _Failure):
             raise RuntimeError(f"the decode workers failed: {item.error}") from item.error
+        if item is END:
+            self._exhausted = True
+            self._q.put(END)  # wakes a thread blocked in get() meanwhile
         return item
 
     def ready(self) -> int:

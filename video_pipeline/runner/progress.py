@@ -27,9 +27,18 @@ class RankStats:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     cached_tokens: int = 0
-    decode_s: float = 0.0  # summed over samples, in DataLoader workers
-    engine_s: float = 0.0  # wall time spent inside engine.step()
-    wait_s: float = 0.0  # wall time the engine sat idle waiting for decoded input
+    decode_s: float = 0.0  # summed over samples, in decode workers
+    render_s: float = 0.0  # the model's processor over the frames, in render threads
+    # The stepping thread's wall time (loop_s): inside engine.step() (engine_s), adding
+    # rendered requests (add_s), idle waiting for input (wait_s), and the rest (other_s:
+    # parsing and journaling answers). Shared by the tasks of one rank.
+    engine_s: float = 0.0
+    add_s: float = 0.0
+    wait_s: float = 0.0
+    other_s: float = 0.0
+    loop_s: float = 0.0
+    peak_in_flight_mb: float = 0.0  # decoded bytes held at once (run.max_in_flight_mb)
+    threads: dict = field(default_factory=dict)  # cores and threads of the rank's parts
     wall_s: float = 0.0
     # videos decoded for this task; a decode shared with other tasks counts in each
     decodes: int = 0
@@ -50,6 +59,9 @@ class RankStats:
             "videos_per_s": self.finished / wall,
             "prompt_tokens_per_s": self.prompt_tokens / wall,
             "generated_tokens_per_s": self.generated_tokens / wall,
+            # what the render threads exist to drive down: the stepping thread's time
+            # outside step(), idle time included
+            "outside_step_share": 1 - self.engine_s / self.loop_s if self.loop_s else 0.0,
         }
 
     def to_dict(self) -> dict:

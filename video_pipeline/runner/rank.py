@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,30 +22,23 @@ from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.shared import SharedDecode
 from video_pipeline.data.video_reader import install_reader
-from video_pipeline.engine.base import Engine, RequestRejected
-from video_pipeline.errors import EngineFailure, SampleError, describe_exception, error_dict
+from video_pipeline.engine.base import Engine
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import JournalWriter, journal_path, journal_paths, scan_done
 from video_pipeline.io.jsonl import InputIndex
 from video_pipeline.runner.budget import TokenBudget
-from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
+from video_pipeline.runner.feed import DecodeFeed
+from video_pipeline.runner.loop import StepLoop
+from video_pipeline.runner.memory import ByteGate
 from video_pipeline.runner.partition import plan_work
 from video_pipeline.runner.progress import Progress, RankStats
-from video_pipeline.runner.records import error_record, ok_record
+from video_pipeline.runner.render import RenderPool
+from video_pipeline.runner.threads import ThreadPlan
 from video_pipeline.runner.watch import FailureWatch
-from video_pipeline.tasks.base import ParseError, Task
+from video_pipeline.tasks.base import Task
 from video_pipeline.tasks.registry import get_task_class
 
 log = logging.getLogger("video_pipeline")
-
-
-@dataclass
-class _Pending:
-    key: str
-    raw: Any
-    decode_s: float
-    added: float
-    run: _TaskRun
 
 
 @dataclass
@@ -134,23 +126,22 @@ def run_tasks(
         )
         for r in runs
     ]
-    workers = max(1, base.data.num_workers)
+    plan = ThreadPlan.for_rank(base)
+    gate = ByteGate(base.run.max_in_flight_mb)
     feed = DecodeFeed(
         SharedDecode(datasets, pending),
-        workers=workers,
+        workers=plan.workers,
         timeout_s=base.run.decode_timeout_s,
-        # decoded samples ready ahead of the engine, as DataLoader's prefetch_factor
-        maxsize=workers * base.data.prefetch_factor * base.run.batch_size,
+        # decoded samples ready ahead of rendering, as DataLoader's prefetch_factor
+        maxsize=plan.workers * base.data.prefetch_factor * base.run.batch_size,
         reader=reader,
+        gate=gate,
+        cores=plan.decode_cores,
+        codec_threads=plan.codec_threads,
     )
 
     if engine_factory is None:
-        from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
-
-        seeded = any(c.sampling.seed is not None for c in cfgs)
-
-        def engine_factory() -> Engine:
-            return VllmEngine(build_llm(base.vllm, seeded=seeded))
+        engine_factory = default_engine_factory(cfgs)
 
     def sampling(run: _TaskRun) -> Any:
         if sampling_factory is not None:
@@ -159,6 +150,7 @@ def run_tasks(
 
         return build_sampling_params(run.cfg.sampling, run.task)
 
+    renders = None
     try:
         for r in runs:  # before the engine: a bad setting fails fast
             r.params = sampling(r)
@@ -167,6 +159,15 @@ def run_tasks(
         limit = getattr(engine, "max_model_len", None) or base.vllm.max_model_len
         window = in_flight_window(base, getattr(engine, "max_num_seqs", None))
         budget = TokenBudget(processor, limit)
+        renders = RenderPool(
+            feed,
+            engine,
+            budget,
+            gate,
+            threads=base.run.render_threads,
+            maxsize=window,
+            cores=plan.decode_cores,
+        )
         with contextlib.ExitStack() as stack:
             for r in runs:
                 path = journal_path(r.cfg.data.output_jsonl, rank)
@@ -174,14 +175,31 @@ def run_tasks(
                 r.writer = stack.enter_context(writer)
                 r.watch = FailureWatch(r.cfg.run.max_consecutive_failures, r.writer.write)
                 r.progress = Progress(r.stats, r.cfg.run.log_every)
-            _loop(runs, rank, engine, feed, window, budget)
+            StepLoop(runs, rank, engine, window, gate).run(renders)
             for r in runs:
                 r.watch.flush()
     finally:
+        if renders is not None:
+            renders.close()
         feed.close()
         for r in runs:
+            r.stats.threads = plan.describe()
             r.stats.save(r.stats_path)
     return [r.stats for r in runs]
+
+
+def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
+    """How a rank of `cfgs` builds its engine: one vLLM engine on the rank's devices."""
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
+
+    base = cfgs[0]
+    seeded = any(c.sampling.seed is not None for c in cfgs)
+
+    def engine_factory() -> Engine:
+        llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
+        return VllmEngine(llm)
+
+    return engine_factory
 
 
 def _register_engine_processes(decode_pids: list[int]) -> None:
@@ -246,98 +264,3 @@ def in_flight_window(cfg: Config, engine_max_num_seqs: int | None) -> int:
         return cfg.run.max_in_flight
     seqs = cfg.vllm.max_num_seqs or engine_max_num_seqs or 32
     return max(1, min(seqs, MAX_WINDOW))
-
-
-def _loop(runs, rank, engine, feed, window, budget) -> None:
-    pending: dict[str, _Pending] = {}
-    seq = 0
-    exhausted = False
-
-    def fail(run, key, raw, error: dict, timing: dict | None = None, out=None) -> None:
-        run.watch.failed(error_record(key, run.fp, run.task.name, raw, rank, error, out, timing))
-        s = run.stats
-        s.failed += 1
-        s.errors_by_kind[error["kind"]] = s.errors_by_kind.get(error["kind"], 0) + 1
-        run.progress.tick()
-
-    while True:
-        # Refill the window; block for input only when the engine would otherwise idle.
-        while not exhausted and engine.in_flight() < window:
-            idle = engine.in_flight() == 0
-            t0 = time.perf_counter()
-            item = feed.get(block=idle)
-            if idle:
-                for r in runs:
-                    r.stats.wait_s += time.perf_counter() - t0
-            if item is EMPTY:
-                break
-            if item is END:
-                exhausted = True
-                break
-            todo = [runs[j] for j in item.get("tasks", range(len(runs)))]
-            decode_s = item.get("decode_s", 0.0)
-            for r in todo:  # a shared decode is split between the tasks it served
-                r.stats.decode_s += decode_s / len(todo)
-                r.stats.decodes += item.get("decodes", 1)
-            key, raw = item["__key"], item["raw"]
-            if "error" in item:
-                for r in todo:
-                    fail(r, key, raw, item["error"], {"decode_s": decode_s})
-                continue
-            for r, llm_input in zip(todo, item["llm_inputs"], strict=True):
-                try:
-                    budget.check(llm_input)  # over-long prompts never reach the engine
-                except SampleError as e:
-                    fail(r, key, raw, e.to_dict(), {"decode_s": decode_s})
-                    continue
-                rid = f"r{rank}-{seq}"
-                seq += 1
-                try:
-                    engine.add(rid, llm_input, r.params)
-                except RequestRejected as e:
-                    fail(r, key, raw, error_dict(e.kind, str(e)))
-                    continue
-                except Exception as e:
-                    raise _engine_failed("add", e, len(pending)) from e
-                pending[rid] = _Pending(key, raw, decode_s, time.perf_counter(), r)
-        if engine.in_flight() == 0:
-            if exhausted:
-                return
-            continue
-        t0 = time.perf_counter()
-        try:
-            finished = engine.step()
-        except Exception as e:
-            raise _engine_failed("step", e, len(pending)) from e
-        for r in runs:
-            r.stats.engine_s += time.perf_counter() - t0
-        for res in finished:
-            p = pending.pop(res.request_id)
-            r, task = p.run, p.run.task
-            timing = {
-                "decode_s": round(p.decode_s, 4),
-                "engine_s": round(time.perf_counter() - p.added, 4),
-            }
-            r.stats.prompt_tokens += res.prompt_tokens
-            r.stats.generated_tokens += res.generated_tokens
-            r.stats.cached_tokens += res.cached_tokens
-            try:
-                result = task.parse(res.text, {"__key": p.key, "raw": p.raw})
-            except ParseError as e:
-                fail(r, p.key, p.raw, error_dict("parse_error", str(e)), timing, res)
-                continue
-            except Exception as e:  # a bug in the task's code: the setup's, not the answer's
-                msg = f"{type(task).__name__}.parse raised {describe_exception(e)}"
-                fail(r, p.key, p.raw, error_dict("internal_error", msg), timing, res)
-                continue
-            r.watch.ok(ok_record(p.key, r.fp, task.name, p.raw, rank, res, result, timing))
-            r.stats.done += 1
-            r.progress.tick()
-
-
-def _engine_failed(where: str, e: Exception, in_flight: int) -> EngineFailure:
-    return EngineFailure(
-        f"the engine failed in {where}(): {type(e).__name__}: {e}. "
-        f"{in_flight} request(s) in flight were not journaled; every journaled record "
-        "is valid and a rerun of the same command resumes after them"
-    )

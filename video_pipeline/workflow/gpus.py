@@ -43,7 +43,7 @@ class GpuClaimError(RuntimeError):
 @dataclass
 class Devices:
     gpu_ids: list[str]  # ids this job holds (claimed or given by SLURM); empty for none
-    ranks: int
+    ranks: int  # torchrun ranks: one engine each, on tensor_parallel_size of the ids
     cpu: bool  # ranks run on CPU (no GPU, or device: cpu)
     source: str  # "slurm", "claimed" or "none"
 
@@ -213,8 +213,13 @@ def job_devices(
     lock_dir: str | Path,
     timeout_s: float | None = None,
     label: str = "",
+    tensor_parallel_size: int = 1,
 ) -> Iterator[Devices]:
-    """The devices of one infer job, held until the block exits."""
+    """The devices of one infer job, held until the block exits.
+
+    A job on GPUs runs one rank per `tensor_parallel_size` of them (one engine each).
+    """
+    tp = tensor_parallel_size
     if gpus_per_job == 0:
         yield Devices([], cpu_ranks, cpu=True, source="none")
         return
@@ -230,7 +235,12 @@ def job_devices(
         if len(ids) <= gpus_per_job:
             if len(ids) < gpus_per_job:
                 log.warning("SLURM gave %d GPU(s) for gpus_per_job %d", len(ids), gpus_per_job)
-            yield Devices(ids, len(ids), cpu=cpu, source="slurm")
+            if len(ids) % tp:
+                raise GpuClaimError(
+                    f"SLURM gave {len(ids)} GPU(s) ({','.join(ids)}), not a multiple of "
+                    f"vllm.tensor_parallel_size {tp}"
+                )
+            yield Devices(ids, len(ids) // tp, cpu=cpu, source="slurm")
             return
         pool = ids  # one allocation shared by several jobs (snakemake inside salloc)
     elif pool is None:
@@ -241,4 +251,4 @@ def job_devices(
             "or gpu_ids to the ids to use"
         )
     with claim(pool, gpus_per_job, lock_dir, timeout_s, label=label) as ids:
-        yield Devices(ids, gpus_per_job, cpu=cpu, source="claimed")
+        yield Devices(ids, gpus_per_job // tp, cpu=cpu, source="claimed")

@@ -1,5 +1,7 @@
 """One infer job: a (task, shard) pair run by `launch` on the job's own GPUs or CPU ranks.
 
+A job on G GPUs runs G / vllm.tensor_parallel_size ranks, each engine on its own GPUs.
+
 With `share_decode`, one job per shard runs every task: each video is decoded once.
 
 The job writes its `launch` config into its work directory, holds its GPUs (claimed,
@@ -138,7 +140,14 @@ def _launch(wf: Workflow, cfg: Config, config_path: str, label: str, log_path: s
     config_path = os.path.abspath(config_path)
     _write_config(cfg, config_path)
     with job_devices(
-        s.gpus_per_job, s.cpu_ranks, s.device, s.pool, s.gpu_lock_dir, s.gpu_claim_timeout_s, label
+        s.gpus_per_job,
+        s.cpu_ranks,
+        s.device,
+        s.pool,
+        s.gpu_lock_dir,
+        s.gpu_claim_timeout_s,
+        label,
+        tensor_parallel_size=cfg.vllm.tensor_parallel_size,
     ) as devices:
         log.info("job %s: %s, fresh=%s", label, devices.describe(), s.fresh)
         cmd = launch_command(config_path, devices)

@@ -220,6 +220,7 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
             configs[spec.name] = load_config(data=task_dict(data, spec, stem))
         except ConfigError as e:
             errs += [f"{where}: {p}" for p in e.problems]
+    errs += _tensor_parallel_problems(settings, configs)
     if errs:
         raise ConfigError(errs)
     wf = Workflow(settings, tasks, base, layout, configs)
@@ -229,6 +230,20 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
     return wf
+
+
+def _tensor_parallel_problems(settings: WorkflowSettings, configs: dict[str, Config]) -> list[str]:
+    """Each GPU job splits into engines of vllm.tensor_parallel_size GPUs."""
+    if not configs or settings.gpus_per_job == 0:
+        return []
+    tp = next(iter(configs.values())).vllm.tensor_parallel_size
+    if settings.gpus_per_job % tp == 0:
+        return []
+    return [
+        f"gpus_per_job ({settings.gpus_per_job}) must be a multiple of "
+        f"vllm.tensor_parallel_size ({tp}): each infer job runs gpus_per_job / {tp} ranks "
+        f"of {tp} GPUs"
+    ]
 
 
 SHARED = "_shared"  # work/ folder of share_decode jobs; task names cannot start with "_"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The GPU row of BENCHMARKS.md in under 10 minutes, on one GPU with the CUDA `vllm`.
+#
+#   benchmarks/gpu/run.sh                      # the tiny models only (no hub needed)
+#   benchmarks/gpu/run.sh /models/Qwen2.5-VL-7B-Instruct [more model folders]
+#
+# Needs: `pip install -e .[gpu]` (vllm 0.32.0 with CUDA), FFmpeg for torchcodec.
+# For each model it builds (tiny) or takes (given) the model, generates test videos,
+# and runs `python -m video_pipeline.cli.bench` at 128 and 256 tokens: pipeline /
+# engine alone, videos per GPU-hour, tokens/s and where the time went. Every number
+# printed comes from one run of the bench, its two halves on one engine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-python}
+WORK=${WORK:-$(mktemp -d /tmp/vp-gpu-bench.XXXX)}
+N=${N:-256}
+echo "work: $WORK"
+"$PY" - <<PY
+import torch, vllm
+print(f"vllm {vllm.__version__}, torch {torch.__version__}, GPU: {torch.cuda.get_device_name(0)}")
+PY
+
+"$PY" -m video_pipeline.fixtures.videos "$WORK/videos" --n "$N" --seconds 8 --fps 8 \
+  --width 640 --height 360 --jsonl "$WORK/input.jsonl"
+"$PY" -m video_pipeline.fixtures.tiny_model "$WORK/tiny-qwen2.5-vl"
+models=("$WORK/tiny-qwen2.5-vl" "$@")
+
+for model in "${models[@]}"; do
+  cat > "$WORK/bench.yaml" <<YAML
+data: {input_jsonl: $WORK/input.jsonl, output_jsonl: $WORK/out/o.jsonl, num_workers: 4}
+vision: {total_pixels: 2007040, min_pixels: 3136, fps: 2}
+vllm: {model: $model, dtype: bfloat16, gpu_memory_utilization: 0.85,
+       limit_mm_per_prompt: {video: 1, image: 0}}
+sampling: {temperature: 0.0}
+run: {task: describe}
+YAML
+  for tokens in 128 256; do
+    echo "== $model, $tokens tokens"
+    "$PY" -m video_pipeline.cli.bench --config "$WORK/bench.yaml" --n "$N" \
+      --set "sampling.max_tokens=$tokens"
+  done
+done

@@ -1,0 +1,50 @@
+"""`cli.bench`: the pipeline against the engine alone, on the config's own videos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import demo_config, run_cli, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def config(tiny_model, video_dir, tmp_path_factory):
+    from video_pipeline.fixtures.videos import write_input_jsonl
+
+    d = tmp_path_factory.mktemp("bench")
+    inp = write_input_jsonl(d / "input.jsonl", sorted(video_dir.glob("*.mp4")))
+    raw = demo_config(tiny_model, inp, d / "out" / "o.jsonl", sampling={"max_tokens": 16})
+    return write_config(d / "c.yaml", raw)
+
+
+def test_bench_measures_both_runs_on_the_same_videos(config):
+    proc = run_cli("video_pipeline.cli.bench", "--config", str(config), "--n", "6", "--json")
+    m = json.loads(proc.stdout)
+    assert m["videos"] == 6
+    assert m["pipeline_s"] > 0 and m["engine_alone_s"] > 0
+    assert 0 < m["ratio"] < 3
+    # fixed-length answers: every video generated exactly max_tokens tokens
+    assert m["generated_tokens_per_s"] * m["pipeline_s"] == pytest.approx(6 * 16, rel=0.01)
+    t = m["times"]
+    assert t["step_s"] > 0 and 0 <= t["outside_step_share"] < 1
+    assert m["device"].startswith(("CPU", "GPU"))
+
+
+def test_sweep_prints_a_table_best_first(config):
+    grid = ("--grid", "run.render_threads=1,2")
+    proc = run_cli(
+        "video_pipeline.cli.bench", "--config", str(config), "--n", "4", "--sweep", *grid
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["videos/s", "ratio"]
+    rows = lines[1:]
+    assert len(rows) == 2 and {r.split()[-1] for r in rows} == {
+        "run.render_threads=1",
+        "run.render_threads=2",
+    }
+    speeds = [float(r.split()[0]) for r in rows]
+    assert speeds == sorted(speeds, reverse=True)

@@ -1,0 +1,187 @@
+"""The speed-of-light check: the pipeline against the engine alone, on the config's videos.
+
+One engine serves both runs, in one process:
+
+- `pipeline`: a rank as a run has it (decode workers, render thread, the stepping
+  loop), over the sample, journaling to a scratch folder;
+- `engine_alone`: the same samples decoded and rendered beforehand (untimed), then all
+  added and stepped to the end: the engine's own throughput, the ceiling.
+
+Answers have a fixed length (`ignore_eos`, `sampling.max_tokens` tokens) so the two do
+the same work, and vLLM's prefix and processor caches are reset between them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from video_pipeline.config import Config, load_config
+from video_pipeline.config.loader import task_configs
+
+
+@dataclass
+class Measurement:
+    settings: dict[str, Any]
+    videos: int
+    pipeline_s: float
+    engine_alone_s: float
+    prompt_tokens: int
+    generated_tokens: int
+    times: dict[str, float]  # where the pipeline's time went
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_alone_s / self.pipeline_s if self.pipeline_s else 0.0
+
+    @property
+    def videos_per_s(self) -> float:
+        return self.videos / self.pipeline_s if self.pipeline_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "videos": self.videos,
+            "pipeline_s": round(self.pipeline_s, 3),
+            "engine_alone_s": round(self.engine_alone_s, 3),
+            "ratio": round(self.ratio, 3),
+            "videos_per_s": round(self.videos_per_s, 3),
+            "videos_per_gpu_hour": round(self.videos_per_s * 3600),
+            "prompt_tokens_per_s": round(self.prompt_tokens / self.pipeline_s, 1),
+            "generated_tokens_per_s": round(self.generated_tokens / self.pipeline_s, 1),
+            "times": {k: round(v, 3) for k, v in self.times.items()},
+        }
+
+
+def sample_input(cfg: Config, n: int, dest: Path) -> int:
+    """The first `n` rows of the input (distinct keys) into `dest`; how many."""
+    from video_pipeline.io.jsonl import iter_lines, parse_line
+    from video_pipeline.io.keys import KEY_FIELD, row_key
+
+    seen: set[str] = set()
+    with open(dest, "w") as out:
+        for _off, lineno, line in iter_lines(cfg.data.input_jsonl):
+            try:
+                row = parse_line(line, lineno)
+                key = row_key(row, cfg.data.video_field, cfg.data.id_field)
+            except Exception:
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            if not Path(str(row.get(cfg.data.video_field, ""))).is_absolute():
+                base = Path(cfg.data.input_jsonl).resolve().parent
+                row[cfg.data.video_field] = str(base / row[cfg.data.video_field])
+            out.write(json.dumps({KEY_FIELD: key, **row}) + "\n")
+            if len(seen) == n:
+                break
+    return len(seen)
+
+
+def bench_config(config: str, overrides: list[str], work: Path, n: int) -> tuple[Config, int]:
+    """The config to measure: its first task, on a sample of `n` videos, fixed-length
+    answers, written to `work`."""
+    from video_pipeline.runner.checks import check_engine
+
+    cfg = task_configs(load_config(config, overrides=overrides))[0]
+    check_engine([cfg], on_cpu=not Path("/dev/nvidia0").exists())
+    rows = work / "input.jsonl"
+    videos = sample_input(cfg, n, rows)
+    data = cfg.to_dict()
+    data["data"].update(input_jsonl=str(rows), output_jsonl=str(work / "out.jsonl"), resume=False)
+    data["sampling"]["extra"] = {**data["sampling"].get("extra", {}), "ignore_eos": True}
+    data["run"]["log_every"] = 10**9
+    return load_config(data=data), videos
+
+
+def measure(cfg: Config, videos: int, settings: dict[str, Any]) -> Measurement:
+    """Pipeline then engine alone, on one engine, in this process."""
+    from transformers import AutoProcessor
+
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, build_sampling_params
+    from video_pipeline.runner.rank import run_rank
+    from video_pipeline.tasks.registry import get_task_class
+
+    processor = AutoProcessor.from_pretrained(
+        cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code
+    )
+    seeded = cfg.sampling.seed is not None
+    llm = build_llm(cfg.vllm, seeded=seeded, render_threads=cfg.run.render_threads)
+    engine = VllmEngine(llm)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    params = build_sampling_params(cfg.sampling, task)
+
+    t0 = time.perf_counter()
+    stats = run_rank(cfg, 0, 1, engine_factory=lambda: engine, processor=processor)
+    pipeline_s = time.perf_counter() - t0
+    _reset_caches(llm)  # before rendering: the processor cache mirrors the engine's
+    requests = _predecode(cfg, engine, task, processor)
+    engine_alone_s = _engine_alone(engine, requests, params)
+    times = {
+        "decode_s (summed over workers)": stats.decode_s,
+        "render_s": stats.render_s,
+        "step_s": stats.engine_s,
+        "add_s": stats.add_s,
+        "idle_s": stats.wait_s,
+        "other_s": stats.other_s,
+        "outside_step_share": stats.rates()["outside_step_share"],
+    }
+    return Measurement(
+        settings,
+        stats.finished,
+        pipeline_s,
+        engine_alone_s,
+        stats.prompt_tokens,
+        stats.generated_tokens,
+        times,
+    )
+
+
+def _predecode(cfg: Config, engine: Any, task: Any, processor: Any) -> list[Any]:
+    """Every sample decoded and rendered in this process, as the ceiling's input."""
+    import numpy as np
+
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.samples import SampleSource
+    from video_pipeline.io.jsonl import InputIndex
+
+    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
+    samples = SampleSource(index, np.arange(len(index)), cfg.data.video_field, cfg.data.id_field)
+    dataset = get_dataset_class(task.dataset_name)(
+        samples, task, processor, cfg.vision, cfg.dataset_params
+    )
+    out = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        if "llm_input" in item:
+            out.append(engine.render(engine.tokenize(item["llm_input"])))
+    return out
+
+
+def _reset_caches(llm: Any) -> None:
+    for name in ("reset_prefix_cache", "reset_mm_cache"):
+        fn = getattr(llm, name, None)
+        if fn is not None:
+            fn()
+
+
+def _engine_alone(engine: Any, requests: list[Any], params: Any) -> float:
+    t0 = time.perf_counter()
+    for i, request in enumerate(requests):
+        engine.add(f"ceiling-{i}", request, params)
+    while engine.in_flight():
+        engine.step()
+    return time.perf_counter() - t0
+
+
+def scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="vp-bench-"))
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

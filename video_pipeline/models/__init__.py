@@ -1,0 +1,34 @@
+"""Model families: the geometry, request kwargs and token layout of each VLM family.
+
+Importing this registers the built-ins (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE).
+"""
+
+from video_pipeline.models.profile import ModelProfile, ProcessorBounds
+from video_pipeline.models.qwen import BUILTIN, Qwen3VLProfile
+from video_pipeline.models.registry import (
+    MODEL_FAMILIES,
+    UnsupportedModelError,
+    available_model_families,
+    family_for_config,
+    get_model_family,
+    profile_for_processor,
+    register_model_family,
+    resolve_profile,
+)
+
+for _profile in BUILTIN:
+    register_model_family(_profile)
+
+__all__ = [
+    "MODEL_FAMILIES",
+    "ModelProfile",
+    "ProcessorBounds",
+    "Qwen3VLProfile",
+    "UnsupportedModelError",
+    "available_model_families",
+    "family_for_config",
+    "get_model_family",
+    "profile_for_processor",
+    "register_model_family",
+    "resolve_profile",
+]

@@ -1,0 +1,172 @@
+"""The stepping thread: keep the engine's window full of rendered requests, step it,
+journal what finishes.
+
+It does as little as possible besides `step()`: requests arrive rendered (runner/
+render.py), so adding one is cheap, and it blocks for input only when the engine would
+otherwise sit idle. Its own time is accounted for (`step_s`, `add_s`, `idle_s`, and
+the rest: parsing and journaling answers) in every task's stats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from video_pipeline.data.sample import Prepared
+from video_pipeline.engine.base import Engine, Finished, RequestRejected
+from video_pipeline.errors import EngineFailure, describe_exception, error_dict
+from video_pipeline.runner.feed import EMPTY, END
+from video_pipeline.runner.memory import ByteGate
+from video_pipeline.runner.records import error_record, ok_record
+from video_pipeline.runner.render import Rendered, RenderPool
+from video_pipeline.tasks.base import ParseError
+
+
+@dataclass
+class _Pending:
+    sample: Prepared
+    run: Any  # the task's _TaskRun
+    added: float
+
+
+class StepLoop:
+    def __init__(
+        self, runs: list[Any], rank: int, engine: Engine, window: int, gate: ByteGate
+    ) -> None:
+        self.runs = runs
+        self.rank = rank
+        self.engine = engine
+        self.window = window
+        self.gate = gate
+        self.pending: dict[str, _Pending] = {}
+        self.open: dict[int, int] = {}  # sample index -> its requests not finished yet
+        self._seq = 0
+        self.times = {"step_s": 0.0, "add_s": 0.0, "idle_s": 0.0, "render_s": 0.0}
+
+    def run(self, source: RenderPool) -> None:
+        t_start = time.perf_counter()
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and self.engine.in_flight() < self.window:
+                    idle = self.engine.in_flight() == 0
+                    t0 = time.perf_counter()
+                    item = source.get(block=idle)
+                    if idle:
+                        self.times["idle_s"] += time.perf_counter() - t0
+                    if item is EMPTY:
+                        break
+                    if item is END:
+                        exhausted = True
+                        break
+                    self._add(item)
+                if self.engine.in_flight() == 0:
+                    if exhausted:
+                        return
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    finished = self.engine.step()
+                except Exception as e:
+                    raise self._failed("step", e) from e
+                self.times["step_s"] += time.perf_counter() - t0
+                for res in finished:
+                    self._finish(res)
+        finally:
+            self._account(time.perf_counter() - t_start)
+
+    def _add(self, item: Rendered) -> None:
+        sample = item.sample
+        self.times["render_s"] += item.render_s
+        runs = [self.runs[j] for j in sample.tasks]
+        for r in runs:  # a shared decode is split between the tasks it served
+            r.stats.decode_s += sample.decode_s / len(runs)
+            r.stats.decodes += sample.decodes
+        self.open[sample.index] = len(item.requests)
+        timing = {"decode_s": round(sample.decode_s, 4)}
+        for j, error in item.failures:
+            self._fail(self.runs[j], sample, error, timing)
+        t0 = time.perf_counter()
+        for j, request in item.requests:
+            r = self.runs[j]
+            rid = f"r{self.rank}-{self._seq}"
+            self._seq += 1
+            try:
+                self.engine.add(rid, request, r.params)
+            except RequestRejected as e:
+                self._fail(r, sample, error_dict(e.kind, str(e)), timing)
+                self._close(sample.index)
+                continue
+            except Exception as e:
+                raise self._failed("add", e) from e
+            self.pending[rid] = _Pending(sample, r, time.perf_counter())
+        self.times["add_s"] += time.perf_counter() - t0
+        if not item.requests:
+            self._close(sample.index)
+
+    def _finish(self, res: Finished) -> None:
+        p = self.pending.pop(res.request_id)
+        r, task, sample = p.run, p.run.task, p.sample
+        self._close(sample.index)
+        timing = {
+            "decode_s": round(sample.decode_s, 4),
+            "engine_s": round(time.perf_counter() - p.added, 4),
+        }
+        r.stats.prompt_tokens += res.prompt_tokens
+        r.stats.generated_tokens += res.generated_tokens
+        r.stats.cached_tokens += res.cached_tokens
+        try:
+            result = task.parse(res.text, {"__key": sample.key, "raw": sample.raw})
+        except ParseError as e:
+            self._fail(r, sample, error_dict("parse_error", str(e)), timing, res)
+            return
+        except Exception as e:  # a bug in the task's code: the setup's, not the answer's
+            msg = f"{type(task).__name__}.parse raised {describe_exception(e)}"
+            self._fail(r, sample, error_dict("internal_error", msg), timing, res)
+            return
+        rec = ok_record(sample.key, r.fp, task.name, sample.raw, self.rank, res, result, timing)
+        r.watch.ok(rec)
+        r.stats.done += 1
+        r.progress.tick()
+
+    def _fail(self, run, sample: Prepared, error: dict, timing: dict, out=None) -> None:
+        rec = error_record(
+            sample.key, run.fp, run.task.name, sample.raw, self.rank, error, out, timing
+        )
+        run.watch.failed(rec)
+        s = run.stats
+        s.failed += 1
+        s.errors_by_kind[error["kind"]] = s.errors_by_kind.get(error["kind"], 0) + 1
+        run.progress.tick()
+
+    def _close(self, index: int) -> None:
+        """One request of a sample is done; its bytes go when its last one is."""
+        left = self.open.get(index, 0) - 1
+        if left <= 0:
+            self.open.pop(index, None)
+            self.gate.release(index)
+        else:
+            self.open[index] = left
+
+    def _account(self, wall: float) -> None:
+        t = self.times
+        busy = t["step_s"] + t["add_s"] + t["idle_s"]
+        for r in self.runs:
+            s = r.stats
+            s.engine_s, s.wait_s, s.add_s, s.render_s = (
+                t["step_s"],
+                t["idle_s"],
+                t["add_s"],
+                t["render_s"],
+            )
+            s.other_s = max(0.0, wall - busy)  # parsing and journaling answers, bookkeeping
+            s.loop_s = wall
+            s.peak_in_flight_mb = round(self.gate.peak / 2**20, 1)
+
+    def _failed(self, where: str, e: Exception) -> EngineFailure:
+        return EngineFailure(
+            f"the engine failed in {where}(): {type(e).__name__}: {e}. "
+            f"{len(self.pending)} request(s) in flight were not journaled; every journaled "
+            "record is valid and a rerun of the same command resumes after them"
+        )
