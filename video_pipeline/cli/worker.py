@@ -23,24 +23,9 @@ from typing import Any  # noqa: E402
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
 from video_pipeline.config import ConfigError, load_config  # noqa: E402
 from video_pipeline.runner import members  # noqa: E402
+from video_pipeline.runner.threads import pin_devices  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
-
-
-def pin_devices(local_rank: int, workers: int, tp: int = 1) -> None:
-    """This rank's GPUs (`VP_GPUS`: ranks joined by '|'), or CPU cores split between its
-    engine's `tp` workers and its decode workers."""
-    from video_pipeline.runner.threads import pin_cpu_rank, size_gpu_rank
-
-    gpus = os.environ.get("VP_GPUS")
-    if gpus:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split("|")[local_rank]
-    cores = os.environ.get("VP_CPU_BIND")
-    if cores:
-        mine = [int(c) for c in cores.split("|")[local_rank].split(",")]
-        pin_cpu_rank(mine, workers, tp)
-    else:
-        size_gpu_rank()
 
 
 def shared_engine(cfgs: list[Any]) -> Callable[[], Any]:

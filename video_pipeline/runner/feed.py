@@ -40,6 +40,7 @@ from video_pipeline.data.sample import Prepared
 from video_pipeline.errors import SampleError, describe_exception, error_dict
 from video_pipeline.io.jsonl import shown
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
+from video_pipeline.runner.threads import pin_here
 
 log = logging.getLogger("video_pipeline")
 
@@ -77,8 +78,7 @@ def _worker_main(conn: mpc.Connection, dataset: Any, setup: WorkerSetup) -> None
     # As in DataLoader workers: the parent's OpenMP pool does not survive the fork (a
     # parallel op in the child can crash), and parallelism comes from the workers.
     torch.set_num_threads(1)
-    if setup.cores:
-        os.sched_setaffinity(0, setup.cores)  # off the engine's cores
+    pin_here(setup.cores)  # off the engine's cores
     if setup.codec_threads:
         os.environ["TORCHCODEC_NUM_THREADS"] = str(setup.codec_threads)  # read per decode
     if setup.reader is not None:

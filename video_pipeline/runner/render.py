@@ -15,7 +15,6 @@ receives them, so with more than one render thread the rank turns that cache off
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -28,6 +27,7 @@ from video_pipeline.errors import SampleError, error_dict
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
+from video_pipeline.runner.threads import pin_here
 
 log = logging.getLogger("video_pipeline")
 
@@ -72,9 +72,8 @@ class RenderPool:
             t.start()
 
     def _run(self) -> None:
-        if self.cores:  # Linux: this thread only, off the engine's cores
-            os.sched_setaffinity(0, self.cores)
         try:
+            pin_here(self.cores)  # off the engine's cores
             while not self._stop.is_set():
                 item = self.feed.get(block=True)
                 if item is END:

@@ -14,12 +14,28 @@ decode 8 FFmpeg threads: 512 on an 8-GPU node with 8 workers per rank).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 from video_pipeline.config.schema import Config
 
 DECODE_CORES_ENV = "VP_DECODE_CORES"
+
+log = logging.getLogger("video_pipeline")
+
+
+def pin_here(cores: set[int] | frozenset[int] | None) -> None:
+    """Run the calling thread (Linux: a thread, not the process) on `cores`, those of
+    them it may use; unpinned, with a warning, when none: a wrong core list costs speed,
+    never the rank."""
+    if not cores:
+        return
+    usable = set(cores) & os.sched_getaffinity(0)
+    if not usable:
+        log.warning("cores %s are not this process's to use; running unpinned", sorted(cores))
+        return
+    os.sched_setaffinity(0, usable)
 
 
 def split_cores(cores: list[int], workers: int, tp: int = 1) -> tuple[list[int], list[int]]:
@@ -54,6 +70,20 @@ def size_gpu_rank() -> None:
     local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     share = max(1, len(os.sched_getaffinity(0)) // local)
     os.environ.setdefault("OMP_NUM_THREADS", str(share))
+
+
+def pin_devices(local_rank: int, workers: int, tp: int = 1) -> None:
+    """This rank's GPUs (`VP_GPUS`: ranks joined by '|'), or CPU cores split between its
+    engine's `tp` workers and its decode workers."""
+    gpus = os.environ.get("VP_GPUS")
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.split("|")[local_rank]
+    cores = os.environ.get("VP_CPU_BIND")
+    if cores:
+        mine = [int(c) for c in cores.split("|")[local_rank].split(",")]
+        pin_cpu_rank(mine, workers, tp)
+    else:
+        size_gpu_rank()
 
 
 @dataclass(frozen=True)
