@@ -18,7 +18,7 @@ demo: install
 # Every test, the real engine and the local SLURM cluster (with accounting) included.
 test: install
 	tools/slurm/up.sh --accounting
-	$(PY) -m pytest; rc=$$?; tools/slurm/down.sh; exit $$rc
+	$(PY) -m pytest --durations=30; rc=$$?; tools/slurm/down.sh; exit $$rc
 
 # Unit tests only (seconds): no engine, no SLURM.
 test-fast: install

@@ -10,10 +10,13 @@ One sequence of runs in one working directory, each step building on the previou
 5. an answer-changing override of one task: only its jobs rerun, from scratch;
 6. a task added: only its jobs run;
 7. one shard rerun from scratch (with 2 CPU ranks);
-8. one task rerun from scratch.
+8. one task rerun from scratch, `kill -9` of its jobs while one finalizes its part
+   (between two renames), then the rerun.
 
 Infer jobs run with `device: cpu` and a fake pool of GPU ids `0,1`, one per job, under
 `--resources gpu=2`: two jobs run side by side and the test checks their claimed ids.
+Two rows are decoded by a reader that really dies by SIGSEGV or blocks in native code
+(tests/robustness/faults.py): each costs only its own sample, in every step.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from tests.robustness import procs
 from tests.workflow.smk import jobs_run, read_records, run_snakemake, snakemake_cmd, write_yaml
 from video_pipeline.fixtures.videos import write_input_jsonl
 
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.e2e
 
 SHARDS = ("00000", "00001")
 RUN_ARGS = ("--cores", "2", "--resources", "gpu=2")
+FAULTS = {"crash_000": "decode_crash", "hang_000": "decode_timeout"}  # key -> error kind
 
 
 class Run:
@@ -85,7 +90,7 @@ class Run:
 
 
 def expected_keys() -> set[str]:
-    return {f"video_{i:03d}" for i in range(8)} | {"line:9", "missing_000"}
+    return {f"video_{i:03d}" for i in range(8)} | {"line:9", "missing_000", *FAULTS}
 
 
 def assert_exactly_once(run: Run, task: str) -> dict[str, dict]:
@@ -96,6 +101,8 @@ def assert_exactly_once(run: Run, task: str) -> dict[str, dict]:
     by_key = {r["__key"]: r for r in ok + errors}
     assert by_key["line:9"]["error"]["kind"] == "bad_row"
     assert by_key["missing_000"]["error"]["kind"] == "video_not_found"
+    for key, kind in FAULTS.items():
+        assert by_key[key]["error"]["kind"] == kind, by_key[key]["error"]
     return by_key
 
 
@@ -110,6 +117,10 @@ def run(
     with rows.open("a") as f:  # line 9: not JSON; line 10: a video that does not exist
         f.write("{not json\n")
         f.write(json.dumps({"id": "missing_000", "path": str(workdir / "nope.mp4")}) + "\n")
+        for key in FAULTS:  # good files whose decoder dies or hangs (VP_FAULT_* below)
+            copy = workdir / f"{key}.mp4"
+            copy.write_bytes(videos[0].read_bytes())
+            f.write(json.dumps({"id": key, "path": str(copy)}) + "\n")
     overlay = {
         "input": str(rows),
         "outdir": "out",
@@ -130,9 +141,16 @@ def run(
         "data": {"id_field": "id", "num_workers": 1},
         "vllm": {"model": str(tiny_model)},
         "sampling": {"max_tokens": 64},  # with one request in flight: a window to kill in
-        "run": {"max_in_flight": 1, "fsync_every": 1, "log_every": 1},
+        "run": {
+            "max_in_flight": 1,
+            "fsync_every": 1,
+            "log_every": 1,
+            "plugins": ["tests.robustness.faults"],
+            "decode_timeout_s": 3,
+        },
     }
-    return Run(workdir, overlay, sm_env)
+    env = {**sm_env, "VP_FAULT_SEGV": "crash_000", "VP_FAULT_HANG": "hang_000"}
+    return Run(workdir, overlay, env)
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +242,8 @@ def test_run_one_task_only(run: Run, one_task) -> None:
 def full(run: Run, one_task) -> dict[str, Any]:
     """Step 3: the whole workflow; only the second task is left to do."""
     before = run.mtimes("describe")
+    # No kill window needed from here on: batch (a throughput knob, it reruns nothing).
+    run.overlay["run"]["max_in_flight"] = 8
     proc = run.snakemake()
     return {"proc": proc, "describe_before": before}
 
@@ -239,7 +259,7 @@ def test_full_run_each_key_once_errors_beside(run: Run, full: dict) -> None:
     assert sum(r["status"] == "ok" for r in describe.values()) == 8
     # the tiny random model: some structured answers parse, others become parse errors
     kinds = {r["error"]["kind"] for r in caption.values() if r["status"] != "ok"}
-    assert kinds <= {"bad_row", "video_not_found", "parse_error"}
+    assert kinds <= {"bad_row", "video_not_found", "parse_error", *FAULTS.values()}
     assert {r["task"] for r in caption.values() if "task" in r} == {"structured_caption"}
 
 
@@ -368,25 +388,57 @@ def test_rerun_one_shard_from_scratch(run: Run, shard_rerun: dict) -> None:
 
 @pytest.fixture(scope="module")
 def task_fresh(run: Run, shard_rerun: dict) -> dict[str, Any]:
-    """Step 8: one whole task from scratch; the README's command, glob included."""
+    """Step 8: one whole task from scratch; the README's command, glob included. Its
+    jobs are killed (`kill -9` of Snakemake's process group) while one of them publishes
+    its part, right after the part's results are renamed into place; then the README's
+    rerun after a kill."""
     before = run.mtimes("describe", "caption")
     old = {r["__key"]: r["time"] for r in run.results("describe_short")[0]}
     parts = sorted(
         str(p.relative_to(run.dir)) for p in (run.out / "parts" / "describe_short").glob("*")
     )
-    proc = run.snakemake("--forcerun", *parts, "--config", "fresh=true")
-    return {"proc": proc, "before": before, "old": old}
+    marker = run.dir / "renamed"
+    target = "parts/describe_short/00000.jsonl"
+    env = {**run.env, **procs.pause_after_rename(target, marker)}
+    cmd = snakemake_cmd(
+        run.dir, [run.config()], *RUN_ARGS, "--forcerun", *parts, "--config", "fresh=true"
+    )
+    with open(run.dir / "finalize-killed.log", "w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=run.dir, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+    deadline = time.time() + 600
+    while not marker.exists():
+        assert proc.poll() is None, (run.dir / "finalize-killed.log").read_text()[-4000:]
+        assert time.time() < deadline, "no part was published within 600 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    part = run.out / "parts" / "describe_short"
+    between = {
+        "results_new": all(
+            r["time"] > old.get(r["__key"], 0) for r in read_records(part / "00000.jsonl")
+        ),
+        "manifest": (part / "00000.stats.json").exists(),
+    }
+    run_snakemake(run.dir, [run.config()], "--unlock", env=run.env)
+    proc = run.snakemake("--rerun-incomplete")
+    return {"proc": proc, "before": before, "old": old, "between": between}
 
 
 def test_rerun_one_task_from_scratch(run: Run, task_fresh: dict) -> None:
+    # Killed between the part's renames: its new results stood there without the
+    # manifest that vouches for the set, so nothing downstream could take it as done.
+    assert task_fresh["between"] == {"results_new": True, "manifest": False}
     jobs = jobs_run(task_fresh["proc"])
-    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
-        *[f"infer (task=describe_short, shard={s})" for s in SHARDS],
-        "merge (task=describe_short)",
-    ]
+    assert "infer (task=describe_short, shard=00000)" in jobs  # its part made again
+    assert not [j for j in jobs if j.startswith("infer") and "describe_short" not in j]
     assert run.mtimes("describe", "caption") == task_fresh["before"]
     by_key = assert_exactly_once(run, "describe_short")
     assert all(by_key[k]["time"] > t for k, t in task_fresh["old"].items())
+    # The rerun resumed what the killed fresh start had done, it did not start over.
+    last = read_records(run.out / "work" / "describe_short" / "00000" / "attempts.jsonl")[-1]
+    assert not last["fresh"] and sum(r["skipped_done"] for r in last["rank_stats"]) > 0
 
 
 @pytest.fixture(scope="module")
