@@ -1,4 +1,5 @@
-# Batch vision-language inference over videos: shard -> infer (task x shard) -> merge.
+# Batch vision-language inference over videos: shard -> infer (task x shard) -> merge;
+# with clips on: shard -> expand_clips -> clip_shards -> infer -> merge -> rollup (-> summarize).
 # Layout and contracts: see README.md; all logic lives in the video_pipeline package.
 
 
@@ -8,6 +9,7 @@ configfile: f"{workflow.basedir}/config.yaml"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/shard.smk"
+include: "rules/clips.smk"
 include: "rules/infer.smk"
 include: "rules/merge.smk"
 include: "rules/report.smk"

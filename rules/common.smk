@@ -25,6 +25,7 @@ localrules:
     summary,
     quality,
     demo_inputs,
+    clip_shards,
 
 
 wildcard_constraints:
@@ -34,7 +35,14 @@ wildcard_constraints:
 
 def final_outputs():
     page = [LAYOUT.report()] if WF.settings.report else []
-    return [LAYOUT.result(t) for t in WF.task_names] + [LAYOUT.summary(), *page]
+    return [LAYOUT.result(t) for t in WF.task_names] + clip_outputs() + [LAYOUT.summary(), *page]
+
+
+def clip_outputs():
+    """With clips on: each task's roll-up per video, and its summaries if asked for."""
+    suffixes = [".videos.jsonl"] if WF.clips.enabled else []
+    suffixes += [".summary.jsonl"] if WF.clips.summary else []
+    return [LAYOUT.result(t, s) for t in WF.task_names for s in suffixes]
 
 
 def shard_outputs(suffix):
@@ -45,6 +53,11 @@ def shard_outputs(suffix):
 def task_fingerprint(wildcards):
     """What identifies a task's answers; a change reruns its jobs (params trigger)."""
     return WF.fingerprint(wildcards.task)
+
+
+def summary_fingerprint(wildcards):
+    """What identifies a task's summaries; a change reruns its summary pass."""
+    return WF.summary_fingerprint(wildcards.task)
 
 
 def all_fingerprints(wildcards):

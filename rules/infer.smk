@@ -9,7 +9,7 @@ JOB_NAME = SHARED if WF.settings.share_decode else "{task}"
 
 rule infer:
     input:
-        shard=LAYOUT.shard("{shard}"),
+        shard=WF.job_input("{shard}"),  # with clips on: the clip rows dealt to it
     output:
         parts=[LAYOUT.part(t, "{shard}") for t in JOB_TASKS],
         errors=[LAYOUT.part(t, "{shard}", ".errors.jsonl") for t in JOB_TASKS],

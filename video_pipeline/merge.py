@@ -39,6 +39,7 @@ class MergeReport:
     input_duplicates: int = 0
     journal_duplicates: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    videos: dict[str, Any] | None = None  # the roll-up's report, when clips are on
 
     @property
     def complete(self) -> bool:
@@ -53,6 +54,12 @@ class MergeReport:
         )
         if self.failed:
             s += f" (errors: {kinds}; see {self.errors_output})"
+        if self.videos is not None:
+            v = self.videos
+            s += (
+                f"\nrolled up {v['clips']} clips into {v['videos']} videos "
+                f"({v['complete']} complete) -> {v['output']}"
+            )
         if self.pending:
             s += "\nsome keys have no record yet: rerun the launch command to finish them"
         return s
@@ -99,16 +106,23 @@ def manifest_path(output: str | Path) -> Path:
     return Path(f"{output_stem(output)}.merge.json")
 
 
+def videos_path(output: str | Path) -> Path:
+    """The per-video roll-up of a merged clip output."""
+    return Path(f"{output_stem(output)}.videos.jsonl")
+
+
 def merge_outputs(
     cfg: Config,
     output: str | None = None,
     manifest: Path | None = None,
     summary: Callable[[MergeReport], dict[str, Any]] | None = None,
+    rollup: bool = True,
 ) -> MergeReport:
     """Merge the journals of `cfg` into `output` (default `data.output_jsonl`).
 
     The manifest (default `<stem>.merge.json`) holds the report, or what `summary`
-    makes of it.
+    makes of it. With clips on (`cfg` reading the clip rows) and `rollup`, the set also
+    holds `<stem>.videos.jsonl`, one line per video.
     """
     out = Path(output or cfg.data.output_jsonl)
     errors_out = Path(f"{output_stem(out)}.errors.jsonl")
@@ -120,6 +134,8 @@ def merge_outputs(
     _remove_stale_temps(out, errors_out)
     tmp_out = out.with_name(out.name + f".tmp{os.getpid()}")
     tmp_err = errors_out.with_name(errors_out.name + f".tmp{os.getpid()}")
+    videos_out = videos_path(out)
+    tmp_videos = videos_out.with_name(videos_out.name + f".tmp{os.getpid()}")
     seen: set[str] = set()
     try:
         with open(tmp_out, "wb") as fo, open(tmp_err, "wb") as fe:
@@ -148,15 +164,23 @@ def merge_outputs(
                 os.fsync(f.fileno())
         report.unique_keys = len(seen)
         report.errors_by_kind = dict(kinds)
+        files = {"results": (tmp_out, out), "errors": (tmp_err, errors_out)}
+        if cfg.clips.enabled and rollup:
+            from video_pipeline.clips.rollup import write_rollup
+
+            _remove_stale_temps(videos_out)
+            rolled = write_rollup([tmp_out, tmp_err], tmp_videos, [cfg.data.input_jsonl])
+            report.videos = {**rolled.to_dict(), "output": str(videos_out)}
+            files["videos"] = (tmp_videos, videos_out)
         publish(
-            {"results": (tmp_out, out), "errors": (tmp_err, errors_out)},
+            files,
             manifest or manifest_path(out),
             summary(report) if summary else asdict(report),
         )
     finally:
         for h in handles:
             h.close()
-        for t in (tmp_out, tmp_err):
+        for t in (tmp_out, tmp_err, tmp_videos):
             t.unlink(missing_ok=True)
     return report
 

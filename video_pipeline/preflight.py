@@ -21,7 +21,15 @@ from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.sample import Prepared
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
-from video_pipeline.io.jsonl import InputIndex, dumps_line, dumps_text, shown
+from video_pipeline.io.jsonl import (
+    InputIndex,
+    RowError,
+    dumps_line,
+    dumps_text,
+    iter_lines,
+    parse_line,
+    shown,
+)
 from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.checks import check_model
@@ -52,6 +60,7 @@ class PreflightReport:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)  # key, kind, message
     over_budget_videos: list[dict[str, Any]] = field(default_factory=list)  # key, tokens
+    clips: dict[str, Any] | None = None  # with clips on: clips per video, tokens per clip
 
     def summary(self) -> str:
         lines = [
@@ -67,6 +76,14 @@ class PreflightReport:
             lines.append(
                 f"  at {self.tokens_per_s:g} prompt tokens/s per GPU: "
                 f"{self.gpu_hours:.4g} GPU-hours"
+            )
+        if self.clips is not None:
+            c = self.clips
+            lines.append(
+                f"  clips: {c['videos']} videos -> {c['clips']} clips (per video: min "
+                f"{c['per_video_min']}, mean {c['per_video_mean']:.3g}, max {c['per_video_max']}; "
+                f"{c['videos_failed']} videos could not be probed); tokens per clip: mean "
+                f"{c['tokens_per_clip_mean']:.4g}, max {c['tokens_per_clip_max']}"
             )
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
@@ -160,7 +177,9 @@ def run_preflight(
         processor = AutoProcessor.from_pretrained(
             cfg.vllm.model, trust_remote_code=cfg.vllm.trust_remote_code
         )
-    samples = SampleSource(index, first.nonzero()[0], cfg.data.video_field, cfg.data.id_field)
+    samples = SampleSource(
+        index, first.nonzero()[0], cfg.data.video_field, cfg.data.id_field, cfg.data.video_dir
+    )
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
@@ -189,6 +208,8 @@ def run_preflight(
         if sink is not None:
             sink.close()
     report.errors_by_kind = dict(kinds)
+    if cfg.clips.enabled:
+        report.clips = clip_stats(cfg, report)
     if tokens_per_s:
         report.tokens_per_s = tokens_per_s
         report.gpu_hours = report.prompt_tokens / tokens_per_s / 3600
@@ -213,3 +234,33 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
     report.prompt_tokens += p["tokens"] or 0  # None: an input the count does not know
     report.video_tokens += p["video_tokens"] or 0
     report.max_generated_tokens += max_tokens
+
+
+def clip_stats(cfg: Config, report: PreflightReport) -> dict[str, Any]:
+    """Clips per video, from the clip rows (`video_key`; a video expansion could not
+    probe is one error row), and tokens per clip from this preflight."""
+    from video_pipeline.clips.expand import ERROR_FIELD, VIDEO_KEY_FIELD
+
+    counts: Counter[str] = Counter()
+    failed = 0
+    for _offset, lineno, line in iter_lines(cfg.data.input_jsonl):
+        try:
+            row = parse_line(line, lineno)
+        except RowError:
+            failed += 1
+            continue
+        if ERROR_FIELD in row:
+            failed += 1
+        else:
+            counts[str(row.get(VIDEO_KEY_FIELD))] += 1
+    n = list(counts.values())
+    return {
+        "videos": len(n) + failed,
+        "videos_failed": failed,
+        "clips": sum(n),
+        "per_video_min": min(n, default=0),
+        "per_video_mean": sum(n) / len(n) if n else 0.0,
+        "per_video_max": max(n, default=0),
+        "tokens_per_clip_mean": report.prompt_tokens / report.ok if report.ok else 0.0,
+        "tokens_per_clip_max": report.max_prompt_tokens,
+    }

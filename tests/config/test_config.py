@@ -43,7 +43,10 @@ def test_trust_remote_code_defaults_to_false(tmp_path: Path):
             "vision.min_pixels (99999999) must be <= vision.total_pixels",
         ),
         ("vllm.tensor_parallel_size=0", "vllm.tensor_parallel_size must be >= 1"),
-        ("run.task=nope", "run.task: unknown task 'nope'; available: describe, structured_caption"),
+        (
+            "run.task=nope",
+            "run.task: unknown task 'nope'; available: clip_summary, describe, structured_caption",
+        ),
         ("run.task=describ", "Did you mean 'describe'"),
         ("data.bogus=1", "data.bogus is not a known key"),
         ("run.batch_size=two", "run.batch_size must be an integer, got 'two'"),

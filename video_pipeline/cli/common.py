@@ -53,3 +53,17 @@ def task_configs_or_die(args: argparse.Namespace) -> list[Config]:
     from video_pipeline.config.loader import task_configs
 
     return task_configs(config_or_die(args))
+
+
+def run_configs_or_die(args: argparse.Namespace, expand: bool = False) -> list[Config]:
+    """The configs of the config's tasks as the run sees them: with `clips` on, reading
+    the clip rows (expanded first when `expand`, else they must be up to date)."""
+    cfg = config_or_die(args)
+    from video_pipeline.clips.run import ClipsNotExpanded, run_configs
+    from video_pipeline.clips.shots import ShotsUnavailable
+
+    try:
+        return run_configs(cfg, expand=expand, workers=cfg.data.num_workers)
+    except (ClipsNotExpanded, ShotsUnavailable) as e:
+        fail(str(e))
+        raise  # unreachable

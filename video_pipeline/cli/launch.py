@@ -7,6 +7,11 @@ Each rank sees only its own GPUs: one, or `vllm.tensor_parallel_size` T of them,
 which case N GPUs make N/T ranks. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
 of the same command resumes. `--merge` merges them when all ranks are done.
 
+With `clips` on, the input is first expanded into clip rows (`<stem>.clips.jsonl`,
+reused while the input and the clip settings are unchanged) and the ranks run those:
+resume, merge and the roll-up (`<stem>.videos.jsonl`) are per clip. `clips.summary`
+adds a second, text-only pass (`<stem>.summary.jsonl`) once every clip is done.
+
 Exit status: 0 done; 1 a rank stopped (engine failure, loader failure: rerun to resume);
 2 bad config; 3 merged with keys still pending; 4 another run holds the output's lock.
 """
@@ -21,9 +26,11 @@ import os
 import subprocess
 import sys
 
-from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
+from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
 from video_pipeline.config import Config, ConfigError
+from video_pipeline.config.loader import task_configs
 from video_pipeline.io.journal import journal_path
+from video_pipeline.runner import members
 from video_pipeline.runner.lock import LockHeld, LockUnsupported, OutputLock, lock_path
 from video_pipeline.runner.progress import summary_line
 
@@ -88,7 +95,7 @@ def cpu_groups(n: int) -> str:
     return "|".join(",".join(map(str, sorted(g))) for g in groups)
 
 
-def worker_command(args: argparse.Namespace, nproc: int) -> list[str]:
+def worker_command(config: str, overrides: list[str], nproc: int) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -98,9 +105,9 @@ def worker_command(args: argparse.Namespace, nproc: int) -> list[str]:
         "-m",
         "video_pipeline.cli.worker",
         "--config",
-        args.config,
+        config,
     ]
-    for o in args.overrides:
+    for o in overrides:
         cmd += ["--set", o]
     return cmd
 
@@ -131,28 +138,69 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.retry_errors:
         args.overrides.append("run.retry_errors=true")
-    cfgs = task_configs_or_die(args)
+    cfg = config_or_die(args)
+    cfgs = task_configs(cfg)
     from video_pipeline.runner.checks import check_engine, check_model, check_paths
 
     gpus, nproc = resolve_devices(args)
     try:
-        for cfg in cfgs:
-            check_paths(cfg)
+        for one in cfgs:
+            check_paths(one)
         check_model(cfgs[0])  # the tasks of a config share its model and vision settings
         check_engine(cfgs, on_cpu=gpus is None)
     except ConfigError as e:
         fail(str(e))
     groups = gpu_groups(gpus, cfgs[0].vllm.tensor_parallel_size) if gpus is not None else None
+    nproc = nproc if groups is None else len(groups)
+    outputs = [one.data.output_jsonl for one in cfgs]
+    if cfg.clips.summary:
+        from video_pipeline.clips.summary import summary_output
+
+        outputs += [summary_output(one) for one in cfgs]
     with contextlib.ExitStack() as locks:
-        for cfg in cfgs:
-            locks.callback(take_lock(cfg).release)
-        return run(args, cfgs, groups, nproc if groups is None else len(groups))
+        for out in outputs:
+            locks.callback(take_lock(out).release)
+        overrides = list(args.overrides)
+        if cfg.clips.enabled:  # the ranks read the clip rows (expanded here, once)
+            from video_pipeline.clips.run import run_overrides
+
+            cfgs = clip_configs(cfg, nproc)
+            overrides += run_overrides(cfgs[0])
+        passes = list(cfgs)
+        if cfg.clips.summary:  # run by the same ranks once every clip is done
+            from video_pipeline.clips.summary import summary_config, summary_input
+
+            passes += [summary_config(one, summary_input(one)) for one in cfgs]
+        if len(cfgs) > 1:
+            log.info("%d tasks share each video's decode", len(cfgs))
+        dirs = [str(members.members_dir(lock_path(out))) for out in outputs]
+        cmd = worker_command(args.config, overrides, nproc)
+        rc = run_ranks(cmd, passes, groups, nproc, dirs)
+        if rc != 0:
+            print(
+                f"error: ranks exited with code {rc}; rerun the same command to resume",
+                file=sys.stderr,
+            )
+            return rc
+        return merge_all(passes) if args.merge else 0
 
 
-def take_lock(cfg: Config) -> OutputLock:
+def clip_configs(cfg: Config, nproc: int) -> list[Config]:
+    """The run's configs over the clip rows, expanding the input unless up to date."""
+    from video_pipeline.clips.run import run_configs
+    from video_pipeline.clips.shots import ShotsUnavailable
+
+    try:  # probing runs in the processes the ranks would decode in
+        return run_configs(cfg, expand=True, workers=cfg.data.num_workers * nproc)
+    except ShotsUnavailable as e:
+        fail(str(e))
+        raise  # unreachable
+
+
+def take_lock(output: str) -> OutputLock:
     """Refuse to start while another run writes the same output."""
     try:
-        lock = OutputLock(cfg.data.output_jsonl).acquire()
+        lock = OutputLock(output).acquire()
     except LockHeld as e:
         fail(str(e), code=LOCKED)
         raise  # unreachable
@@ -176,9 +224,14 @@ def rank_env(groups: list[list[str]] | None, nproc: int) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": "", "VP_CPU_BIND": cpu_groups(nproc)}
 
 
-def run(
-    args: argparse.Namespace, cfgs: list[Config], groups: list[list[str]] | None, nproc: int
+def run_ranks(
+    cmd: list[str],
+    cfgs: list[Config],
+    groups: list[list[str]] | None,
+    nproc: int,
+    dirs: list[str],
 ) -> int:
+    """torchrun `cmd`, whose ranks run the tasks of `cfgs`; returns its exit status."""
     from video_pipeline.runner.state import prepare_output
 
     fps = [(cfg.run.task, prepare_output(cfg)) for cfg in cfgs]
@@ -193,17 +246,13 @@ def run(
         where += f", tensor_parallel_size {tp} per rank"
     for task, fp in fps:
         log.info("task %s, fingerprint %s, %s", task, fp, where)
-    if len(cfgs) > 1:
-        log.info("%d tasks share each video's decode", len(cfgs))
     from video_pipeline.cli.lifeline import die_with_parent
-    from video_pipeline.runner import members
 
     # The ranks and their engines register beside each lock the run holds (the GPU
     # claims of a workflow job come in through the environment).
-    dirs = [str(members.members_dir(lock_path(cfg.data.output_jsonl))) for cfg in cfgs]
     inherited = [d for d in env.get(members.MEMBERS_ENV, "").split(os.pathsep) if d]
     env[members.MEMBERS_ENV] = os.pathsep.join([*inherited, *dirs])
-    proc = subprocess.Popen(worker_command(args, nproc), env=env, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent)
     members.register([proc.pid], env[members.MEMBERS_ENV].split(os.pathsep))
     try:
         rc = proc.wait()
@@ -215,21 +264,18 @@ def run(
         if stats:
             flags = quality_flags(cfg) if rc == 0 else ""
             print(f"[{cfg.run.task}] {summary_line(stats)}{flags}", file=sys.stderr)
-    if rc != 0:
-        print(
-            f"error: ranks exited with code {rc}; rerun the same command to resume", file=sys.stderr
-        )
-        return rc
-    if args.merge:
-        from video_pipeline.merge import merge_outputs
+    return rc
 
-        complete = True
-        for cfg in cfgs:
-            report = merge_outputs(cfg)
-            print(report.summary(), file=sys.stderr)
-            complete = complete and report.complete
-        return 0 if complete else 3
-    return 0
+
+def merge_all(cfgs: list[Config]) -> int:
+    from video_pipeline.merge import merge_outputs
+
+    complete = True
+    for cfg in cfgs:
+        report = merge_outputs(cfg)
+        print(report.summary(), file=sys.stderr)
+        complete = complete and report.complete
+    return 0 if complete else 3
 
 
 if __name__ == "__main__":

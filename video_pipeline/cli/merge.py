@@ -2,8 +2,10 @@
 
     python -m video_pipeline.cli.merge --config configs/describe.yaml
 
-Exits 3 when some input keys have no record yet (rerun `launch` to finish them), 4 when
-another process is writing the same output.
+With `clips` on it merges the clips, writes the per-video roll-up (`<stem>.videos.jsonl`)
+and, with `clips.summary`, merges each summary pass. Exits 3 when some input keys have
+no record yet (rerun `launch` to finish them), 4 when another process is writing the
+same output.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from video_pipeline.cli.common import add_config_args, fail, task_configs_or_die
+from video_pipeline.cli.common import add_config_args, fail, run_configs_or_die
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,10 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="write here instead of data.output_jsonl")
     p.add_argument("--allow-partial", action="store_true", help="exit 0 even if keys are pending")
     args = p.parse_args(argv)
-    cfgs = task_configs_or_die(args)
+    cfgs = run_configs_or_die(args)
     if args.output and len(cfgs) > 1:
         fail("--output names one file; the config lists several tasks, each with its own")
+    from video_pipeline.clips.summary import summary_configs
     from video_pipeline.merge import merge_outputs
+
+    if not args.output:  # clips.summary: each task's summary pass is merged too
+        cfgs += summary_configs(cfgs)
     from video_pipeline.runner.lock import LockHeld, OutputLock
 
     complete = True

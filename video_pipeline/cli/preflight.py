@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, fail, setup_logging, task_configs_or_die
+from video_pipeline.cli.common import add_config_args, fail, run_configs_or_die, setup_logging
 from video_pipeline.config import ConfigError
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.tokens_per_s is not None and args.tokens_per_s <= 0:
         fail(f"--tokens-per-s must be > 0, got {args.tokens_per_s}")
-    cfgs = task_configs_or_die(args)
+    cfgs = run_configs_or_die(args, expand=True)  # with clips on: one probe per clip
     if args.probes and len(cfgs) > 1:
         fail("--probes names one file; the config lists several tasks")
     from video_pipeline.preflight import run_preflight

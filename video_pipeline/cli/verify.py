@@ -5,7 +5,8 @@
 Prints done / failed / pending counts and every violation found: a key with two
 results, a record whose key is not in the input, a corrupt journal line, records of
 another fingerprint, a merged output that repeats or invents keys. Exits 1 on a
-violation (with --complete, pending keys count as one), else 0.
+violation (with --complete, pending keys count as one), else 0. With `clips` on it checks
+the clips (each clip key once) and each summary pass.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from video_pipeline.cli.common import add_config_args, task_configs_or_die
+from video_pipeline.cli.common import add_config_args, run_configs_or_die
 from video_pipeline.io.jsonl import dumps_text
 
 
@@ -26,9 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complete", action="store_true", help="pending keys are a violation")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     args = p.parse_args(argv)
+    from video_pipeline.clips.summary import summary_configs
     from video_pipeline.verify import verify_run
 
-    reports = [verify_run(cfg, require_complete=args.complete) for cfg in task_configs_or_die(args)]
+    cfgs = run_configs_or_die(args)
+    cfgs += summary_configs(cfgs)
+    reports = [verify_run(cfg, require_complete=args.complete) for cfg in cfgs]
     if args.json:
         out = [asdict(r) for r in reports]
         print(dumps_text(out[0] if len(out) == 1 else out, indent=2))

@@ -17,6 +17,8 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
 from video_pipeline.config import ConfigError, load_config  # noqa: E402
@@ -24,6 +26,23 @@ from video_pipeline.runner import members  # noqa: E402
 from video_pipeline.runner.threads import pin_devices  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
+
+
+def shared_engine(cfgs: list[Any]) -> Callable[[], Any]:
+    """The rank's engine factory, building its engine once, when first asked (a rank
+    with nothing to do loads no model), and handing the same engine to every pass."""
+    from video_pipeline.runner.rank import default_engine_factory
+
+    build = default_engine_factory(cfgs)
+    engine = None
+
+    def factory() -> Any:
+        nonlocal engine
+        if engine is None:
+            engine = build()
+        return engine
+
+    return factory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.config.loader import task_configs
     from video_pipeline.runner.rank import run_tasks
 
+    cfgs = task_configs(cfg)
+    engine = shared_engine(cfgs)
     try:
-        all_stats = run_tasks(task_configs(cfg), rank, world)
+        all_stats = run_tasks(cfgs, rank, world, engine)
+        if cfg.clips.summary:  # the second, text-only pass, on the same engine
+            from video_pipeline.clips.summary import run_summary_pass
+
+            all_stats += run_summary_pass(cfgs, rank, world, engine)
     except KeyboardInterrupt:
         return 130
     except Exception as e:

@@ -6,7 +6,10 @@ expand each input row into clip rows, and roll clip records up per video.
     shots.py   hard cuts found by PySceneDetect (PyAV backend)
     expand.py  one row -> its clip rows (keys, bounds, `clip`, `video_key`)
     files.py   an input JSONL -> a clip-row JSONL and a probe report
+    prepare.py a config's clip rows, expanded once and reused
+    run.py     the configs a run over the clip rows uses (ranks, merge, verify, preflight)
     rollup.py  a task's clip records -> one line per video
+    summary.py the summary pass: one text-only sample per video from its captions
 """
 
 from video_pipeline.clips.expand import (

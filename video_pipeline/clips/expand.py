@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from video_pipeline.clips.probe import VideoProbe, probe_video, video_location
@@ -74,6 +73,11 @@ def is_clip_row(row: dict[str, Any]) -> bool:
         and isinstance(clip, dict)
         and {"index", "start", "end"} <= clip.keys()
     )
+
+
+def is_expansion_row(row: dict[str, Any]) -> bool:
+    """A clip row, or the error row of a video expansion could not probe."""
+    return is_clip_row(row) or (KEY_FIELD in row and VIDEO_KEY_FIELD in row and ERROR_FIELD in row)
 
 
 def video_keys(row: dict[str, Any], video_field: str, id_field: str | None) -> tuple[str, str]:
@@ -170,8 +174,3 @@ def _seconds(row: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SampleError("decode_error", f"{name} must be a number of seconds, got {value!r}")
     return float(value)
-
-
-def base_dir_of(input_jsonl: str | Path) -> str:
-    """The folder relative video paths of an input resolve against."""
-    return str(Path(input_jsonl).resolve().parent)

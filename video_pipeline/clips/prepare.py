@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from video_pipeline.clips.expand import ExpandOptions, base_dir_of
+from video_pipeline.clips.expand import ExpandOptions, is_expansion_row
 from video_pipeline.clips.files import ExpandReport, expand_file
 from video_pipeline.config.schema import TASK_PLACEHOLDER, Config
 from video_pipeline.io.journal import output_stem
+from video_pipeline.io.jsonl import iter_lines
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,12 @@ class ClipFiles:
             stem = stem.replace(TASK_PLACEHOLDER, "_clips")
         else:
             stem += ".clips"
+        return cls.beside(f"{stem}.jsonl")
+
+    @classmethod
+    def beside(cls, rows: str | Path) -> ClipFiles:
+        """The files of the clip rows `rows` (`<x>.jsonl`: `<x>.probes.jsonl`, `<x>.json`)."""
+        stem = output_stem(rows)
         return cls(Path(f"{stem}.jsonl"), Path(f"{stem}.probes.jsonl"), Path(f"{stem}.json"))
 
 
@@ -46,18 +53,39 @@ def prepare_clip_rows(
     report is None when the copy was reused. `cfg.clips` must be on."""
     if not cfg.clips.enabled:
         raise ValueError("clips.mode is none: the input rows are the samples")
+    if is_expanded(cfg.data.input_jsonl):  # clip rows already (a workflow's clip shard)
+        return ClipFiles.beside(cfg.data.input_jsonl), None
     files = ClipFiles.of(output_jsonl or cfg.data.output_jsonl)
     stamp = _stamp(cfg)
-    if files.rows.is_file() and _read_stamp(files.stamp) == stamp:
+    if is_current(cfg, files):
         return files, None
-    options = ExpandOptions(
-        cfg.clips, cfg.data.video_field, cfg.data.id_field, base_dir_of(cfg.data.input_jsonl)
-    )
+    options = ExpandOptions(cfg.clips, cfg.data.video_field, cfg.data.id_field, cfg.data.video_dir)
     report = expand_file(cfg.data.input_jsonl, files.rows, options, files.probes, workers)
     tmp = files.stamp.with_name(f"{files.stamp.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps({**stamp, "report": report.to_dict()}, indent=2) + "\n")
     os.replace(tmp, files.stamp)
     return files, report
+
+
+def is_expanded(path: str | Path) -> bool:
+    """Whether a JSONL holds rows that expansion wrote (clip rows, and error rows of
+    videos that could not be probed): expanding them again would change nothing, so
+    they are their own clip rows. Its first row decides; an empty file has nothing to
+    expand either."""
+    for _offset, _lineno, line in iter_lines(path):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(row, dict) and is_expansion_row(row)
+    return True
+
+
+def is_current(cfg: Config, files: ClipFiles) -> bool:
+    """Whether `files` hold the clip rows of `cfg`'s input as it is now."""
+    if is_expanded(cfg.data.input_jsonl):
+        return files.rows == Path(cfg.data.input_jsonl)
+    return files.rows.is_file() and _read_stamp(files.stamp) == _stamp(cfg)
 
 
 def _stamp(cfg: Config) -> dict[str, Any]:
@@ -70,6 +98,7 @@ def _stamp(cfg: Config) -> dict[str, Any]:
         "clips": cfg.clips.fingerprint_payload(),
         "video_field": cfg.data.video_field,
         "id_field": cfg.data.id_field,
+        "video_dir": cfg.data.video_dir,
     }
 
 

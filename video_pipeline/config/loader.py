@@ -232,8 +232,23 @@ def check_task_params(cfg: Config, source: str | None = None) -> None:
             errs += [f"tasks[{i}] ({spec.name}): {p}" for p in _one_task_problems(one)]
         if not errs:
             errs = _shared_decode_problems(cfg.tasks, configs)
+    errs += _summary_task_problems(cfg)
     if errs:
         raise ConfigError(errs, source)
+
+
+def _summary_task_problems(cfg: Config) -> list[str]:
+    """The task of the clips' summary pass exists and takes its params."""
+    from video_pipeline.registry import RegistryError
+    from video_pipeline.tasks.registry import get_task_class
+
+    if not cfg.clips.summary:
+        return []
+    try:
+        task_cls = get_task_class(cfg.clips.summary_task)
+    except RegistryError as e:
+        return [f"clips.summary_task: {e}"]
+    return [f"clips.summary_params: {p}" for p in task_cls.check_params(cfg.clips.summary_params)]
 
 
 def _one_task_problems(cfg: Config) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 READERS = ("auto", "torchcodec", "decord", "torchvision")
@@ -26,6 +27,9 @@ class DataConfig:
     num_workers: int = 0
     pin_memory: bool = False
     prefetch_factor: int = 2
+    # Folder relative video paths resolve against; null: the input file's folder. A run
+    # that reads rows from another file (shards, clip rows) keeps the user's folder.
+    base_dir: str | None = None
 
     def check(self) -> list[str]:
         errs = []
@@ -38,6 +42,11 @@ class DataConfig:
         if not self.output_jsonl.endswith(".jsonl"):
             errs.append(f"data.output_jsonl must end with .jsonl, got {self.output_jsonl!r}")
         return errs
+
+    @property
+    def video_dir(self) -> str:
+        """The folder relative video paths of the rows resolve against."""
+        return str(Path(self.base_dir or Path(self.input_jsonl).parent).resolve())
 
 
 @dataclass
@@ -246,6 +255,8 @@ class ClipsConfig:
     overlap: float = 0.0  # seconds shared by consecutive fixed windows
     min_seconds: float = 2.0  # a shorter tail joins the window before it; shorter shots merge
     summary: bool = False  # also write one summary per video from its clip captions
+    summary_task: str = "clip_summary"  # the registered task of the summary pass
+    summary_params: dict[str, Any] = field(default_factory=dict)  # its task_params
 
     @property
     def enabled(self) -> bool:
@@ -342,4 +353,6 @@ class Config:
             d["run"].pop("task")  # each entry of `tasks` names its own
         if not self.clips.enabled:
             d.pop("clips")  # a config without clips keeps the seed's shape
+        if self.data.base_dir is None:
+            d["data"].pop("base_dir")  # likewise
         return d

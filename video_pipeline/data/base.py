@@ -43,7 +43,7 @@ class BaseDataset(torch.utils.data.Dataset):
         self.processor = processor
         self.vision = vision
         self.params = params or {}
-        self.base_dir = Path(samples.index.path).resolve().parent
+        self.base_dir = Path(samples.base_dir)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,15 @@ class SampleSource:
         selected: Sequence[int] | np.ndarray,
         video_field: str,
         id_field: str | None,
+        base_dir: str | None = None,
     ) -> None:
         self.index = index
         self.selected = np.asarray(selected, dtype=np.int64)
         self.video_field = video_field
         self.id_field = id_field
+        # Where relative video paths resolve: the input's folder unless the rows were
+        # copied elsewhere (shards, clip rows) from an input in `base_dir`.
+        self.base_dir = Path(base_dir or Path(index.path).parent).resolve()
         self._reader = RowReader(index)
 
     def __len__(self) -> int:
@@ -50,7 +55,8 @@ class SampleSource:
         if "__error" in raw:  # a bad line the shard step carried over with its key
             kind = raw.get("__error_kind", "bad_row")
             raise KeyedSampleError(key, raw, kind, str(raw["__error"]))
-        return Sample(key, raw, raw.get(self.video_field), clip_of(raw))
+        video_key = raw.get("video_key") if isinstance(raw.get("clip"), dict) else None
+        return Sample(key, raw, raw.get(self.video_field), clip_of(raw), video_key=video_key)
 
 
 def clip_of(raw: dict[str, Any]) -> Clip | None:

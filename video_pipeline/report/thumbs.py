@@ -47,7 +47,9 @@ class Thumbnailer:
         empty = np.zeros(0, dtype=np.int64)
         # The dataset resolves relative paths against the input's folder, as in the run.
         index = InputIndex(path=cfg.data.input_jsonl, offsets=empty, linenos=empty, hashes=empty)
-        samples = SampleSource(index, empty, cfg.data.video_field, cfg.data.id_field)
+        samples = SampleSource(
+            index, empty, cfg.data.video_field, cfg.data.id_field, cfg.data.video_dir
+        )
         dataset_cls = get_dataset_class(task.dataset_name)
         self.task = task
         self.dataset = dataset_cls(samples, task, None, cfg.vision, cfg.dataset_params)

@@ -88,8 +88,9 @@ class TokenBudget:
             "too_many_tokens",
             f"the prompt would take {n.total} tokens ({n.video} for the video, "
             f"{n.text} of text) and vllm.max_model_len is {self.max_model_len}; "
-            "lower vision.total_pixels / vision.max_pixels / vision.fps or raise "
-            "vllm.max_model_len",
+            "lower vision.total_pixels / vision.max_pixels / vision.fps, raise "
+            "vllm.max_model_len, or split long videos into clips (clips.mode: fixed or "
+            "shots, clips.seconds)",
         )
 
     def check(self, llm_input: dict[str, Any]) -> TokenCount | None:

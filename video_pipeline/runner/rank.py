@@ -117,7 +117,9 @@ def run_tasks(
         processor = AutoProcessor.from_pretrained(
             base.vllm.model, trust_remote_code=base.vllm.trust_remote_code
         )
-    samples = SampleSource(index, selected, base.data.video_field, base.data.id_field)
+    samples = SampleSource(
+        index, selected, base.data.video_field, base.data.id_field, base.data.video_dir
+    )
     datasets = [
         get_dataset_class(r.task.dataset_name)(
             samples, r.task, processor, r.cfg.vision, r.cfg.dataset_params
@@ -139,13 +141,7 @@ def run_tasks(
     )
 
     if engine_factory is None:
-        from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
-
-        seeded = any(c.sampling.seed is not None for c in cfgs)
-
-        def engine_factory() -> Engine:
-            llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
-            return VllmEngine(llm)
+        engine_factory = default_engine_factory(cfgs)
 
     def sampling(run: _TaskRun) -> Any:
         if sampling_factory is not None:
@@ -190,6 +186,20 @@ def run_tasks(
             r.stats.threads = plan.describe()
             r.stats.save(r.stats_path)
     return [r.stats for r in runs]
+
+
+def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
+    """How a rank of `cfgs` builds its engine: one vLLM engine on the rank's devices."""
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
+
+    base = cfgs[0]
+    seeded = any(c.sampling.seed is not None for c in cfgs)
+
+    def engine_factory() -> Engine:
+        llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
+        return VllmEngine(llm)
+
+    return engine_factory
 
 
 def _register_engine_processes(decode_pids: list[int]) -> None:

@@ -15,10 +15,22 @@ def base_record(key: str, status: str, fingerprint: str, task: str, raw: Any, ra
         "status": status,
         "fingerprint": fingerprint,
         "task": task,
+        **clip_fields(raw),
         "raw": raw,
         "rank": rank,
         "time": round(time.time(), 3),
     }
+
+
+def clip_fields(raw: Any) -> dict:
+    """`video_key` and `clip` of a clip's row (written by clip expansion), lifted to the
+    record's top level so a reader needs no knowledge of the row; {} for other rows."""
+    if not isinstance(raw, dict) or "__key" not in raw or "video_key" not in raw:
+        return {}
+    clip = raw.get("clip")
+    if not isinstance(clip, dict) or not {"index", "start", "end"} <= clip.keys():
+        return {}
+    return {"video_key": raw["video_key"], "clip": clip}
 
 
 def ok_record(

@@ -25,6 +25,7 @@ import video_pipeline
 from video_pipeline.cli.launch import LOCKED
 from video_pipeline.cli.lifeline import die_with_parent
 from video_pipeline.config import Config, dump_config
+from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_path
 from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
@@ -83,15 +84,8 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
         launch_cfg, config_path = wf.group_config(shard), wf.layout.job_config(SHARED, shard)
     attempt = _launch(wf, launch_cfg, config_path, label, log_path)
     for task, cfg in cfgs.items():
-        record = {
-            **attempt,
-            "fingerprint": wf.fingerprint(task),
-            "fresh": not cfg.data.resume,
-            "shared_with": [t for t in tasks if t != task],
-            "rank_stats": _rank_stats(cfg, attempt["ranks"], attempt["started"]),
-        }
-        with open(wf.layout.attempts(task, shard), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        shared = [t for t in tasks if t != task]
+        _record(attempt, wf.layout.attempts(task, shard), wf.fingerprint(task), cfg, shared)
     rc = attempt["rc"]
     if rc == LOCKED:
         raise InferError(f"job {label}: another run is writing this shard's journals")
@@ -106,6 +100,7 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
                 # the part's stats are its manifest, written after its records
                 manifest=Path(wf.layout.part(task, shard, ".stats.json")),
                 summary=lambda report, a=attempts, f=fp: part_stats(report, a, f),
+                rollup=False,  # the roll-up is a rule of its own, over the whole task
             )
         if not report.complete:
             raise InferError(
@@ -113,6 +108,30 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
                 "finished"
             )
         log.info("job %s/%s: %s", task, shard, report.summary())
+
+
+def launch_attempt(
+    wf: Workflow, cfg: Config, config_path: str, label: str, log_path: str, attempts: str
+) -> int:
+    """`launch` a single-task config on the job's devices, its attempt appended to
+    `attempts`; returns launch's exit status."""
+    attempt = _launch(wf, cfg, config_path, label, log_path)
+    _record(attempt, attempts, fingerprint(cfg), cfg, [])
+    if attempt["rc"] == LOCKED:
+        raise InferError(f"job {label}: another run is writing its journals")
+    return attempt["rc"]
+
+
+def _record(attempt: dict, path: str, fp: str, cfg: Config, shared_with: list[str]) -> None:
+    record = {
+        **attempt,
+        "fingerprint": fp,
+        "fresh": not cfg.data.resume,
+        "shared_with": shared_with,
+        "rank_stats": _rank_stats(cfg, attempt["ranks"], attempt["started"]),
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def _launch(wf: Workflow, cfg: Config, config_path: str, label: str, log_path: str) -> dict:

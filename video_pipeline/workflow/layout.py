@@ -2,8 +2,13 @@
 
     shards/{shard}.jsonl               the input, split by key hash (rows carry __key)
     work/{task}/{shard}/               journals, per-rank stats, the job's launch config
+    clips/rows/{shard}.jsonl           with clips on: a shard's clip rows (+ probes/)
+    clips/{shard}.jsonl                the clip rows the infer jobs run, by clip-key hash
     parts/{task}/{shard}.jsonl         a finished shard (+ .errors.jsonl, .stats.json)
     results/{task}.jsonl               a finished task (+ .errors.jsonl, .stats.json)
+    results/{task}.videos.jsonl        with clips on: one line per video, clips in order
+    results/{task}.summary.jsonl       with clips.summary: one summary per video
+    work/{task}/summary/               the summary pass's rows, journals and config
     summary.tsv                        one line per task
     report/index.html                  the browsable report (with `report: true`)
     logs/, benchmarks/                 per rule, mirroring the outputs
@@ -30,6 +35,21 @@ class Layout:
 
     def shard(self, shard: str) -> str:
         return self._p("shards", f"{shard}.jsonl")
+
+    def clip_rows(self, shard: str) -> str:
+        """The clip rows of input shard `shard` (its videos' clips, in row order)."""
+        return self._p("clips", "rows", f"{shard}.jsonl")
+
+    def clip_probes(self, shard: str) -> str:
+        return self._p("clips", "probes", f"{shard}.jsonl")
+
+    def clip_shard(self, shard: str) -> str:
+        """The clip rows infer job `shard` runs: every clip whose key hashes to it."""
+        return self._p("clips", f"{shard}.jsonl")
+
+    def summary_stem(self, task: str) -> str:
+        """`data.output_jsonl` whose summary pass journals in work/{task}/summary/."""
+        return self._p("work", task, "summary", f"{task}.jsonl")
 
     def work_dir(self, task: str, shard: str) -> str:
         return self._p("work", task, shard)

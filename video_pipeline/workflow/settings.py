@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
-from video_pipeline.config.schema import TASK_PLACEHOLDER, TaskSpec
+from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, TaskSpec
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.workflow.layout import Layout
 
-SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params", "quality")
+SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params", "quality", "clips")
 # Keys the workflow sets per job; a value in the config would be silently ignored.
 MANAGED = {
     "data.input_jsonl": "input",
@@ -111,16 +111,50 @@ class Workflow:
         q = self.configs[task].quality
         return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(q).items())
 
+    @property
+    def clips(self) -> ClipsConfig:
+        """The clips section, the same for every task."""
+        return next(iter(self.configs.values())).clips
+
+    def job_input(self, shard: str) -> str:
+        """What an infer job reads: its input shard, or with clips on its clip shard."""
+        return self.layout.clip_shard(shard) if self.clips.enabled else self.layout.shard(shard)
+
+    def clip_settings(self) -> str:
+        """What the clip rows depend on beside the input (an expand rule's params)."""
+        payload = self.clips.fingerprint_payload() or {}
+        cfg = next(iter(self.configs.values()))
+        return " ".join(f"{k}={v}" for k, v in {**payload, "base_dir": cfg.data.video_dir}.items())
+
     def shard_config(self, task: str, shard: str) -> Config:
-        """The `launch` config of one (task, shard) job."""
+        """The `launch` config of one (task, shard) job.
+
+        Relative video paths resolve against the user's input folder, not the shard's.
+        The summary pass is the workflow's own rule, after the merge: jobs run clips.
+        """
         cfg = self.configs[task]
         data = dataclasses.replace(
             cfg.data,
-            input_jsonl=self.layout.shard(shard),
+            input_jsonl=self.job_input(shard),
             output_jsonl=self.layout.journal_stem(task, shard),
             resume=cfg.data.resume and not self.settings.fresh,
+            base_dir=cfg.data.video_dir,
         )
+        clips = dataclasses.replace(cfg.clips, summary=False)
+        return dataclasses.replace(cfg, data=data, clips=clips)
+
+    def summary_source(self, task: str) -> Config:
+        """The clip task whose summary pass runs in work/{task}/summary/."""
+        cfg = self.shard_config(task, self.layout.shard_name(0))
+        data = dataclasses.replace(cfg.data, output_jsonl=self.layout.summary_stem(task))
         return dataclasses.replace(cfg, data=data)
+
+    def summary_fingerprint(self, task: str) -> str:
+        """What identifies a task's summaries (its captions' fingerprint included)."""
+        from video_pipeline.clips.summary import summary_config
+
+        src = self.summary_source(task)
+        return fingerprint(summary_config(src, src.data.input_jsonl))
 
     def group_config(self, shard: str) -> Config:
         """The `launch` config of a share_decode job: every task on one decode per video.
@@ -128,15 +162,20 @@ class Workflow:
         Its tasks expand to exactly the `shard_config`s of the tasks (same journals,
         same fingerprints), so jobs resume across a change of `share_decode`.
         """
+        first = next(iter(self.configs.values()))
         data = {
             **self.base.get("data", {}),
-            "input_jsonl": self.layout.shard(shard),
+            "input_jsonl": self.job_input(shard),
             "output_jsonl": self.layout.journal_stem(TASK_PLACEHOLDER, shard),
+            "base_dir": first.data.video_dir,
         }
         if self.settings.fresh:
             data["resume"] = False
         tasks = [dataclasses.asdict(spec) for spec in self.tasks.values()]
-        return load_config(data={**self.base, "data": data, "tasks": tasks})
+        base = {**self.base, "data": data, "tasks": tasks}
+        if "clips" in base:
+            base["clips"] = {**base["clips"], "summary": False}
+        return load_config(data=base)
 
 
 def missing_input_message(path: str) -> str:

@@ -62,6 +62,43 @@ def merge(job: Any) -> None:
         )
 
 
+def expand_clips(job: Any) -> None:
+    from video_pipeline.workflow.clips import expand_shard
+
+    with _step(job):
+        wf = load_workflow(job.config)
+        workers = job.threads if job.threads > 1 else 0  # probing processes; 0: inline
+        expand_shard(wf, job.wildcards.shard, job.output.rows, job.output.probes, workers)
+
+
+def clip_shards(job: Any) -> None:
+    from video_pipeline.workflow.clips import write_clip_shards
+
+    with _step(job):
+        write_clip_shards(list(job.input.rows), list(job.output.shards))
+
+
+def rollup(job: Any) -> None:
+    from video_pipeline.workflow.clips import rollup_task
+
+    with _step(job):
+        rollup_task(
+            job.wildcards.task,
+            job.input.results,
+            job.input.errors,
+            list(job.input.rows),
+            job.output.videos,
+        )
+
+
+def summarize(job: Any) -> None:
+    from video_pipeline.workflow.clips import run_summary
+
+    with _step(job):
+        wf = load_workflow(job.config)
+        run_summary(wf, job.wildcards.task, job.input.videos, job.output.results, job.log[0])
+
+
 def summary(job: Any) -> None:
     from video_pipeline.workflow.summary import write_summary
 

@@ -1,0 +1,51 @@
+"""`clip_summary`: one summary of a video from its clips' captions, in time order.
+
+The summary pass of `clips.summary`: text only, no video is decoded. Each sample is a
+video's summary row (clips/summary.py): its captions with their times in the video.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from video_pipeline.io.keys import format_seconds
+from video_pipeline.tasks.base import ParseError, Task
+from video_pipeline.tasks.registry import register_task
+
+DEFAULT_PROMPT = (
+    "Below are captions of consecutive clips of one video, each with its time span in "
+    "seconds. Write one summary of the whole video: what happens, in order."
+)
+
+
+@register_task
+class ClipSummaryTask(Task):
+    name = "clip_summary"
+    dataset_name = "clip_captions"
+    allowed_params = ("prompt", "system")
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> list[str]:
+        errs = super().check_params(params)
+        for key in ("prompt", "system"):
+            if key in params and not isinstance(params[key], str):
+                errs.append(f"task_params.{key} must be a string, got {params[key]!r}")
+        return errs
+
+    def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
+        lines = [
+            f"[{format_seconds(c['start'])}-{format_seconds(c['end'])} s] {c['text']}"
+            for c in sample["raw"]["captions"]
+        ]
+        text = self.params.get("prompt", DEFAULT_PROMPT) + "\n\n" + "\n".join(lines)
+        system = self.params.get("system", "You are a helpful assistant.")
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": [{"type": "text", "text": text}]},
+        ]
+
+    def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
+        text = generated_text.strip()
+        if not text:
+            raise ParseError("empty answer")
+        return {"summary": text}
