@@ -22,6 +22,8 @@ ERROR_KINDS: dict[str, ErrorKind] = {
     "missing_video": ErrorKind(False, True, "the row has no usable video field"),
     "video_not_found": ErrorKind(False, True, "the video file does not exist"),
     "not_a_file": ErrorKind(False, True, "the video path is a folder, FIFO or device"),
+    "fetch_error": ErrorKind(True, False, "fetching the remote video failed after retries"),
+    "fetch_denied": ErrorKind(True, False, "the storage refused access (credentials)"),
     "decode_error": ErrorKind(False, False, "the video could not be decoded"),
     "decode_crash": ErrorKind(False, False, "the decoder process died (signal or exit)"),
     "decode_timeout": ErrorKind(False, False, "decoding took longer than run.decode_timeout_s"),

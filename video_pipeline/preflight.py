@@ -34,6 +34,8 @@ from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.checks import check_model
 from video_pipeline.runner.feed import END, DecodeFeed
+from video_pipeline.storage.cache import activate
+from video_pipeline.storage.prefetch import prefetcher_for
 from video_pipeline.tasks.registry import get_task_class
 
 log = logging.getLogger("video_pipeline")
@@ -61,6 +63,8 @@ class PreflightReport:
     errors: list[dict[str, Any]] = field(default_factory=list)  # key, kind, message
     over_budget_videos: list[dict[str, Any]] = field(default_factory=list)  # key, tokens
     clips: dict[str, Any] | None = None  # with clips on: clips per video, tokens per clip
+    remote_videos: int = 0  # fetched from storage (s3://, http(s)://, ...)
+    remote_bytes: int = 0  # what a run fetches (sizes from a HEAD or stat of each)
 
     def summary(self) -> str:
         lines = [
@@ -84,6 +88,11 @@ class PreflightReport:
                 f"{c['per_video_min']}, mean {c['per_video_mean']:.3g}, max {c['per_video_max']}; "
                 f"{c['videos_failed']} videos could not be probed); tokens per clip: mean "
                 f"{c['tokens_per_clip_mean']:.4g}, max {c['tokens_per_clip_max']}"
+            )
+        if self.remote_videos:
+            lines.append(
+                f"  remote videos: {self.remote_videos}, {self.remote_bytes / 2**20:.1f} MiB "
+                "to fetch"
             )
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
@@ -184,13 +193,16 @@ def run_preflight(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
     probe = _Probe(dataset, TokenBudget(processor, report.max_model_len, profile))
+    dataset.storage = cfg.storage
     workers = max(1, cfg.data.num_workers)
+    fetcher = prefetcher_for(cfg, "preflight", samples, dataset)
     feed = DecodeFeed(
         probe,
         workers=workers,
         timeout_s=cfg.run.decode_timeout_s,
         maxsize=64,
         reader=reader,
+        fetcher=fetcher,
     )
     kinds: Counter[str] = Counter()
     sink = open(probes_out, "wb") if probes_out else None  # noqa: SIM115
@@ -204,9 +216,12 @@ def run_preflight(
             if done % max(cfg.run.log_every, 1) == 0:
                 log.info("preflight: %d/%d probed", done, report.unique)
     finally:
+        stats = fetcher.cache.stats
         feed.close()
+        activate(None)
         if sink is not None:
             sink.close()
+    report.remote_videos, report.remote_bytes = stats.fetches, stats.fetched_bytes
     report.errors_by_kind = dict(kinds)
     if cfg.clips.enabled:
         report.clips = clip_stats(cfg, report)

@@ -22,7 +22,24 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(args.config, overrides=args.overrides)
+    """The config; a remote `data.input_jsonl` is copied beside the outputs first, and
+    the overrides that read the copy are added to `args.overrides` (the ranks get them)."""
+    cfg = load_config(args.config, overrides=args.overrides)
+    from video_pipeline.storage.urls import is_remote
+
+    if is_remote(cfg.data.input_jsonl):
+        from pathlib import Path
+
+        from video_pipeline.storage.inputs import input_overrides
+
+        folder = Path(cfg.data.output_jsonl).parent / "inputs"
+        try:
+            more = input_overrides(cfg.data.input_jsonl, cfg.storage, folder, cfg.data.base_dir)
+        except ValueError as e:
+            raise ConfigError([str(e)]) from None
+        args.overrides = [*args.overrides, *more]
+        cfg = load_config(args.config, overrides=args.overrides)
+    return cfg
 
 
 def setup_logging(prefix: str = "") -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from video_pipeline.config.schema import (
+    PREFIX_MARK,
     TASK_PLACEHOLDER,
     ClipsConfig,
     Config,
@@ -24,6 +25,7 @@ from video_pipeline.config.schema import (
     QualityConfig,
     RunConfig,
     SamplingConfig,
+    StorageConfig,
     TaskSpec,
     VisionConfig,
     VllmConfig,
@@ -37,6 +39,7 @@ SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "quality": QualityConfig,
     "clips": ClipsConfig,
+    "storage": StorageConfig,
 }
 
 
@@ -116,6 +119,8 @@ def from_dict(data: Any, source: str | None = None) -> Config:
         if not isinstance(raw, dict):
             errs.append(f"{name} must be a mapping, got {type(raw).__name__}")
             continue
+        if cls is StorageConfig:
+            raw = _storage_section(raw, errs)
         sections[name] = build_section(cls, raw, name, errs)
     task_params = data.get("task_params") or {}
     if not isinstance(task_params, dict):
@@ -138,6 +143,38 @@ def from_dict(data: Any, source: str | None = None) -> Config:
         if errs:
             raise ConfigError(errs, source)
     return cfg
+
+
+def storage_config(raw: dict[str, Any]) -> StorageConfig:
+    """The `storage` section alone (the workflow reads it before any task config)."""
+    errs: list[str] = []
+    cfg = build_section(StorageConfig, _storage_section(raw, errs), "storage", errs)
+    errs += cfg.check() if cfg is not None else []
+    if errs:
+        raise ConfigError(errs)
+    return cfg
+
+
+def _storage_section(raw: dict[str, Any], errs: list[str]) -> dict[str, Any]:
+    """`storage` mixes settings and URL prefixes (`"s3://bucket": {...}`): the prefixes
+    go to `prefixes`."""
+    if "prefixes" in raw:
+        errs.append("storage.prefixes is not a key: write each URL prefix as a key of storage")
+    out = {k: v for k, v in raw.items() if PREFIX_MARK not in str(k) and k != "prefixes"}
+    prefixes = {}
+    for key, options in raw.items():
+        if PREFIX_MARK not in str(key):
+            continue
+        if not isinstance(options, dict):
+            errs.append(
+                f"storage.{key} must be a mapping of the filesystem's options (fsspec), "
+                f"got {options!r}"
+            )
+            continue
+        prefixes[str(key)] = options
+    if prefixes:
+        out["prefixes"] = prefixes
+    return out
 
 
 def _task_group(data: dict[str, Any], errs: list[str]) -> list[TaskSpec]:

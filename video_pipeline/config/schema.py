@@ -45,8 +45,12 @@ class DataConfig:
 
     @property
     def video_dir(self) -> str:
-        """The folder relative video paths of the rows resolve against."""
-        return str(Path(self.base_dir or Path(self.input_jsonl).parent).resolve())
+        """The folder relative video paths of the rows resolve against (a URL's folder
+        for a remote input)."""
+        base = self.base_dir or str(Path(self.input_jsonl).parent)
+        if "://" in base and not base.startswith("file://"):
+            return base
+        return str(Path(base).resolve())
 
 
 @dataclass
@@ -298,6 +302,64 @@ class ClipsConfig:
 
 
 @dataclass
+class StorageConfig:
+    """Remote videos and inputs (s3://, gs://, http(s)://, any fsspec protocol).
+
+    Videos are fetched into a bounded local cache ahead of the decoders and removed once
+    decoded. Not part of the fingerprint: where bytes come from does not change answers.
+    """
+
+    # Local folder of the fetch cache (each rank uses a folder of its own under it);
+    # null: video-pipeline-cache under the system's temporary folder ($TMPDIR).
+    cache_dir: str | None = None
+    cache_gb: float = 20.0  # fetched bytes a rank keeps on disk at once
+    prefetch: int = 4  # fetches in flight per rank
+    timeout_s: float = 60.0  # connect and per-read timeout of one fetch
+    retries: int = 3  # more tries of a failed fetch, with exponential backoff
+    # Options of fsspec's filesystem per URL prefix (`"s3://bucket-a": {profile: ...}`):
+    # written as keys of `storage` itself; never logged (see `redacted`).
+    prefixes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> list[str]:
+        errs = []
+        if not self.cache_gb > 0:
+            errs.append(f"storage.cache_gb must be > 0, got {self.cache_gb:g}")
+        if self.prefetch < 1:
+            errs.append(f"storage.prefetch must be >= 1, got {self.prefetch}")
+        if not self.timeout_s > 0:
+            errs.append(f"storage.timeout_s must be > 0, got {self.timeout_s:g}")
+        if self.retries < 0:
+            errs.append(f"storage.retries must be >= 0, got {self.retries}")
+        for prefix, options in self.prefixes.items():
+            if not isinstance(options, dict):
+                errs.append(
+                    f"storage.{prefix!r} must be a mapping of filesystem options, "
+                    f"got {type(options).__name__}"
+                )
+        return errs
+
+    def options_for(self, url: str) -> dict[str, Any]:
+        """The options of the longest prefix that `url` starts with."""
+        best = max((p for p in self.prefixes if url.startswith(p)), key=len, default=None)
+        return dict(self.prefixes[best]) if best is not None else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d.update(d.pop("prefixes"))
+        return d
+
+    def redacted(self) -> dict[str, Any]:
+        """For logs: prefixes and option names, no values."""
+        d = self.to_dict()
+        for prefix, options in self.prefixes.items():
+            d[prefix] = {k: "***" for k in options}
+        return d
+
+
+PREFIX_MARK = "://"  # a key of `storage` holding it is a URL prefix, not a setting
+
+
+@dataclass
 class TaskSpec:
     """One entry of `tasks`: a registered task under an output name, with overrides."""
 
@@ -327,6 +389,7 @@ class Config:
     tasks: list[TaskSpec] = field(default_factory=list)
     quality: QualityConfig = field(default_factory=QualityConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     def check(self) -> list[str]:
         """Checks across sections (each section checks itself in the loader)."""
@@ -355,4 +418,16 @@ class Config:
             d.pop("clips")  # a config without clips keeps the seed's shape
         if self.data.base_dir is None:
             d["data"].pop("base_dir")  # likewise
+        if self.storage == StorageConfig():
+            d.pop("storage")  # likewise
+        else:
+            d["storage"] = self.storage.to_dict()
+        return d
+
+    def shown(self) -> dict[str, Any]:
+        """`to_dict` as files and logs that others read show it: storage options (keys,
+        tokens) replaced by stars."""
+        d = self.to_dict()
+        if "storage" in d:
+            d["storage"] = self.storage.redacted()
         return d

@@ -19,11 +19,13 @@ from urllib.parse import unquote, urlparse
 import torch
 import torch.utils.data
 
-from video_pipeline.config.schema import VisionConfig
+from video_pipeline.config.schema import StorageConfig, VisionConfig
 from video_pipeline.data.sample import Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
 from video_pipeline.models.profile import ModelProfile
+from video_pipeline.storage.cache import local_copy
+from video_pipeline.storage.urls import is_remote, join
 from video_pipeline.tasks.base import Task
 
 
@@ -43,7 +45,9 @@ class BaseDataset(torch.utils.data.Dataset):
         self.processor = processor
         self.vision = vision
         self.params = params or {}
-        self.base_dir = Path(samples.base_dir)
+        base = samples.base_dir
+        self.base_dir: str | Path = base if is_remote(str(base)) else Path(base)
+        self.storage = StorageConfig()  # set by the rank: per-prefix options, timeouts
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -93,16 +97,28 @@ class BaseDataset(torch.utils.data.Dataset):
         return messages
 
     def video_uri(self, value: Any) -> Any:
-        """A local path (relative ones resolve against the input file's folder) or URL."""
+        """A local path (relative ones resolve against the input file's folder); a remote
+        video's local copy (fetched ahead by the rank, else here)."""
+        url = self.video_url(value)
+        if url is not None:
+            return local_copy(url, self.storage)
+        path = _local_path(value, self.base_dir)
+        check_video_file(path)
+        return str(path)
+
+    def video_url(self, value: Any) -> str | None:
+        """The remote URL a row's video field names (a relative path of a remote
+        input included), None for a local file; the rank fetches these ahead."""
         if not isinstance(value, str) or not value.strip():
             raise SampleError(
                 "missing_video", f"video field must be a non-empty string, got {value!r}"
             )
-        path = _local_path(value, self.base_dir)
-        if path is None:
-            return value  # http(s) and other URLs are qwen_vl_utils' business
-        check_video_file(path)
-        return str(path)
+        if is_remote(value):
+            return value
+        relative = not value.startswith(("/", "~", "file:"))
+        if isinstance(self.base_dir, str) and relative:
+            return join(self.base_dir, value)  # under a remote input's folder
+        return None
 
     def apply_vision(self, messages: list[dict[str, Any]], raw: dict[str, Any]) -> None:
         """Fill the config's vision settings and the row's clip bounds into video elements.
@@ -284,11 +300,9 @@ def _internal(where: str, e: Exception) -> SampleError:
     return SampleError("internal_error", f"{where} raised {describe_exception(e)}")
 
 
-def _local_path(value: str, base_dir: Path) -> Path | None:
+def _local_path(value: str, base_dir: Path) -> Path:
     parsed = urlparse(value)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive
-        return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path

@@ -12,6 +12,7 @@ from video_pipeline.data.sample import Clip, Sample
 from video_pipeline.errors import SampleError
 from video_pipeline.io.jsonl import InputIndex, RowError, RowReader, parse_line
 from video_pipeline.io.keys import line_key, row_key
+from video_pipeline.storage.urls import is_remote
 
 
 class SampleSource:
@@ -34,7 +35,8 @@ class SampleSource:
         self.id_field = id_field
         # Where relative video paths resolve: the input's folder unless the rows were
         # copied elsewhere (shards, clip rows) from an input in `base_dir`.
-        self.base_dir = Path(base_dir or Path(index.path).parent).resolve()
+        base = base_dir or str(Path(index.path).parent)
+        self.base_dir: str | Path = base if is_remote(base) else Path(base).resolve()
         self._reader = RowReader(index)
 
     def __len__(self) -> int:

@@ -62,3 +62,55 @@ def check_engine(cfgs: list[Config], on_cpu: bool) -> None:
     errs = seeded_cpu_problems(cfgs[0].vllm, seeded)
     if errs:
         raise ConfigError(errs)
+
+
+PROBED_VIDEOS = 3  # remote videos asked for before any rank starts
+
+
+def check_storage(cfg: Config) -> None:
+    """The first few remote videos of the input, asked for (a HEAD or a stat) before the
+    model loads: when the storage refuses every one (credentials), or a protocol's
+    library is missing, the run stops here with one message instead of in every rank."""
+    import json
+
+    from video_pipeline.errors import SampleError
+    from video_pipeline.io.jsonl import iter_lines
+    from video_pipeline.storage.cache import retrying
+    from video_pipeline.storage.urls import filesystem, is_remote, join
+
+    urls: list[str] = []
+    base = cfg.data.video_dir
+    for _off, _lineno, line in iter_lines(cfg.data.input_jsonl):
+        try:
+            value = json.loads(line).get(cfg.data.video_field)
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(value, str):
+            continue
+        if is_remote(value):
+            urls.append(value)
+        elif is_remote(base) and not value.startswith(("/", "~", "file:")):
+            urls.append(join(base, value))
+        if len(urls) >= PROBED_VIDEOS:
+            break
+    failures = []
+    for url in urls:
+        try:
+            fs, path = filesystem(url, cfg.storage)
+            retrying(lambda fs=fs, path=path: fs.info(path), url, cfg.storage)
+            return
+        except SampleError as e:
+            if e.kind == "internal_error":  # no library for the protocol
+                raise ConfigError([f"storage: {e.message}"]) from None
+            failures.append(e)
+    if failures and all(e.kind == "fetch_denied" for e in failures):
+        prefix = max(
+            (p for p in cfg.storage.prefixes if urls[0].startswith(p)), key=len, default=None
+        )
+        where = f"storage.{prefix!r}" if prefix else "the environment or profile"
+        raise ConfigError(
+            [
+                f"storage: the first {len(failures)} remote videos were all refused "
+                f"({failures[0].message}); check the credentials that {where} gives"
+            ]
+        )

@@ -41,6 +41,8 @@ from video_pipeline.errors import SampleError, describe_exception, error_dict
 from video_pipeline.io.jsonl import shown
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
 from video_pipeline.runner.threads import pin_here
+from video_pipeline.storage.prefetch import END as PREFETCH_END
+from video_pipeline.storage.prefetch import Failed, Prefetcher
 
 log = logging.getLogger("video_pipeline")
 
@@ -148,8 +150,10 @@ class DecodeFeed:
         gate: ByteGate | None = None,
         cores: set[int] | None = None,
         codec_threads: int | None = None,
+        fetcher: Prefetcher | None = None,
     ) -> None:
         self.dataset = dataset
+        self.fetcher = fetcher
         self.gate = gate
         self.setup = WorkerSetup(reader, frozenset(cores) if cores else None, codec_threads)
         self.timeout_s = timeout_s
@@ -175,21 +179,32 @@ class DecodeFeed:
         exhausted = False
         while not self._stop.is_set():
             room = self.gate is None or self.gate.wait_below(0)
+            starved = False  # a worker is idle for want of a fetched video
             for w in list(self._workers):
-                if w.index is None and not exhausted and room:
-                    i = next(self._todo, None)
+                while w.index is None and not exhausted and room:
+                    i = self._next_index()
                     if i is None:
+                        starved = True
+                        break
+                    if i is END:
                         exhausted = True
+                    elif isinstance(i, Failed):
+                        failed = self._error_item(i.index, i.kind, i.message, fetched=False)
+                        if not self._put(failed):
+                            return
                     else:
                         self._give(w, i)
             busy = [w for w in self._workers if w.index is not None]
+            wakeup = [self.fetcher.wakeup] if starved and self.fetcher is not None else []
             if not busy:
                 if exhausted:
                     return
-                if self.gate is not None:  # over the memory bound: wait for finished samples
+                if wakeup:
+                    mpc.wait(wakeup, timeout=0.5)
+                elif self.gate is not None:  # over the memory bound: wait for finished samples
                     self.gate.wait_below(0.5)
                 continue
-            waits = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            waits = [w.conn for w in busy] + [w.process.sentinel for w in busy] + wakeup
             ready = set(mpc.wait(waits, timeout=self._wait_s(busy)))
             for w in busy:
                 if (w.conn in ready or w.process.sentinel in ready) and not self._collect(w):
@@ -198,6 +213,16 @@ class DecodeFeed:
                 if w.index is not None and self._overdue(w):
                     self.timeouts += 1
                     self._replace(w, self._timeout_item(w.index))
+
+    def _next_index(self) -> Any:
+        """The next sample to decode, END, a fetch failure, or None (none fetched yet)."""
+        if self.fetcher is None:
+            i = next(self._todo, None)
+            return END if i is None else i
+        item = self.fetcher.take()
+        if isinstance(item, Failed) and item.index < 0:
+            raise RuntimeError(item.message)
+        return END if item is PREFETCH_END else item
 
     def _give(self, w: _Worker, i: int) -> None:
         try:
@@ -228,6 +253,7 @@ class DecodeFeed:
                 item = None  # died while sending: a crash like any other
             if item is not None:
                 w.index = None
+                self._decoded(i)
                 if isinstance(item, _Raised):
                     item = self._error_item(i, "internal_error", item.message)
                 elif self.gate is not None:
@@ -241,7 +267,13 @@ class DecodeFeed:
             w, self._error_item(i, "decode_crash", describe_exit(w.process.exitcode))
         )
 
+    def _decoded(self, i: int) -> None:
+        if self.fetcher is not None:
+            self.fetcher.done(i)  # its fetched video may go
+
     def _replace(self, w: _Worker, item: Prepared) -> bool:
+        if w.index is not None:
+            self._decoded(w.index)
         w.index = None
         w.kill()
         self._workers[self._workers.index(w)] = _Worker(self.dataset, self.setup)
@@ -263,8 +295,11 @@ class DecodeFeed:
         )
         return self._error_item(i, "decode_timeout", message)
 
-    def _error_item(self, i: int, kind: str, message: str) -> Prepared:
-        """An error item for sample i, whose worker returned nothing."""
+    def _error_item(self, i: int, kind: str, message: str, fetched: bool = True) -> Prepared:
+        """An error item for sample i, whose worker returned nothing (or which never
+        reached one: its video could not be fetched)."""
+        if not fetched:
+            self._decoded(i)
         key, raw = identify(self.dataset, i)
         log.warning("sample %s: %s: %s", shown(str(key)), kind, message)
         # every task waiting for the sample loses it
@@ -295,6 +330,8 @@ class DecodeFeed:
         self._thread.join(timeout=5)
         for w in self._workers:
             w.kill()
+        if self.fetcher is not None:
+            self.fetcher.close()
 
     @property
     def pids(self) -> list[int]:

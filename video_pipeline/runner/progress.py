@@ -39,6 +39,8 @@ class RankStats:
     loop_s: float = 0.0
     peak_in_flight_mb: float = 0.0  # decoded bytes held at once (run.max_in_flight_mb)
     threads: dict = field(default_factory=dict)  # cores and threads of the rank's parts
+    # remote videos: fetches, fetched_bytes, fetch_s, cache_hits, retries (storage.cache)
+    fetch: dict = field(default_factory=dict)
     wall_s: float = 0.0
     # videos decoded for this task; a decode shared with other tasks counts in each
     decodes: int = 0
@@ -83,6 +85,7 @@ class Progress:
         self.t0 = time.perf_counter()
         self.point_every_s = point_every_s
         self._next_point = 0.0
+        self.fetch = None  # the rank's FetchStats, when it fetches remote videos
 
     def tick(self) -> None:
         s = self.stats
@@ -106,8 +109,15 @@ class Progress:
         return (
             f"[rank {s.rank}/{s.world_size} {s.task}] {s.finished}/{s.todo} ({pct:.0f}%) "
             f"failed={s.failed} {r['videos_per_s']:.2f} videos/s "
-            f"{r['generated_tokens_per_s']:.0f} gen tok/s ETA {format_eta(eta)}"
+            f"{r['generated_tokens_per_s']:.0f} gen tok/s ETA {format_eta(eta)}{self._fetched()}"
         )
+
+    def _fetched(self) -> str:
+        f = self.fetch
+        if f is None or not f.fetches:
+            return ""
+        mb = f.fetched_bytes / 2**20
+        return f" fetched {mb:.1f} MiB ({mb / max(self.stats.wall_s, 1e-9):.1f} MiB/s)"
 
 
 def format_eta(seconds: float) -> str:
@@ -131,5 +141,16 @@ def summary_line(stats: list[dict]) -> str:
     return (
         f"done={done} failed={failed} skipped={skipped} duplicates={dup} "
         f"videos/s={(done + failed) / wall:.2f} prompt tok/s={prompt / wall:.0f} "
-        f"gen tok/s={gen / wall:.0f} wall={wall:.1f}s"
+        f"gen tok/s={gen / wall:.0f} wall={wall:.1f}s{_fetch_summary(stats)}"
     )
+
+
+def _fetch_summary(stats: list[dict]) -> str:
+    fetches = [s.get("fetch") or {} for s in stats]
+    n = sum(f.get("fetches", 0) for f in fetches)
+    if not n:
+        return ""
+    mb = sum(f.get("fetched_bytes", 0) for f in fetches) / 2**20
+    hits = sum(f.get("cache_hits", 0) for f in fetches)
+    secs = sum(f.get("fetch_s", 0.0) for f in fetches)
+    return f" fetched={n} ({mb:.1f} MiB, {secs:.1f} fetch-s, cache hits {hits})"

@@ -9,6 +9,7 @@ decoded once and one request per task goes to the engine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from video_pipeline.runner.progress import Progress, RankStats
 from video_pipeline.runner.render import RenderPool
 from video_pipeline.runner.threads import ThreadPlan
 from video_pipeline.runner.watch import FailureWatch
+from video_pipeline.storage.cache import activate
+from video_pipeline.storage.prefetch import prefetcher_for
 from video_pipeline.tasks.base import Task
 from video_pipeline.tasks.registry import get_task_class
 
@@ -126,8 +129,11 @@ def run_tasks(
         )
         for r in runs
     ]
+    for d in datasets:
+        d.storage = base.storage
     plan = ThreadPlan.for_rank(base)
     gate = ByteGate(base.run.max_in_flight_mb)
+    fetcher = prefetcher_for(base, rank, samples, datasets[0])
     feed = DecodeFeed(
         SharedDecode(datasets, pending),
         workers=plan.workers,
@@ -138,6 +144,7 @@ def run_tasks(
         gate=gate,
         cores=plan.decode_cores,
         codec_threads=plan.codec_threads,
+        fetcher=fetcher,
     )
 
     if engine_factory is None:
@@ -175,6 +182,7 @@ def run_tasks(
                 r.writer = stack.enter_context(writer)
                 r.watch = FailureWatch(r.cfg.run.max_consecutive_failures, r.writer.write)
                 r.progress = Progress(r.stats, r.cfg.run.log_every)
+                r.progress.fetch = fetcher.cache.stats
             StepLoop(runs, rank, engine, window, gate).run(renders)
             for r in runs:
                 r.watch.flush()
@@ -184,7 +192,9 @@ def run_tasks(
         feed.close()
         for r in runs:
             r.stats.threads = plan.describe()
+            r.stats.fetch = dataclasses.asdict(fetcher.cache.stats)
             r.stats.save(r.stats_path)
+        activate(None)
     return [r.stats for r in runs]
 
 

@@ -54,7 +54,7 @@ def prepare_output(cfg: Config) -> str:
                 "fingerprint": fp,
                 "task": cfg.run.task,
                 "fingerprint_of": payload(cfg),
-                "config": cfg.to_dict(),
+                "config": cfg.shown(),
             },
             indent=2,
             default=str,

@@ -33,6 +33,10 @@ class Layout:
     def _p(self, *parts: str) -> str:
         return "/".join([self.outdir.rstrip("/") or ".", *parts])
 
+    def inputs(self) -> str:
+        """Where a remote input is copied to."""
+        return self._p("inputs")
+
     def shard(self, shard: str) -> str:
         return self._p("shards", f"{shard}.jsonl")
 

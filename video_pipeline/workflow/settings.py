@@ -17,9 +17,20 @@ from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
 from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, TaskSpec
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.storage.urls import is_remote
 from video_pipeline.workflow.layout import Layout
 
-SEED_SECTIONS = ("data", "vision", "vllm", "sampling", "run", "task_params", "quality", "clips")
+SEED_SECTIONS = (
+    "data",
+    "vision",
+    "vllm",
+    "sampling",
+    "run",
+    "task_params",
+    "quality",
+    "clips",
+    "storage",
+)
 # Keys the workflow sets per job; a value in the config would be silently ignored.
 MANAGED = {
     "data.input_jsonl": "input",
@@ -210,6 +221,10 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
     if errs or settings is None:
         raise ConfigError([e.removeprefix(".") for e in errs])
     layout = Layout(settings.outdir)
+    if is_remote(settings.input):
+        base = _local_input(settings, base, layout, errs)
+        if errs:
+            raise ConfigError(errs)
     tasks = {spec.name: spec for spec in load_task_specs(settings.tasks, errs)}
     configs: dict[str, Config] = {}
     for i, spec in enumerate(tasks.values()):
@@ -230,6 +245,27 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
     return wf
+
+
+def _local_input(
+    settings: WorkflowSettings, base: dict[str, Any], layout: Layout, errs: list[str]
+) -> dict[str, Any]:
+    """A remote `input` is copied under `outdir` (again only when it changed); the jobs
+    read the copy, relative video paths resolve against the remote folder."""
+    from video_pipeline.config.loader import storage_config
+    from video_pipeline.storage.inputs import local_input
+    from video_pipeline.storage.urls import parent
+
+    url = settings.input
+    try:
+        storage = storage_config(base.get("storage") or {})
+        settings.input = str(local_input(url, storage, layout.inputs()))
+    except (ConfigError, ValueError) as e:
+        errs.append(f"input: {e}")
+        return base
+    data = dict(base.get("data") or {})
+    data.setdefault("base_dir", parent(url))
+    return {**base, "data": data}
 
 
 def _tensor_parallel_problems(settings: WorkflowSettings, configs: dict[str, Config]) -> list[str]:
