@@ -1,7 +1,9 @@
 """End to end with the real engine: launch (torchrun, CPU ranks) then merge.
 
-The essential runs (two ranks then merge, kill -9 then resume, structured captions) go
-through Qwen2.5-VL and Qwen3-VL; the rest through Qwen2.5-VL only.
+The essential runs (two ranks then merge, structured captions) go through Qwen2.5-VL
+and Qwen3-VL; the rest through Qwen2.5-VL only. A kill -9 and resume runs for each
+family once in the suite: Qwen2.5-VL here, Qwen3-VL in the two-task run
+(test_shared_decode_e2e.py).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def _wait_for_lines(paths_of, at_least: int, timeout: float) -> int:
     raise AssertionError(f"fewer than {at_least} journal lines after {timeout}s")
 
 
-def test_kill_9_then_rerun_with_fewer_ranks(tmp_path, model):
+def test_kill_9_then_rerun_with_fewer_ranks(tmp_path, tiny_model):
+    model = tiny_model
     videos = make_video_set(tmp_path / "v", 16, seconds=2.0, fps=8)
     inp = write_input_jsonl(tmp_path / "in.jsonl", videos)
     out = tmp_path / "out" / "res.jsonl"
