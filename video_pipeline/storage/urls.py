@@ -46,6 +46,10 @@ def filesystem(url: str, storage: StorageConfig) -> tuple[Any, str]:
         raise SampleError("internal_error", missing_library(protocol, e)) from None
     except ValueError as e:  # "Protocol not known"
         raise SampleError("internal_error", f"cannot read {protocol}:// URLs: {e}") from None
+    if protocol in ("s3", "s3a"):
+        # s3fs tries each call 5 times on top of botocore (a class attribute, not an
+        # argument): one try here, so a stalled endpoint costs storage.retries + 1 tries.
+        fs.retries = 1
     return fs, path
 
 
@@ -68,7 +72,7 @@ def _with_timeouts(protocol: str, options: dict[str, Any], timeout_s: float) -> 
         config = dict(options.get("config_kwargs") or {})
         config.setdefault("connect_timeout", timeout_s)
         config.setdefault("read_timeout", timeout_s)
-        config.setdefault("retries", {"max_attempts": 1})  # ours retry with backoff
+        config.setdefault("retries", {"total_max_attempts": 1})  # ours retry, with backoff
         options["config_kwargs"] = config
     return options
 
