@@ -73,12 +73,12 @@ def test_every_video_is_fetched_once_and_evicted_after_its_last_sample(tmp_path,
     order = [urls[0], urls[0], urls[0], None, urls[1], urls[2]]  # clips are adjacent rows
     cache = FetchCache(StorageConfig(), tmp_path / "cache")
     http.clear_requests()
-    seen_local = []
+    seen_local: dict[int, bytes] = {}
 
     def on_ready(i: int) -> None:
         if order[i] is not None:
             assert cache.path_for(order[i]).is_file()  # local before the decoder sees it
-            seen_local.append(cache.path_for(order[i]).read_bytes())
+            seen_local[i] = cache.path_for(order[i]).read_bytes()
 
     p = Prefetcher(len(order), lambda i: order[i], cache, threads=2)
     got = drain(p, on_ready)
@@ -88,7 +88,8 @@ def test_every_video_is_fetched_once_and_evicted_after_its_last_sample(tmp_path,
     assert sorted(r[1] for r in gets) == sorted(f"/{v.name}" for v in videos[:3])
     assert cache.stats.fetches == 3 and cache.stats.cache_hits == 2
     assert cache.stats.fetched_bytes == sum(v.stat().st_size for v in videos[:3])
-    assert seen_local[0] == videos[0].read_bytes()
+    assert seen_local[0] == seen_local[2] == videos[0].read_bytes()
+    assert seen_local[5] == videos[2].read_bytes()
     assert not cache.folder.exists() or not any(cache.folder.iterdir())
 
 
