@@ -121,3 +121,36 @@ def test_clip_rows_of_one_file_have_their_own_keys():
     assert row_key({"path": "a.mp4", "video_start": None}, "path", None) == "a.mp4"
     # An id_field names the unit of work itself.
     assert row_key({"path": "a.mp4", "id": "x", "video_start": 1}, "path", "id") == "x"
+
+
+def test_row_reader_reads_the_right_rows_from_several_threads(tmp_path):
+    """The prefetch thread and the decode feed read rows of one source at once."""
+    import random
+    import sys
+    import threading
+
+    rows = [{"path": f"v{i}.mp4", "pad": "x" * (i * 997 % 150000)} for i in range(300)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reader = RowReader(InputIndex.build(path, "path", None))
+    wrong = []
+
+    def read_many(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(400):
+            i = rng.randrange(len(rows))
+            lineno, line = reader.read(i)
+            if lineno != i + 1 or json.loads(line) != rows[i]:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=read_many, args=(s,)) for s in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, between any two calls
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

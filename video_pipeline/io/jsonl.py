@@ -127,22 +127,37 @@ class InputIndex:
 
 
 class RowReader:
-    """Random access to rows by index; reopens its file after a fork."""
+    """Random access to rows by index, safe across threads (positioned reads, no shared
+    file offset: the prefetch thread and the decode feed read rows at once) and forks
+    (the file is reopened in a child)."""
+
+    CHUNK = 65536
 
     def __init__(self, index: InputIndex) -> None:
         self.index = index
-        self._fh = None
+        self._fd = -1
         self._pid = -1
 
     def read(self, i: int) -> tuple[int, bytes]:
-        if self._fh is None or self._pid != os.getpid():
-            self._fh = open(self.index.path, "rb")  # noqa: SIM115 (kept open on purpose)
+        if self._pid != os.getpid():
+            self._fd = os.open(self.index.path, os.O_RDONLY)  # kept open on purpose
             self._pid = os.getpid()
-        self._fh.seek(int(self.index.offsets[i]))
-        return int(self.index.linenos[i]), self._fh.readline()
+        offset = int(self.index.offsets[i])
+        parts = []
+        while True:
+            chunk = os.pread(self._fd, self.CHUNK, offset)
+            end = chunk.find(b"\n")
+            if end >= 0:
+                parts.append(chunk[: end + 1])
+                break
+            if not chunk:
+                break
+            parts.append(chunk)
+            offset += len(chunk)
+        return int(self.index.linenos[i]), b"".join(parts)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"index": self.index, "_fh": None, "_pid": -1}
+        return {"index": self.index, "_fd": -1, "_pid": -1}
 
 
 def _safe_key(line: bytes, lineno: int, video_field: str, id_field: str | None) -> str:
