@@ -24,12 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, nargs="+", default=[16, 256])
     p.add_argument("--workers", type=int, default=2, help="the pipeline's DataLoader workers")
     p.add_argument("--max-in-flight", type=int, help="run.max_in_flight (default: from the engine)")
+    p.add_argument("--layers", type=int, help="a deeper tiny model: engine-bound, as on a GPU")
     args = p.parse_args(argv)
     size = 4 if args.smoke else args.size
     repeat = 1 if args.smoke else args.repeat
     tokens = [8] if args.smoke else args.max_tokens
 
-    model = benchlib.tiny_model(args.work)
+    model = benchlib.tiny_model(args.work, None if args.smoke else args.layers)
     videos = benchlib.video_input(args.work, size)
     profiles = []
     for mt in tokens:

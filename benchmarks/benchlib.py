@@ -129,10 +129,14 @@ def save(name: str, result: dict[str, Any], out: Path | None, line: str) -> Path
     return path
 
 
-def tiny_model(work: Path) -> Path:
+def tiny_model(work: Path, layers: int | None = None) -> Path:
+    """The tiny Qwen2.5-VL; with `layers`, a deeper (slower) one, engine-bound as a real
+    model is on a GPU."""
     from video_pipeline.fixtures.tiny_model import build_tiny_model
 
-    return build_tiny_model(work / "tiny-qwen2.5-vl")
+    if layers is None:
+        return build_tiny_model(work / "tiny-qwen2.5-vl")
+    return build_tiny_model(work / f"tiny-qwen2.5-vl-{layers}-layers", layers=layers)
 
 
 def video_input(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,16 @@ def spec(
     extra_decode_s: float = 0.0,
     engine_cores: str | None = "0",
     max_in_flight: int | None = None,
+    slow_index: int | None = None,
+    slow_s: float = 0.0,
+    vision: dict[str, Any] | None = None,
+    max_in_flight_mb: float | None = 4096.0,
 ) -> dict[str, Any]:
     return {
+        "vision": vision or VISION,
+        "max_in_flight_mb": max_in_flight_mb,
+        "slow_index": slow_index,
+        "slow_s": slow_s,
         "max_in_flight": max_in_flight,
         "engine_cores": engine_cores,
         "model": str(model),
@@ -106,6 +115,8 @@ def _register() -> None:
             t0 = time.perf_counter()
             item = super().__getitem__(i)
             extra = float(self.params.get("extra_decode_s", 0.0))
+            if i == self.params.get("slow_index"):  # one video far slower than the rest
+                extra += float(self.params.get("slow_s", 0.0))
             if extra:  # a slower decoder: sleeping holds neither the GIL nor a core
                 time.sleep(extra)
             item["decode_s"] = time.perf_counter() - t0
@@ -132,7 +143,7 @@ def config_dict(s: dict[str, Any], out_dir: Path, gated: bool) -> dict[str, Any]
             "num_workers": s["workers"],
             "resume": False,
         },
-        "vision": {**VISION, "reader": "torchcodec"},
+        "vision": {**s.get("vision", VISION), "reader": "torchcodec"},
         "vllm": {
             "model": s["model"],
             "dtype": "bfloat16",
@@ -153,11 +164,14 @@ def config_dict(s: dict[str, Any], out_dir: Path, gated: bool) -> dict[str, Any]
             "batch_size": s["batch_size"],
             "log_every": 10**9,
             "max_in_flight": s.get("max_in_flight"),
+            "max_in_flight_mb": s.get("max_in_flight_mb", 4096.0),
         },
         "task_params": {
             "dataset": {
                 "gated": gated,
                 "extra_decode_s": s["extra_decode_s"],
+                "slow_index": s.get("slow_index"),
+                "slow_s": s.get("slow_s", 0.0),
                 "decode_cores": _decode_cores(s["engine_cores"]),
             },
         },
@@ -232,13 +246,22 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
         llm_box["llm"] = llm
         result["engine_start_s"] = time.perf_counter() - t0
         llm_box["t0"] = time.perf_counter()
+        llm_box["t0_epoch"] = time.time()
         _GATE.set()
         return VllmEngine(llm)
 
     if "pipeline" in s["variants"]:
         stats = run_rank(cfg, 0, 1, engine_factory=engine_factory, processor=processor)
         wall = time.perf_counter() - llm_box["t0"]
+        journal = (work / "out.describe.rank0.jsonl").read_text().splitlines()
         result["pipeline"] = {
+            # when each sample finished, in seconds after the engine was ready
+            "finished_s": {
+                r["__key"]: round(r["time"] - llm_box["t0_epoch"], 3)
+                for r in map(json.loads, journal)
+            },
+            "peak_in_flight_mb": stats.peak_in_flight_mb,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "wall_s": wall,
             "videos_per_s": stats.finished / wall,
             "done": stats.done,

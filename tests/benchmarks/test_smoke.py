@@ -26,6 +26,8 @@ ENGINE = [
     "bench_slow_decode.py",
     "bench_uint8.py",
     "bench_shared_decode.py",
+    "bench_head_of_line.py",
+    "bench_in_flight_bytes.py",
 ]
 
 

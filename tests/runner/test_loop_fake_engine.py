@@ -111,8 +111,10 @@ def test_window_defaults_to_the_engine_batch_bounded_by_memory(tiny_model, input
 
     cfg = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl")
     assert in_flight_window(cfg, 48) == 48
-    assert in_flight_window(cfg, 1024) == MAX_WINDOW
+    assert in_flight_window(cfg, 1024) == 1024  # memory is bounded by max_in_flight_mb
     assert in_flight_window(cfg, None) == 32
+    by_count = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl", max_in_flight_mb=None)
+    assert in_flight_window(by_count, 1024) == MAX_WINDOW
     fixed = _cfg(tiny_model, input_jsonl, tmp_path / "o.jsonl", max_in_flight=5)
     assert in_flight_window(fixed, 1024) == 5
 

