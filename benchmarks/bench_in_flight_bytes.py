@@ -23,11 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=48, help="videos")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--bound", type=float, default=256.0, help="run.max_in_flight_mb")
+    p.add_argument("--layers", type=int, help="a deeper tiny model: decoded samples queue")
     args = p.parse_args(argv)
     size = 4 if args.smoke else args.size
     repeat = 1 if args.smoke else args.repeat
 
-    model = benchlib.tiny_model(args.work)
+    model = benchlib.tiny_model(args.work, None if args.smoke else args.layers)
     videos = benchlib.video_input(args.work, size, seconds=8.0, width=640, height=360)
     cases = {}
     # the smoke run (CI) checks the bounded case only
