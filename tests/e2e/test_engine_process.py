@@ -2,7 +2,9 @@
 
 With VLLM_ENABLE_V1_MULTIPROCESSING=1 the engine's core runs in a process of its own.
 `kill -9` of that process alone must stop the rank with a clear message, leave no
-process of the run behind, and a rerun must complete every key exactly once.
+process of the run behind, and a rerun must complete every key exactly once. The kill
+lands while the rank waits in `step()` for the core's next output, where vLLM's own
+client would wait forever (engine/vllm_engine.py `fail_fast_on_dead_core`).
 
 The rerun is also the proof that seeded sampling works on vLLM's CPU build with more
 prompt tokens waiting than `vllm.max_num_batched_tokens` (16 prompts of about 110 tokens
@@ -51,17 +53,15 @@ def killed_core(tiny_model, tmp_path_factory):
         inp,
         d / "out" / "o.jsonl",
         vllm={"max_model_len": 512, "max_num_batched_tokens": 512},
-        sampling={"seed": 0, "max_tokens": 24},
-        # Few requests in flight: the core waits on the rank for more work, so its
-        # death is seen by the rank's next step, not after every answer is in.
-        run={"plugins": [procs.FAULTS], "max_in_flight": 2},
+        sampling={"seed": 0, "max_tokens": 96},
+        # Two long answers in flight: the rank spends its time waiting in step() for the
+        # core's next output, which is where the core's death must reach it.
+        run={"max_in_flight": 2},
     )
     cfg = write_config(d / "c.yaml", raw)
     log = d / "launch.log"
     args = ("--config", str(cfg), "--nproc", "1")
-    p = procs.start(
-        "video_pipeline.cli.launch", *args, log=log, VP_FAULT_STEP_SLEEP="0.3", **MULTIPROCESS
-    )
+    p = procs.start("video_pipeline.cli.launch", *args, log=log, **MULTIPROCESS)
     out = Path(raw["data"]["output_jsonl"])
     procs.wait_for(lambda: procs.journal_lines(out) >= 1, p, log, timeout=400)
     core = _engine_core(p.pid)

@@ -8,6 +8,7 @@ scheduler always has a full window of work.
 from __future__ import annotations
 
 import os
+import queue
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,34 @@ def classify_rejection(e: Exception) -> RequestRejected:
     return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
 
 
+def fail_fast_on_dead_core(client: Any) -> None:
+    """Make `step()` raise EngineDeadError when the engine's process dies.
+
+    vLLM's sync multiprocess client (0.32) waits on its outputs queue without a timeout.
+    When the EngineCore process is killed, its monitor thread marks the engine dead and
+    stops the thread that fills that queue, putting nothing in it: a step waiting there
+    then waits forever. The guard waits on the same queue, wakes on every put, and
+    raises once the engine is dead and nothing is left to read.
+    """
+    outputs = getattr(client, "outputs_queue", None)
+    resources = getattr(client, "resources", None)
+    if not isinstance(outputs, queue.Queue) or resources is None:
+        return  # in-process engine: its failures raise in the stepping thread
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    get_output = client.get_output
+
+    def guarded() -> Any:
+        with outputs.not_empty:  # the queue's own lock: no put is missed between checks
+            while not outputs.queue:
+                if resources.engine_dead:
+                    raise EngineDeadError(suppress_context=True)
+                outputs.not_empty.wait(timeout=0.5)
+        return get_output()  # this thread alone reads the queue: an item is waiting
+
+    client.get_output = guarded
+
+
 @dataclass
 class Rendered:
     """A request ready to add, with the prompt it was rendered from (to render again)."""
@@ -164,6 +193,7 @@ class VllmEngine:
         self._rejections = _rejection_types()
         self.llm = llm
         self.engine = llm.llm_engine
+        fail_fast_on_dead_core(self.engine.engine_core)
         self._in_flight: set[str] = set()
         self.max_model_len: int = llm.llm_engine.model_config.max_model_len
         scheduler = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
