@@ -7,11 +7,12 @@ One sequence of runs in one working directory, each step building on the previou
 2. rerun the same target: no loss, no duplicate, the other task untouched;
 3. the full run: the second task only, exactly once, logs, benchmarks, summary;
 4. throughput knobs changed: nothing to do;
-5. an answer-changing override of one task: only its jobs rerun, from scratch;
-6. a task added: only its jobs run;
-7. one shard rerun from scratch (with 2 CPU ranks);
-8. one task rerun from scratch, `kill -9` of its jobs while one finalizes its part
-   (between two renames), then the rerun.
+5. an answer-changing override of one task and a task added, together: only their
+   jobs run, the changed task's from scratch;
+6. one shard rerun from scratch (with 2 CPU ranks);
+7. one task rerun from scratch, `kill -9` of its jobs while one finalizes its part
+   (between two renames), then the rerun;
+8. share_decode on: one job per shard runs every task on one decode per video.
 
 Infer jobs run with `device: cpu` and a fake pool of GPU ids `0,1`, one per job, under
 `--resources gpu=2`: two jobs run side by side and the test checks their claimed ids.
@@ -306,55 +307,54 @@ def test_throughput_knobs_reuse_the_work(run: Run, full: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def answers_changed(run: Run, full: dict) -> dict[str, Any]:
-    """Step 5: a sampling override of one task changes its answers."""
+def changed(run: Run, full: dict) -> dict[str, Any]:
+    """Step 5: a sampling override of one task changes its answers, and a third task
+    joins the run, in one invocation: each is judged by the jobs it alone makes run."""
     before = run.mtimes("describe")
     old_fp = {
         json.loads(run.part("caption", s).with_suffix(".stats.json").read_text())["fingerprint"]
         for s in SHARDS
     }
     run.overlay["tasks"][1]["sampling"] = {"temperature": 0.7, "max_tokens": 20}
+    run.overlay["tasks"].append(
+        {"name": "describe_short", "task": "describe", "task_params": {"prompt": "Short?"}}
+    )
     return {"proc": run.snakemake(), "describe_before": before, "old_fp": old_fp}
 
 
-def test_changed_answers_rerun_the_task_from_scratch(run: Run, answers_changed: dict) -> None:
-    jobs = jobs_run(answers_changed["proc"])
-    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+def changed_jobs(proc: subprocess.CompletedProcess, task: str) -> list[str]:
+    jobs = [j for j in jobs_run(proc) if j.startswith(("infer", "merge"))]
+    return sorted(j for j in jobs if f"task={task}" in j)
+
+
+def test_changed_answers_rerun_the_task_from_scratch(run: Run, changed: dict) -> None:
+    assert changed_jobs(changed["proc"], "caption") == [
         *[f"infer (task=caption, shard={s})" for s in SHARDS],
         "merge (task=caption)",
     ]
-    assert run.mtimes("describe") == answers_changed["describe_before"]
+    assert changed_jobs(changed["proc"], "describe") == []
+    assert run.mtimes("describe") == changed["describe_before"]
     caption = assert_exactly_once(run, "caption")
     fps = {r["fingerprint"] for r in caption.values() if "fingerprint" in r}
-    assert len(fps) == 1 and not fps & answers_changed["old_fp"]
+    assert len(fps) == 1 and not fps & changed["old_fp"]
     for s in SHARDS:  # the old answers were set aside, not mixed in nor deleted
         assert list((run.out / "work" / "caption" / s).glob("caption.stale/*/caption.rank0.jsonl"))
 
 
-@pytest.fixture(scope="module")
-def task_added(run: Run, answers_changed: dict) -> dict[str, Any]:
-    """Step 6: a third task joins the run."""
-    before = run.mtimes("describe", "caption")
-    run.overlay["tasks"].append(
-        {"name": "describe_short", "task": "describe", "task_params": {"prompt": "Short?"}}
-    )
-    return {"proc": run.snakemake(), "before": before}
-
-
-def test_add_a_task_without_redoing_the_others(run: Run, task_added: dict) -> None:
-    jobs = jobs_run(task_added["proc"])
-    assert sorted(j for j in jobs if j.startswith(("infer", "merge"))) == [
+def test_add_a_task_without_redoing_the_others(run: Run, changed: dict) -> None:
+    jobs = [j for j in jobs_run(changed["proc"]) if j.startswith(("infer", "merge"))]
+    assert changed_jobs(changed["proc"], "describe_short") == [
         *[f"infer (task=describe_short, shard={s})" for s in SHARDS],
         "merge (task=describe_short)",
     ]
-    assert run.mtimes("describe", "caption") == task_added["before"]
+    assert len(jobs) == 6  # caption's and describe_short's, nothing else
     assert_exactly_once(run, "describe_short")
     assert "describe_short" in (run.out / "summary.tsv").read_text()
 
 
 @pytest.fixture(scope="module")
-def shard_rerun(run: Run, task_added: dict) -> dict[str, Any]:
-    """Step 7: one shard of one task from scratch, with two CPU ranks this time."""
+def shard_rerun(run: Run, changed: dict) -> dict[str, Any]:
+    """Step 6: one shard of one task from scratch, with two CPU ranks this time."""
     before = run.mtimes("caption", "describe_short")
     old = {r["__key"]: r for r in read_records(run.part("describe", "00001"))}
     other = run.part("describe", "00000").stat().st_mtime_ns
@@ -388,7 +388,7 @@ def test_rerun_one_shard_from_scratch(run: Run, shard_rerun: dict) -> None:
 
 @pytest.fixture(scope="module")
 def task_fresh(run: Run, shard_rerun: dict) -> dict[str, Any]:
-    """Step 8: one whole task from scratch; the README's command, glob included. Its
+    """Step 7: one whole task from scratch; the README's command, glob included. Its
     jobs are killed (`kill -9` of Snakemake's process group) while one of them publishes
     its part, right after the part's results are renamed into place; then the README's
     rerun after a kill."""
@@ -443,7 +443,7 @@ def test_rerun_one_task_from_scratch(run: Run, task_fresh: dict) -> None:
 
 @pytest.fixture(scope="module")
 def shared(run: Run, task_fresh: dict) -> dict[str, Any]:
-    """Step 9: share_decode on, and one task's answers changed: one job per shard runs
+    """Step 8: share_decode on, and one task's answers changed: one job per shard runs
     every task on one decode per video; only the changed task is computed again."""
     old = {t: {r["__key"]: r["time"] for r in run.results(t)[0]} for t in run_tasks(run)}
     run.overlay["share_decode"] = True

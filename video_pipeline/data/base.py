@@ -25,7 +25,7 @@ from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.storage.cache import local_copy
-from video_pipeline.storage.urls import is_remote, join
+from video_pipeline.storage.urls import is_remote, remote_url
 from video_pipeline.tasks.base import Task
 
 
@@ -113,12 +113,7 @@ class BaseDataset(torch.utils.data.Dataset):
             raise SampleError(
                 "missing_video", f"video field must be a non-empty string, got {value!r}"
             )
-        if is_remote(value):
-            return value
-        relative = not value.startswith(("/", "~", "file:"))
-        if isinstance(self.base_dir, str) and relative:
-            return join(self.base_dir, value)  # under a remote input's folder
-        return None
+        return remote_url(value, str(self.base_dir))
 
     def apply_vision(self, messages: list[dict[str, Any]], raw: dict[str, Any]) -> None:
         """Fill the config's vision settings and the row's clip bounds into video elements.

@@ -76,7 +76,7 @@ def check_storage(cfg: Config) -> None:
     from video_pipeline.errors import SampleError
     from video_pipeline.io.jsonl import iter_lines
     from video_pipeline.storage.cache import retrying
-    from video_pipeline.storage.urls import filesystem, is_remote, join
+    from video_pipeline.storage.urls import filesystem, remote_url
 
     urls: list[str] = []
     base = cfg.data.video_dir
@@ -85,12 +85,9 @@ def check_storage(cfg: Config) -> None:
             value = json.loads(line).get(cfg.data.video_field)
         except (ValueError, AttributeError):
             continue
-        if not isinstance(value, str):
-            continue
-        if is_remote(value):
-            urls.append(value)
-        elif is_remote(base) and not value.startswith(("/", "~", "file:")):
-            urls.append(join(base, value))
+        url = remote_url(value, base) if isinstance(value, str) else None
+        if url is not None:
+            urls.append(url)
         if len(urls) >= PROBED_VIDEOS:
             break
     failures = []

@@ -26,6 +26,16 @@ def join(base: str, relative: str) -> str:
     return posixpath.join(base.rstrip("/") + "/", relative)
 
 
+def remote_url(value: str, base: str | None) -> str | None:
+    """The URL a row's video field names: itself when remote, a relative path under a
+    remote input's folder (`base`), None for a local file."""
+    if is_remote(value):
+        return value
+    if is_remote(base) and not value.startswith(("/", "~", "file:")):
+        return join(str(base), value)
+    return None
+
+
 def parent(url: str) -> str:
     return url.rsplit("/", 1)[0] if "/" in url.split("://", 1)[1] else url
 
