@@ -1,4 +1,5 @@
-"""Session fixtures: the tiny models of each family (built once) and generated videos."""
+"""Session fixtures: the tiny models of each family (built once) and generated videos;
+the order modules run in."""
 
 from __future__ import annotations
 
@@ -21,6 +22,27 @@ FOLDERS = {
     "qwen3_vl": "tiny-qwen3-vl",
     "qwen3_vl_moe": "tiny-qwen3-vl-moe",
 }
+
+
+# The longest modules, longest first. `make test` runs modules on two workers, each taking
+# the next module when it is free (pytest-xdist's loadfile): the long ones start first
+# and the many short ones fill in at the end, so the workers finish together.
+LONGEST = [
+    "tests/workflow/test_wf_e2e.py",
+    "tests/robustness/test_kill_e2e.py",
+    "tests/benchmarks/test_smoke.py",
+    "tests/e2e/test_launch.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        if path in LONGEST:
+            return (0, LONGEST.index(path))
+        return (1, 0) if item.get_closest_marker("e2e") else (2, 0)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")
