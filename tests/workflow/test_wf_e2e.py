@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -323,8 +324,9 @@ def changed(run: Run, full: dict) -> dict[str, Any]:
 
 
 def changed_jobs(proc: subprocess.CompletedProcess, task: str) -> list[str]:
+    """The infer and merge jobs of `task` that ran (`task=describe` is not `describe_short`)."""
     jobs = [j for j in jobs_run(proc) if j.startswith(("infer", "merge"))]
-    return sorted(j for j in jobs if f"task={task}" in j)
+    return sorted(j for j in jobs if re.search(rf"task={task}[,)]", j))
 
 
 def test_changed_answers_rerun_the_task_from_scratch(run: Run, changed: dict) -> None:
