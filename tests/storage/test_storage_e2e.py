@@ -1,5 +1,6 @@
 """End to end from storage: launch over an input on an HTTP server whose rows name
-videos on disk, on the same HTTP server and in S3 (moto), killed with -9 and resumed.
+videos on disk, on the same HTTP server and in S3 (moto), killed with -9 and resumed
+after two rows naming new remote videos were added to the input.
 
 The same video read from disk, HTTP or S3 gets the same answer; keys are the rows'
 `id`; a missing object, a stalled server and a refused credential each cost only
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +89,23 @@ def journal_records(out: Path) -> list[dict]:
     return [r for p in journal_paths(out) for r in read_jsonl(p)]
 
 
+def add_late_rows(site) -> None:
+    """Rows naming videos nobody fetched yet, one on HTTP and one in S3: the rerun must
+    fetch them however far the killed run got."""
+    late = site["root"] / "late"
+    late.mkdir()
+    shutil.copy(site["videos"][2], site["root"] / "site" / "late-2.mp4")
+    shutil.copy(site["videos"][3], late / "late-3.mp4")
+    site["s3"].upload("videos", late, prefix="clips/")
+    rows = [
+        {"id": "http-late", "path": "late-2.mp4"},
+        {"id": "s3-late", "path": "s3://videos/clips/late-3.mp4"},
+    ]
+    with (site["root"] / "site" / "input.jsonl").open("a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    site["rows"] += rows
+
+
 @pytest.fixture(scope="module")
 def resumed(site, tiny_model):
     """The run killed with -9 mid-way (the stalled row keeps it open), then rerun."""
@@ -111,6 +130,7 @@ def resumed(site, tiny_model):
         launch.wait()
     time.sleep(1.0)
     killed = journal_records(out)
+    add_late_rows(site)
     proc = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1", "--merge")
     return {"out": out, "killed": killed, "stderr": proc.stderr}
 
@@ -137,6 +157,8 @@ def test_disk_http_and_s3_give_the_same_answers(site, resumed):
         assert len(texts) == 1, texts
         assert ok[f"s3-{i}"]["raw"]["path"].startswith("s3://")  # the row as written
     assert ok["private-1"]["text"] == ok["disk-1"]["text"]  # the prefix's header let it in
+    assert ok["http-late"]["text"] == ok["disk-2"]["text"]
+    assert ok["s3-late"]["text"] == ok["disk-3"]["text"]
 
 
 def test_failures_are_per_row_with_their_kind(resumed):
@@ -154,7 +176,8 @@ def test_the_cache_is_emptied_and_fetches_are_reported(site, resumed):
     left = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
     assert left == []
     stats = json.loads((resumed["out"].parent / "res.rank0.stats.json").read_text())
-    assert stats["fetch"]["fetches"] > 0 and stats["fetch"]["fetched_bytes"] > 0
+    late = sum(site["videos"][i].stat().st_size for i in (2, 3))
+    assert stats["fetch"]["fetches"] >= 2 and stats["fetch"]["fetched_bytes"] >= late
     assert "fetched=" in resumed["stderr"] and " MiB/s)" in resumed["stderr"]
 
 
@@ -195,7 +218,13 @@ def test_preflight_reports_the_bytes_to_fetch(site, tiny_model):
     proc = run_cli("video_pipeline.cli.preflight", "--config", str(cfg), "--json")
     report = json.loads(proc.stdout)
     sizes = {v.name: v.stat().st_size for v in site["videos"]}
-    remote = 2 * sum(sizes.values()) + sizes[site["videos"][1].name]  # http, s3, private
-    assert report["remote_videos"] == 2 * N + 1
-    assert report["remote_bytes"] == remote
+    sizes |= {f"late-{i}.mp4": sizes[site["videos"][i].name] for i in (2, 3)}
+    # http, s3, private and the late rows when the input has them; missing ones count nothing
+    names = [
+        Path(r["path"]).name
+        for r in read_jsonl(site["root"] / "site" / "input.jsonl")
+        if not r["path"].startswith("/") and "missing" not in r["path"] and "stall" not in r["path"]
+    ]
+    assert report["remote_videos"] == len(names) >= 2 * N + 1
+    assert report["remote_bytes"] == sum(sizes[n] for n in names)
     assert report["errors_by_kind"] == {"video_not_found": 2, "fetch_error": 1}
