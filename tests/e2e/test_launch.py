@@ -76,6 +76,8 @@ def test_two_ranks_then_merge_gives_each_key_once(tmp_path, model, input_jsonl):
         stats = json.loads((out.parent / f"res.describe.rank{r}.stats.json").read_text())
         assert stats["done"] == 4 and stats["videos_per_s"] > 0
         assert stats["generated_tokens"] > 0
+        # 8-token answers take 8 steps at least; the rank's 4 videos at most in flight
+        assert stats["steps"] >= 8 and 0 < stats["mean_in_flight"] <= 4
     # The seed's merge: cat the rank files.
     cat = subprocess.run(
         f"cat {out.parent}/res.describe.rank*.jsonl",

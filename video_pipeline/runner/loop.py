@@ -43,6 +43,9 @@ class StepLoop:
         self.open: dict[int, int] = {}  # sample index -> its requests not finished yet
         self._seq = 0
         self.times = {"step_s": 0.0, "add_s": 0.0, "idle_s": 0.0, "render_s": 0.0}
+        self.step_cpu_s = 0.0  # this thread's CPU time inside step()
+        self.steps = 0
+        self._in_flight_sum = 0  # requests in the engine, summed over steps
 
     def run(self, source: RenderPool) -> None:
         t_start = time.perf_counter()
@@ -65,12 +68,15 @@ class StepLoop:
                     if exhausted:
                         return
                     continue
-                t0 = time.perf_counter()
+                self.steps += 1
+                self._in_flight_sum += self.engine.in_flight()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     finished = self.engine.step()
                 except Exception as e:
                     raise self._failed("step", e) from e
                 self.times["step_s"] += time.perf_counter() - t0
+                self.step_cpu_s += time.thread_time() - c0
                 for res in finished:
                     self._finish(res)
         finally:
@@ -162,6 +168,9 @@ class StepLoop:
             )
             s.other_s = max(0.0, wall - busy)  # parsing and journaling answers, bookkeeping
             s.loop_s = wall
+            s.engine_cpu_s = self.step_cpu_s
+            s.steps = self.steps
+            s.mean_in_flight = round(self._in_flight_sum / max(1, self.steps), 1)
             s.peak_in_flight_mb = round(self.gate.peak / 2**20, 1)
 
     def _failed(self, where: str, e: Exception) -> EngineFailure:

@@ -33,10 +33,18 @@ class RankStats:
     # rendered requests (add_s), idle waiting for input (wait_s), and the rest (other_s:
     # parsing and journaling answers). Shared by the tasks of one rank.
     engine_s: float = 0.0
+    # the stepping thread's own CPU time in step(): close to engine_s means the engine's
+    # host side (scheduling, sampling, detokenizing) bounds it; the rest of engine_s is
+    # waiting (for the device, the engine process, or this process's GIL)
+    engine_cpu_s: float = 0.0
     add_s: float = 0.0
     wait_s: float = 0.0
     other_s: float = 0.0
     loop_s: float = 0.0
+    # engine steps, and requests in the engine per step: a window the feed keeps full
+    # shows as max_num_seqs in flight; a starved one as fewer (and more steps)
+    steps: int = 0
+    mean_in_flight: float = 0.0
     peak_in_flight_mb: float = 0.0  # decoded bytes held at once (run.max_in_flight_mb)
     threads: dict = field(default_factory=dict)  # cores and threads of the rank's parts
     # remote videos: fetches, fetched_bytes, fetch_s, cache_hits, retries (storage.cache)
