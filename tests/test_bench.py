@@ -22,7 +22,8 @@ def config(tiny_model, video_dir, tmp_path_factory):
 
 
 def test_bench_measures_both_runs_on_the_same_videos(config):
-    proc = run_cli("video_pipeline.cli.bench", "--config", str(config), "--n", "6", "--json")
+    args = ("--config", str(config), "--n", "6", "--repeat", "2", "--json")
+    proc = run_cli("video_pipeline.cli.bench", *args)
     m = json.loads(proc.stdout)
     assert m["videos"] == 6
     assert m["pipeline_s"] > 0 and m["engine_alone_s"] > 0
@@ -32,6 +33,15 @@ def test_bench_measures_both_runs_on_the_same_videos(config):
     t = m["times"]
     assert t["step_s"] > 0 and 0 <= t["outside_step_share"] < 1
     assert m["device"].startswith(("CPU", "GPU"))
+    # two pairs on one engine, the median one reported
+    assert len(m["ratios"]) == 2 and m["ratio"] == min(m["ratios"])
+    # a 16-token answer takes at least 16 steps; at most the 6 videos are in flight
+    st = m["steps"]
+    assert st["pipeline"] >= 16 and st["engine_alone"] >= 16
+    assert 0 < st["pipeline_mean_in_flight"] <= 6 and 0 < st["engine_alone_mean_in_flight"] <= 6
+    assert st["step_ms_pipeline"] > 0 and st["step_ms_engine_alone"] > 0
+    for half in ("pipeline", "engine_alone"):  # a thread's CPU time within its wall
+        assert 0 < st[f"step_cpu_ms_{half}"] <= st[f"step_ms_{half}"] * 1.01
 
 
 def test_sweep_prints_a_table_best_first(config):

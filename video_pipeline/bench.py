@@ -7,6 +7,12 @@ One engine serves both runs, in one process:
 - `engine_alone`: the same samples decoded and rendered beforehand (untimed), then all
   added and stepped to the end: the engine's own throughput, the ceiling.
 
+Each half counts its engine steps and the requests in the engine per step, which split
+a gap in two: more steps mean the window was not kept full (the feed is too slow),
+dearer steps mean something competes with the engine for its device or cores. With
+`repeat`, the pairs alternate on one engine and the median pair is reported: on a
+shared machine one pair can be off by 10% either way.
+
 Answers have a fixed length (`ignore_eos`, `sampling.max_tokens` tokens) so the two do
 the same work, and vLLM's prefix and processor caches are reset between them.
 """
@@ -26,36 +32,91 @@ from video_pipeline.config.loader import task_configs
 
 
 @dataclass
-class Measurement:
-    settings: dict[str, Any]
-    videos: int
+class Steps:
+    """One half's engine steps: how many, requests in the engine per step, and the
+    stepping thread's CPU time in them."""
+
+    count: int
+    mean_in_flight: float
+    cpu_s: float
+
+
+@dataclass
+class Pair:
+    """One measurement: the pipeline, then the engine alone on the same videos."""
+
     pipeline_s: float
     engine_alone_s: float
-    prompt_tokens: int
-    generated_tokens: int
-    times: dict[str, float]  # where the pipeline's time went
+    pipeline_steps: Steps
+    engine_alone_steps: Steps
 
     @property
     def ratio(self) -> float:
         return self.engine_alone_s / self.pipeline_s if self.pipeline_s else 0.0
+
+
+@dataclass
+class Measurement:
+    settings: dict[str, Any]
+    videos: int
+    pairs: list[Pair]  # one per repeat; the figures below are the median pair's
+    prompt_tokens: int
+    generated_tokens: int
+    times: dict[str, float]  # where the pipeline's time went, in the median pair
+
+    @property
+    def median(self) -> Pair:
+        return self.pairs[median_index(self.pairs)]
+
+    @property
+    def pipeline_s(self) -> float:
+        return self.median.pipeline_s
+
+    @property
+    def engine_alone_s(self) -> float:
+        return self.median.engine_alone_s
+
+    @property
+    def ratio(self) -> float:
+        return self.median.ratio
 
     @property
     def videos_per_s(self) -> float:
         return self.videos / self.pipeline_s if self.pipeline_s else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        m = self.median
         return {
             "settings": self.settings,
             "videos": self.videos,
             "pipeline_s": round(self.pipeline_s, 3),
             "engine_alone_s": round(self.engine_alone_s, 3),
             "ratio": round(self.ratio, 3),
+            "ratios": [round(p.ratio, 3) for p in self.pairs],
             "videos_per_s": round(self.videos_per_s, 3),
             "videos_per_gpu_hour": round(self.videos_per_s * 3600),
             "prompt_tokens_per_s": round(self.prompt_tokens / self.pipeline_s, 1),
             "generated_tokens_per_s": round(self.generated_tokens / self.pipeline_s, 1),
             "times": {k: round(v, 3) for k, v in self.times.items()},
+            # the gap split: more steps (a starved window) or dearer steps (contention)
+            "steps": {
+                "pipeline": m.pipeline_steps.count,
+                "engine_alone": m.engine_alone_steps.count,
+                "pipeline_mean_in_flight": m.pipeline_steps.mean_in_flight,
+                "engine_alone_mean_in_flight": m.engine_alone_steps.mean_in_flight,
+                "step_ms_pipeline": per_step(self.times["step_s"], m.pipeline_steps),
+                "step_ms_engine_alone": per_step(m.engine_alone_s, m.engine_alone_steps),
+                # the stepping thread on a core: what is left of a step is waiting
+                "step_cpu_ms_pipeline": per_step(m.pipeline_steps.cpu_s, m.pipeline_steps),
+                "step_cpu_ms_engine_alone": per_step(
+                    m.engine_alone_steps.cpu_s, m.engine_alone_steps
+                ),
+            },
         }
+
+
+def per_step(seconds: float, steps: Steps) -> float:
+    return round(1000 * seconds / max(1, steps.count), 2)
 
 
 def sample_input(cfg: Config, n: int, dest: Path) -> int:
@@ -99,8 +160,8 @@ def bench_config(config: str, overrides: list[str], work: Path, n: int) -> tuple
     return load_config(data=data), videos
 
 
-def measure(cfg: Config, videos: int, settings: dict[str, Any]) -> Measurement:
-    """Pipeline then engine alone, on one engine, in this process."""
+def measure(cfg: Config, videos: int, settings: dict[str, Any], repeat: int = 1) -> Measurement:
+    """`repeat` pairs of pipeline then engine alone, on one engine, in this process."""
     from transformers import AutoProcessor
 
     from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, build_sampling_params
@@ -116,12 +177,26 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any]) -> Measurement:
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
     params = build_sampling_params(cfg.sampling, task)
 
-    t0 = time.perf_counter()
-    stats = run_rank(cfg, 0, 1, engine_factory=lambda: engine, processor=processor)
-    pipeline_s = time.perf_counter() - t0
-    _reset_caches(llm)  # before rendering: the processor cache mirrors the engine's
-    requests = _predecode(cfg, engine, task, processor)
-    engine_alone_s = _engine_alone(engine, requests, params)
+    pairs, all_stats = [], []
+    for k in range(max(1, repeat)):
+        run_cfg = _with_output(cfg, k)
+        t0 = time.perf_counter()
+        stats = run_rank(run_cfg, 0, 1, engine_factory=lambda: engine, processor=processor)
+        pipeline_s = time.perf_counter() - t0
+        _reset_caches(llm)  # before rendering: the processor cache mirrors the engine's
+        requests = _predecode(cfg, engine, task, processor)
+        alone_s, alone_steps = _engine_alone(engine, requests, params, k)
+        _reset_caches(llm)
+        pairs.append(
+            Pair(
+                pipeline_s,
+                alone_s,
+                Steps(stats.steps, stats.mean_in_flight, stats.engine_cpu_s),
+                alone_steps,
+            )
+        )
+        all_stats.append(stats)
+    stats = all_stats[median_index(pairs)]
     times = {
         "decode_s (summed over workers)": stats.decode_s,
         "render_s": stats.render_s,
@@ -132,14 +207,23 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any]) -> Measurement:
         "outside_step_share": stats.rates()["outside_step_share"],
     }
     return Measurement(
-        settings,
-        stats.finished,
-        pipeline_s,
-        engine_alone_s,
-        stats.prompt_tokens,
-        stats.generated_tokens,
-        times,
+        settings, stats.finished, pairs, stats.prompt_tokens, stats.generated_tokens, times
     )
+
+
+def median_index(pairs: list[Pair]) -> int:
+    """The pair whose ratio is the median (the lower one of an even count)."""
+    return sorted(range(len(pairs)), key=lambda i: pairs[i].ratio)[(len(pairs) - 1) // 2]
+
+
+def _with_output(cfg: Config, k: int) -> Config:
+    """The config of repeat k: its own output, so no run resumes from another."""
+    if k == 0:
+        return cfg
+    data = cfg.to_dict()
+    out = Path(cfg.data.output_jsonl)
+    data["data"]["output_jsonl"] = str(out.with_name(f"{out.stem}.{k}{out.suffix}"))
+    return load_config(data=data)
 
 
 def _predecode(cfg: Config, engine: Any, task: Any, processor: Any) -> list[Any]:
@@ -170,13 +254,19 @@ def _reset_caches(llm: Any) -> None:
             fn()
 
 
-def _engine_alone(engine: Any, requests: list[Any], params: Any) -> float:
+def _engine_alone(engine: Any, requests: list[Any], params: Any, k: int) -> tuple[float, Steps]:
+    steps = in_flight = 0
+    cpu_s = 0.0
     t0 = time.perf_counter()
     for i, request in enumerate(requests):
-        engine.add(f"ceiling-{i}", request, params)
+        engine.add(f"ceiling-{k}-{i}", request, params)
     while engine.in_flight():
+        steps += 1
+        in_flight += engine.in_flight()
+        c0 = time.thread_time()
         engine.step()
-    return time.perf_counter() - t0
+        cpu_s += time.thread_time() - c0
+    return time.perf_counter() - t0, Steps(steps, round(in_flight / max(1, steps), 1), cpu_s)
 
 
 def scratch() -> Path:

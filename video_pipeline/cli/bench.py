@@ -1,6 +1,6 @@
 """How close the pipeline comes to the engine's speed of light, before a big job.
 
-    python -m video_pipeline.cli.bench --config my.yaml [--n 64] [--json]
+    python -m video_pipeline.cli.bench --config my.yaml [--n 64] [--repeat 3] [--json]
     python -m video_pipeline.cli.bench --config my.yaml --sweep \\
         [--grid vllm.max_num_seqs=64,128 --grid data.num_workers=2,4]
 
@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_config_args(p)
     p.add_argument("--n", type=int, default=64, help="videos from the start of the input")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="pairs of runs, alternating on one engine; the median is reported",
+    )
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     p.add_argument("--sweep", action="store_true", help="try the --grid combinations")
     p.add_argument(
@@ -95,14 +101,14 @@ def measure_here(args: argparse.Namespace, settings: dict[str, str]) -> dict:
         cfg, n = bench.bench_config(args.config, overrides, work, args.n)
         if n == 0:
             raise SystemExit("error: no usable rows in data.input_jsonl")
-        m = bench.measure(cfg, n, settings)
+        m = bench.measure(cfg, n, settings, repeat=args.repeat)
     finally:
         bench.cleanup(work)
     return {**m.to_dict(), "device": where}
 
 
 def report(m: dict) -> str:
-    t = m["times"]
+    t, st = m["times"], m["steps"]
     lines = [
         f"{m['videos']} videos on {m['device']}: pipeline {m['pipeline_s']:.2f}s, "
         f"engine alone {m['engine_alone_s']:.2f}s -> pipeline / engine alone = {m['ratio']:.3f}",
@@ -114,7 +120,15 @@ def report(m: dict) -> str:
         + f"; outside step(): {100 * t['outside_step_share']:.1f}% of its wall",
         f"  render {t['render_s']:.2f}s, decode {t['decode_s (summed over workers)']:.2f}s "
         "(summed over workers)",
+        f"  engine steps: pipeline {st['pipeline']} at {st['step_ms_pipeline']:.1f} ms "
+        f"({st['step_cpu_ms_pipeline']:.1f} ms on a core), "
+        f"{st['pipeline_mean_in_flight']:.0f} requests in flight; engine alone "
+        f"{st['engine_alone']} at {st['step_ms_engine_alone']:.1f} ms "
+        f"({st['step_cpu_ms_engine_alone']:.1f} ms on a core), "
+        f"{st['engine_alone_mean_in_flight']:.0f} in flight",
     ]
+    if len(m["ratios"]) > 1:
+        lines.append("  ratio of each pair: " + ", ".join(f"{r:.3f}" for r in m["ratios"]))
     return "\n".join(lines)
 
 
@@ -123,6 +137,7 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     for settings in combos(args.grid or DEFAULT_GRID):
         cmd = [sys.executable, "-m", "video_pipeline.cli.bench", "--config", args.config]
         cmd += [*(a for o in args.overrides for a in ("--set", o)), "--n", str(args.n)]
+        cmd += ["--repeat", str(args.repeat)]
         cmd += ["--one", json.dumps(settings)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
