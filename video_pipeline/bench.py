@@ -33,11 +33,11 @@ from video_pipeline.config.loader import task_configs
 
 @dataclass
 class Steps:
-    """One half's engine steps: how many, requests in the engine per step, and the
-    stepping thread's CPU time in them."""
+    """One half's engine steps (as runner.loop.StepMeter counts them)."""
 
     count: int
     mean_in_flight: float
+    wall_s: float
     cpu_s: float
 
 
@@ -104,8 +104,8 @@ class Measurement:
                 "engine_alone": m.engine_alone_steps.count,
                 "pipeline_mean_in_flight": m.pipeline_steps.mean_in_flight,
                 "engine_alone_mean_in_flight": m.engine_alone_steps.mean_in_flight,
-                "step_ms_pipeline": per_step(self.times["step_s"], m.pipeline_steps),
-                "step_ms_engine_alone": per_step(m.engine_alone_s, m.engine_alone_steps),
+                "step_ms_pipeline": per_step(m.pipeline_steps.wall_s, m.pipeline_steps),
+                "step_ms_engine_alone": per_step(m.engine_alone_steps.wall_s, m.engine_alone_steps),
                 # the stepping thread on a core: what is left of a step is waiting
                 "step_cpu_ms_pipeline": per_step(m.pipeline_steps.cpu_s, m.pipeline_steps),
                 "step_cpu_ms_engine_alone": per_step(
@@ -191,7 +191,7 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any], repeat: int = 1)
             Pair(
                 pipeline_s,
                 alone_s,
-                Steps(stats.steps, stats.mean_in_flight, stats.engine_cpu_s),
+                Steps(stats.steps, stats.mean_in_flight, stats.engine_s, stats.engine_cpu_s),
                 alone_steps,
             )
         )
@@ -255,18 +255,16 @@ def _reset_caches(llm: Any) -> None:
 
 
 def _engine_alone(engine: Any, requests: list[Any], params: Any, k: int) -> tuple[float, Steps]:
-    steps = in_flight = 0
-    cpu_s = 0.0
+    from video_pipeline.runner.loop import StepMeter
+
+    meter = StepMeter()
     t0 = time.perf_counter()
     for i, request in enumerate(requests):
         engine.add(f"ceiling-{k}-{i}", request, params)
     while engine.in_flight():
-        steps += 1
-        in_flight += engine.in_flight()
-        c0 = time.thread_time()
-        engine.step()
-        cpu_s += time.thread_time() - c0
-    return time.perf_counter() - t0, Steps(steps, round(in_flight / max(1, steps), 1), cpu_s)
+        meter.step(engine)
+    wall = time.perf_counter() - t0
+    return wall, Steps(meter.count, meter.mean_in_flight, meter.wall_s, meter.cpu_s)
 
 
 def scratch() -> Path:

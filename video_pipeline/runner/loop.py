@@ -3,7 +3,7 @@ journal what finishes.
 
 It does as little as possible besides `step()`: requests arrive rendered (runner/
 render.py), so adding one is cheap, and it blocks for input only when the engine would
-otherwise sit idle. Its own time is accounted for (`step_s`, `add_s`, `idle_s`, and
+otherwise sit idle. Its own time is accounted for (in `step()`, `add_s`, `idle_s`, and
 the rest: parsing and journaling answers) in every task's stats.
 """
 
@@ -21,6 +21,33 @@ from video_pipeline.runner.memory import ByteGate
 from video_pipeline.runner.records import error_record, ok_record
 from video_pipeline.runner.render import Rendered, RenderPool
 from video_pipeline.tasks.base import ParseError
+
+
+@dataclass
+class StepMeter:
+    """Engine steps counted one way wherever the engine is stepped (a rank, `bench`'s
+    engine-alone half): how many, the requests in the engine at each, the wall time and
+    the stepping thread's own CPU time in them (the rest is waiting: for the device, the
+    engine process or this process's GIL)."""
+
+    count: int = 0
+    in_flight_sum: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def step(self, engine: Engine) -> list[Finished]:
+        self.count += 1
+        self.in_flight_sum += engine.in_flight()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return engine.step()
+        finally:
+            self.wall_s += time.perf_counter() - t0
+            self.cpu_s += time.thread_time() - c0
+
+    @property
+    def mean_in_flight(self) -> float:
+        return round(self.in_flight_sum / max(1, self.count), 1)
 
 
 @dataclass
@@ -42,10 +69,8 @@ class StepLoop:
         self.pending: dict[str, _Pending] = {}
         self.open: dict[int, int] = {}  # sample index -> its requests not finished yet
         self._seq = 0
-        self.times = {"step_s": 0.0, "add_s": 0.0, "idle_s": 0.0, "render_s": 0.0}
-        self.step_cpu_s = 0.0  # this thread's CPU time inside step()
-        self.steps = 0
-        self._in_flight_sum = 0  # requests in the engine, summed over steps
+        self.times = {"add_s": 0.0, "idle_s": 0.0, "render_s": 0.0}
+        self.meter = StepMeter()
 
     def run(self, source: RenderPool) -> None:
         t_start = time.perf_counter()
@@ -68,15 +93,10 @@ class StepLoop:
                     if exhausted:
                         return
                     continue
-                self.steps += 1
-                self._in_flight_sum += self.engine.in_flight()
-                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
-                    finished = self.engine.step()
+                    finished = self.meter.step(self.engine)
                 except Exception as e:
                     raise self._failed("step", e) from e
-                self.times["step_s"] += time.perf_counter() - t0
-                self.step_cpu_s += time.thread_time() - c0
                 for res in finished:
                     self._finish(res)
         finally:
@@ -156,21 +176,19 @@ class StepLoop:
             self.open[index] = left
 
     def _account(self, wall: float) -> None:
-        t = self.times
-        busy = t["step_s"] + t["add_s"] + t["idle_s"]
+        t, m = self.times, self.meter
+        busy = m.wall_s + t["add_s"] + t["idle_s"]
         for r in self.runs:
             s = r.stats
             s.engine_s, s.wait_s, s.add_s, s.render_s = (
-                t["step_s"],
+                m.wall_s,
                 t["idle_s"],
                 t["add_s"],
                 t["render_s"],
             )
             s.other_s = max(0.0, wall - busy)  # parsing and journaling answers, bookkeeping
             s.loop_s = wall
-            s.engine_cpu_s = self.step_cpu_s
-            s.steps = self.steps
-            s.mean_in_flight = round(self._in_flight_sum / max(1, self.steps), 1)
+            s.engine_cpu_s, s.steps, s.mean_in_flight = m.cpu_s, m.count, m.mean_in_flight
             s.peak_in_flight_mb = round(self.gate.peak / 2**20, 1)
 
     def _failed(self, where: str, e: Exception) -> EngineFailure:
