@@ -3,7 +3,7 @@
 One sequence of runs in one working directory, each step building on the previous
 (module-scoped fixtures), so that every engine start serves several assertions:
 
-1. target one task only, `kill -9` Snakemake's process group mid-infer;
+1. target one task only, `kill -9` of Snakemake's main process alone mid-infer;
 2. rerun the same target: no loss, no duplicate, the other task untouched;
 3. the full run: the second task only, exactly once, logs, benchmarks, summary;
 4. throughput knobs changed: nothing to do;
@@ -157,7 +157,7 @@ def run(
 
 @pytest.fixture(scope="module")
 def killed(run: Run) -> dict[str, Any]:
-    """Step 1: run one task; SIGKILL the whole process group once a shard is half done."""
+    """Step 1: run one task; SIGKILL Snakemake's main process once a shard is half done."""
     target = "out/results/describe.jsonl"
     cmd = snakemake_cmd(run.dir, [run.config()], *RUN_ARGS, targets=(target,))
     with open(run.dir / "killed.log", "w") as log:
@@ -174,14 +174,20 @@ def killed(run: Run) -> dict[str, Any]:
             if n and n < rows_of_shard(run, s) and not run.part("describe", s).exists():
                 partial.append(s)
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
+    # Snakemake's main process alone, not its group: its jobs' shells are reparented
+    # and live on, so only the jobs' own lifeline can end them.
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    # nothing of the job survives: the ranks (torchrun puts them in their own process
-    # groups) die with their parents, so a rerun never races them on the journals
-    deadline = time.time() + 30
+    # nothing of the job survives: its script, `launch` and the ranks (torchrun puts
+    # them in their own process groups) die with Snakemake, so a rerun never races
+    # them on the journals
+    deadline = time.time() + 10
     while live_processes_mentioning(str(run.dir)) and time.time() < deadline:
         time.sleep(0.2)
-    assert not live_processes_mentioning(str(run.dir))
+    left = live_processes_mentioning(str(run.dir))
+    for pid in left:  # do not leave them to the next steps
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"still running 10 s after Snakemake was killed: {left}"
     journals = {s: read_records_complete(run.journal("describe", s)) for s in SHARDS}
     parts = {s: run.part("describe", s).exists() for s in SHARDS}
     return {"journals": journals, "parts": parts, "partial": partial}

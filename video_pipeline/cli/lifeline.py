@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import sys
+import threading
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -44,3 +47,65 @@ def die_with_parent_and_children() -> None:
     with `spawn` re-imports the rank's main module, which arms it again."""
     die_with_parent()
     os.register_at_fork(before=_before_fork, after_in_child=lambda: die_with_parent(_forking_pid))
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def snakemake_ancestor() -> int | None:
+    """The nearest ancestor that is a Snakemake process (`snakemake ...` or
+    `python -m snakemake ...`), or None outside Snakemake."""
+    pid = os.getppid()
+    while pid > 1:
+        argv = _cmdline(pid)
+        head = [os.path.basename(a) for a in argv[:3]]
+        if "snakemake" in head:
+            return pid
+        pid = _ppid(pid)
+    return None
+
+
+def die_with(pid: int) -> None:
+    """SIGKILL this process as soon as process `pid` (not necessarily its parent) ends.
+
+    A rule's script runs under a shell that Snakemake started: when Snakemake is killed,
+    the shell is reparented and lives on, so the parent-death signal of the script
+    would never come. A thread waits on a pidfd of `pid` instead; children started with
+    `die_with_parent` then follow this process.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return
+    except OSError:  # a kernel without pidfds (before 5.3): no lifeline
+        return
+
+    def wait() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll():
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=wait, name="lifeline", daemon=True).start()
+
+
+def die_with_snakemake() -> None:
+    """`die_with` the Snakemake process that runs this job, if there is one."""
+    pid = snakemake_ancestor()
+    if pid is not None:
+        die_with(pid)

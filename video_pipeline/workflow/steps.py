@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from video_pipeline.cli.lifeline import die_with_snakemake
 from video_pipeline.workflow.logs import log_to
 from video_pipeline.workflow.settings import load_workflow
 
@@ -20,6 +21,9 @@ log = logging.getLogger("video_pipeline")
 
 @contextlib.contextmanager
 def _step(job: Any) -> Iterator[None]:
+    # Killing Snakemake (even `kill -9` of its main process alone) ends the job: its
+    # script, `launch` and the ranks, which would otherwise run on as orphans.
+    die_with_snakemake()
     log_to(job.log[0])
     try:
         yield
