@@ -27,12 +27,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import REPO
 from tests.robustness import procs
 from tests.workflow.smk import jobs_run, read_records, run_snakemake, snakemake_cmd, write_yaml
 from video_pipeline.fixtures.videos import write_input_jsonl
@@ -62,6 +64,19 @@ class Run:
         return run_snakemake(
             self.dir, [self.config()], *RUN_ARGS, *args, env=self.env, targets=targets
         )
+
+    def status(self) -> dict[str, Any]:
+        """`status --json` on the config files of the last step, as a user would run it."""
+        files = [str(REPO / "configs" / "demo.yaml"), str(self.dir / f"overlay{self.step}.yaml")]
+        out = subprocess.run(
+            [sys.executable, "-m", "video_pipeline.cli.status", "--config", *files, "--json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.dir,
+            check=True,
+        )
+        return json.loads(out.stdout)
 
     def results(self, task: str) -> tuple[list[dict], list[dict]]:
         res = self.out / "results"
@@ -190,7 +205,7 @@ def killed(run: Run) -> dict[str, Any]:
     assert not left, f"still running 10 s after Snakemake was killed: {left}"
     journals = {s: read_records_complete(run.journal("describe", s)) for s in SHARDS}
     parts = {s: run.part("describe", s).exists() for s in SHARDS}
-    return {"journals": journals, "parts": parts, "partial": partial}
+    return {"journals": journals, "parts": parts, "partial": partial, "status": run.status()}
 
 
 def rows_of_shard(run: Run, shard: str) -> int:
@@ -235,6 +250,15 @@ def test_kill_then_rerun_loses_and_repeats_nothing(run: Run, killed: dict, one_t
     for rec in kept:  # what was done before the kill is in the results as it was
         assert by_key[rec["__key"]]["time"] == rec["time"]
         assert by_key[rec["__key"]]["text"] == rec["text"]
+    # `status` saw what the kill left: each shard's records, and the partial ones stopped
+    units = {(u["task"], u["shard"]): u for u in killed["status"]["units"]}
+    for shard in SHARDS:
+        unit = units["describe", shard]
+        assert unit["done"] == len(killed["journals"][shard])
+        assert unit["total"] == rows_of_shard(run, shard)
+        if shard in killed["partial"]:
+            assert unit["state"] == "stopped"
+    assert all(u["state"] == "waiting" for (t, _), u in units.items() if t == "caption")
     for shard in killed["partial"]:
         last = read_records(run.out / "work" / "describe" / shard / "attempts.jsonl")[-1]
         assert sum(r["skipped_done"] for r in last["rank_stats"]) == len(killed["journals"][shard])
@@ -269,6 +293,13 @@ def test_full_run_each_key_once_errors_beside(run: Run, full: dict) -> None:
     kinds = {r["error"]["kind"] for r in caption.values() if r["status"] != "ok"}
     assert kinds <= {"bad_row", "video_not_found", "parse_error", *FAULTS.values()}
     assert {r["task"] for r in caption.values() if "task" in r} == {"structured_caption"}
+    # `status` from the same config files: every unit finished, the counts the results'
+    tasks = run.status()["tasks"]
+    for name, by_key in (("describe", describe), ("caption", caption)):
+        failed = [r for r in by_key.values() if r["status"] != "ok"]
+        assert tasks[name]["states"] == {"finished": len(SHARDS)}
+        assert tasks[name]["done"] == tasks[name]["total"] == len(by_key)
+        assert sum(tasks[name]["errors"].values()) == len(failed)
 
 
 def test_logs_benchmarks_stats_and_summary(run: Run, full: dict) -> None:
