@@ -5,7 +5,12 @@ import sys
 # The package that holds the logic sits next to this workflow; jobs inherit the path.
 sys.path.insert(0, workflow.basedir)
 
-from video_pipeline.workflow.settings import SHARED, load_workflow, missing_input_message
+from video_pipeline.workflow.settings import (
+    SHARED,
+    load_workflow,
+    missing_input_message,
+    missing_model_message,
+)
 from video_pipeline.workflow.summary import print_summary
 
 # The whole config is validated here, when the DAG is parsed: a bad key fails before
@@ -16,6 +21,8 @@ DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yam
 
 if not os.path.exists(WF.settings.input) and WF.settings.input != DEMO_INPUT:
     sys.exit(missing_input_message(WF.settings.input))
+if missing_model_message(WF):
+    sys.exit(missing_model_message(WF))
 SOFTWARE = "../envs/video-pipeline.yaml"
 
 

@@ -81,3 +81,19 @@ def test_a_fresh_checkout_says_what_to_set(tmp_path: Path, sm_env: dict[str, str
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "set `input:`" in lines[0] and "make demo" in lines[0]
     assert "MissingInputException" not in proc.stderr + proc.stdout
+
+
+def test_a_model_folder_that_does_not_exist_fails_at_parse(
+    tmp_path: Path, sm_env: dict[str, str]
+) -> None:
+    """Not every infer job failing one after another: one line before any job starts."""
+    (tmp_path / "in.jsonl").write_text('{"path": "a.mp4"}\n')
+    overlay = write_yaml(
+        tmp_path / "run.yaml",
+        {"input": str(tmp_path / "in.jsonl"), "vllm": {"model": str(tmp_path / "no-model")}},
+    )
+    proc = run_snakemake(tmp_path, [overlay], "-n", env=sm_env, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "vllm.model" in lines[0] and "no-model" in lines[0], proc.stderr
+    assert "does not exist" in lines[0]

@@ -36,6 +36,7 @@ from video_pipeline.runner.progress import summary_line
 
 log = logging.getLogger("video_pipeline")
 
+CONFIG_ERROR = 2  # exit status of `fail`: the config or a path in it is wrong
 LOCKED = 4  # exit status when another run holds the output's lock
 
 

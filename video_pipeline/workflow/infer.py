@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import video_pipeline
-from video_pipeline.cli.launch import LOCKED
+from video_pipeline.cli.launch import CONFIG_ERROR, LOCKED
 from video_pipeline.cli.lifeline import die_with_parent
 from video_pipeline.config import Config, dump_config
 from video_pipeline.fingerprint import fingerprint
@@ -89,6 +89,11 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
     rc = attempt["rc"]
     if rc == LOCKED:
         raise InferError(f"job {label}: another run is writing this shard's journals")
+    if rc == CONFIG_ERROR:  # refused before any rank started: a rerun changes nothing
+        raise InferError(
+            f"job {label}: launch refused the job's config (its log says why: {log_path}); "
+            "fix the config, then rerun"
+        )
     if rc != 0:
         raise InferError(f"job {label}: ranks exited with code {rc}; rerun to resume")
     for task, cfg in cfgs.items():

@@ -198,6 +198,23 @@ def missing_input_message(path: str) -> str:
     )
 
 
+def missing_model_message(wf: Workflow) -> str | None:
+    """One line for a `vllm.model` written as a local path (absolute, or starting with
+    `./`, `../` or `~`) that does not exist: found when the DAG is parsed instead of by
+    every infer job. Anything else may be a hub id, which only the engine can resolve."""
+    from pathlib import Path
+
+    for cfg in wf.configs.values():
+        model = cfg.vllm.model
+        local = model.startswith(("/", "./", "../", "~"))
+        if local and not Path(model).expanduser().exists():
+            return (
+                f"error: vllm.model {model!r} does not exist: set it to a model folder (one "
+                "with config.json) or a hub id such as Qwen/Qwen2.5-VL-7B-Instruct"
+            )
+    return None
+
+
 def load_workflow(config: dict[str, Any]) -> Workflow:
     """Validate Snakemake's config mapping; raises ConfigError listing every problem."""
     if not isinstance(config, dict):
