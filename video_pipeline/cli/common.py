@@ -43,8 +43,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def setup_logging(prefix: str = "") -> None:
+    from video_pipeline.logfilters import debug_wanted, quiet_library_logs
+
+    quiet_library_logs()
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.DEBUG if debug_wanted() else logging.INFO,
         format=f"%(asctime)s {prefix}%(levelname)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
