@@ -14,8 +14,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import cli_env, demo_config, write_config
 from tests.robustness.procs import HOOKS
+
+pytestmark = pytest.mark.e2e  # real bench, launch and torchrun processes
 
 
 def _run(module: str, args: list[str], record, **env: str | None) -> None:
