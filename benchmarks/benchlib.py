@@ -65,9 +65,11 @@ def machine() -> dict[str, Any]:
         import torch
 
         info["torch"] = torch.__version__
-        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:
         pass
+    from video_pipeline.devices import gpu_names
+
+    info["gpu"] = (gpu_names() or [None])[0]  # no CUDA query: the engine forks later
     try:
         from importlib.metadata import version
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from video_pipeline.config import Config, load_config
 from video_pipeline.config.loader import task_configs
+from video_pipeline.devices import machine_has_gpu
 
 
 @dataclass
@@ -150,7 +151,7 @@ def bench_config(config: str, overrides: list[str], work: Path, n: int) -> tuple
     from video_pipeline.runner.checks import check_engine
 
     cfg = task_configs(load_config(config, overrides=overrides))[0]
-    check_engine([cfg], on_cpu=not Path("/dev/nvidia0").exists())
+    check_engine([cfg], on_cpu=not machine_has_gpu())
     rows = work / "input.jsonl"
     videos = sample_input(cfg, n, rows)
     data = cfg.to_dict()

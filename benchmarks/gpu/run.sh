@@ -4,7 +4,9 @@
 #   benchmarks/gpu/run.sh                      # the tiny models only (no hub needed)
 #   benchmarks/gpu/run.sh /models/Qwen2.5-VL-7B-Instruct [more model folders]
 #
-# Needs: `pip install -e .[gpu]` (vllm 0.32.0 with CUDA), FFmpeg for torchcodec.
+# Needs: `pip install -e .[gpu]` (vllm 0.32.0, a CUDA 13 build: Python >= 3.11, an NVIDIA
+# driver for CUDA 13), FFmpeg for torchcodec. The models run in bfloat16, or float16 on
+# GPUs before compute capability 8.0 (no bfloat16); DTYPE=... overrides.
 # For each model it builds (tiny) or takes (given) the model, generates test videos,
 # and runs `python -m video_pipeline.cli.bench` at 128 and 256 tokens: pipeline /
 # engine alone, videos per GPU-hour, tokens/s and where the time went. Every number
@@ -15,9 +17,15 @@ PY=${PYTHON:-python}
 WORK=${WORK:-$(mktemp -d /tmp/vp-gpu-bench.XXXX)}
 N=${N:-256}
 echo "work: $WORK"
+# nvidia-smi, not torch: nothing here may initialise CUDA in a process that forks later.
+first=${CUDA_VISIBLE_DEVICES:-0}  # bench runs on the first visible GPU
+gpu=$(nvidia-smi -i "${first%%,*}" --query-gpu=name,compute_cap --format=csv,noheader)
+cap=${gpu##*, }
+if [ "${cap%%.*}" -ge 8 ]; then auto_dtype=bfloat16; else auto_dtype=float16; fi
+DTYPE=${DTYPE:-$auto_dtype}
 "$PY" - <<PY
 import torch, vllm
-print(f"vllm {vllm.__version__}, torch {torch.__version__}, GPU: {torch.cuda.get_device_name(0)}")
+print(f"vllm {vllm.__version__}, torch {torch.__version__}, GPU: $gpu, dtype $DTYPE")
 PY
 
 "$PY" -m video_pipeline.fixtures.videos "$WORK/videos" --n "$N" --seconds 8 --fps 8 \
@@ -29,7 +37,7 @@ for model in "${models[@]}"; do
   cat > "$WORK/bench.yaml" <<YAML
 data: {input_jsonl: $WORK/input.jsonl, output_jsonl: $WORK/out/o.jsonl, num_workers: 4}
 vision: {total_pixels: 2007040, min_pixels: 3136, fps: 2}
-vllm: {model: $model, dtype: bfloat16, gpu_memory_utilization: 0.85,
+vllm: {model: $model, dtype: $DTYPE, gpu_memory_utilization: 0.85,
        limit_mm_per_prompt: {video: 1, image: 0}}
 sampling: {temperature: 0.0}
 run: {task: describe}

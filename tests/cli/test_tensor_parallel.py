@@ -8,9 +8,9 @@ import os
 import pytest
 
 from tests.helpers import demo_config, run_cli, write_config
-from video_pipeline.cli.launch import gpu_groups, rank_env
 from video_pipeline.config import ConfigError
-from video_pipeline.runner.threads import pin_devices
+from video_pipeline.devices import DeviceError, gpu_groups, rank_env
+from video_pipeline.runner.threads import pin_rank
 from video_pipeline.workflow.gpus import GpuClaimError, job_devices
 from video_pipeline.workflow.settings import load_workflow
 
@@ -30,9 +30,8 @@ def test_gpus_split_into_consecutive_groups_of_t():
     ids = [str(i) for i in range(8)]
     assert gpu_groups(ids, 4) == [["0", "1", "2", "3"], ["4", "5", "6", "7"]]
     assert gpu_groups(ids, 1) == [[i] for i in ids]
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(DeviceError, match="do not split into engines"):
         gpu_groups(ids[:6], 4)
-    assert err.value.code == 2
 
 
 def test_each_rank_sees_only_its_group(monkeypatch):
@@ -41,7 +40,7 @@ def test_each_rank_sees_only_its_group(monkeypatch):
     for rank, expected in enumerate(["0,1,2,3", "4,5,6,7"]):
         monkeypatch.setenv("VP_GPUS", env["VP_GPUS"])
         monkeypatch.delenv("VP_CPU_BIND", raising=False)
-        pin_devices(rank, workers=1, tp=4)
+        pin_rank(rank, workers=1, tp=4)
         assert os.environ["CUDA_VISIBLE_DEVICES"] == expected
 
 
@@ -53,7 +52,7 @@ def test_a_cpu_rank_splits_its_engine_cores_between_its_workers(monkeypatch):
         for name in ("VLLM_CPU_OMP_THREADS_BIND", "VP_GPUS", "VP_DECODE_CORES"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("VP_CPU_BIND", bind)
-        pin_devices(local_rank, workers, tp)
+        pin_rank(local_rank, workers, tp)
         return os.environ["VLLM_CPU_OMP_THREADS_BIND"], os.environ["VP_DECODE_CORES"]
 
     # vLLM's format: one core list per tensor-parallel worker, joined by '|'.

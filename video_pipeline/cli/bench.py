@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 DEFAULT_GRID = [
     "vllm.max_num_seqs=64,128,256",
@@ -70,17 +69,19 @@ def combos(grid: list[str]) -> list[dict[str, str]]:
     return [dict(c) for c in itertools.product(*axes)]
 
 
-def pin_devices(workers: int) -> str:
+def pin_bench(workers: int, render: int) -> str:
     """Before torch: one GPU, or this machine's cores split as a CPU rank's are."""
+    from video_pipeline.devices import DeviceError, require_cpu_build, take_first_gpu
     from video_pipeline.runner.threads import pin_cpu_rank, size_gpu_rank
 
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    has_gpu = Path("/dev/nvidia0").exists() and visible != ""
-    if has_gpu:
-        first = (visible or "0").split(",")[0]
-        os.environ["CUDA_VISIBLE_DEVICES"] = first
-        size_gpu_rank()
-        return f"GPU {first}"
+    gpu = take_first_gpu()
+    if gpu is not None:
+        size_gpu_rank(workers, render, tp=1)
+        return f"GPU {gpu}"
+    try:
+        require_cpu_build()
+    except DeviceError as e:
+        raise SystemExit(f"error: {e}") from None
     cores = sorted(os.sched_getaffinity(0))
     pin_cpu_rank(cores, workers)
     return f"CPU, engine on cores {os.environ['VLLM_CPU_OMP_THREADS_BIND']}"
@@ -92,7 +93,7 @@ def measure_here(args: argparse.Namespace, settings: dict[str, str]) -> dict:
 
     overrides = [*args.overrides, *(f"{k}={v}" for k, v in settings.items())]
     shape = load_config(args.config, overrides=overrides, check_task=False)
-    where = pin_devices(max(1, shape.data.num_workers))
+    where = pin_bench(max(1, shape.data.num_workers), shape.run.render_threads)
     from video_pipeline.engine.vllm_engine import engine_env_defaults
 
     engine_env_defaults()

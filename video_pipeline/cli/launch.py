@@ -29,6 +29,15 @@ import sys
 from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.config.loader import task_configs
+from video_pipeline.devices import (
+    RANK_CORES_ENV,
+    RANK_GPUS_ENV,
+    DeviceError,
+    gpu_groups,
+    launch_devices,
+    rank_env,
+    require_cpu_build,
+)
 from video_pipeline.io.journal import journal_path
 from video_pipeline.runner import members
 from video_pipeline.runner.lock import LockHeld, LockUnsupported, OutputLock, lock_path
@@ -55,45 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--merge", action="store_true", help="merge rank outputs at the end")
     p.add_argument("--retry-errors", action="store_true", help="rerun samples that failed before")
     return p.parse_args(argv)
-
-
-def resolve_devices(args: argparse.Namespace) -> tuple[list[str] | None, int]:
-    """(GPU ids or None for CPU ranks, number of ranks)."""
-    if args.nproc is not None:
-        if args.nproc < 1:
-            fail(f"--nproc must be >= 1, got {args.nproc}")
-        return None, args.nproc
-    spec = args.gpus or os.environ.get("CUDA_VISIBLE_DEVICES")
-    if spec is None:
-        import torch
-
-        n = torch.cuda.device_count()
-        return ([str(i) for i in range(n)], n) if n else (None, 1)
-    gpus = [g.strip() for g in spec.split(",") if g.strip()]
-    if not gpus:
-        fail(f"no GPU ids in {spec!r}")
-    if len(set(gpus)) != len(gpus):
-        fail(f"--gpus lists a GPU twice: {spec}")
-    return gpus, len(gpus)
-
-
-def gpu_groups(gpus: list[str], tp: int) -> list[list[str]]:
-    """The GPUs of each rank: consecutive groups of `tp` ids (one engine each)."""
-    if len(gpus) % tp:
-        fail(
-            f"{len(gpus)} GPU(s) ({','.join(gpus)}) do not split into engines of "
-            f"vllm.tensor_parallel_size={tp}: give a multiple of {tp} GPUs"
-        )
-    return [gpus[i : i + tp] for i in range(0, len(gpus), tp)]
-
-
-def cpu_groups(n: int) -> str:
-    """Split this process's cores into n disjoint groups, one per CPU rank."""
-    cores = sorted(os.sched_getaffinity(0))
-    groups = [
-        cores[i::n] or [cores[i % len(cores)]] for i in range(n)
-    ]  # more ranks than cores: share
-    return "|".join(",".join(map(str, sorted(g))) for g in groups)
 
 
 def worker_command(config: str, overrides: list[str], nproc: int) -> list[str]:
@@ -143,7 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     cfgs = task_configs(cfg)
     from video_pipeline.runner.checks import check_engine, check_model, check_paths, check_storage
 
-    gpus, nproc = resolve_devices(args)
+    try:
+        gpus, nproc = launch_devices(args.gpus, args.nproc)
+        if gpus is None:
+            require_cpu_build()
+        groups = gpu_groups(gpus, cfg.vllm.tensor_parallel_size) if gpus is not None else None
+    except DeviceError as e:
+        fail(str(e))
+        raise  # unreachable
     try:
         for one in cfgs:
             check_paths(one)
@@ -152,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         check_storage(cfgs[0])
     except ConfigError as e:
         fail(str(e))
-    groups = gpu_groups(gpus, cfgs[0].vllm.tensor_parallel_size) if gpus is not None else None
     nproc = nproc if groups is None else len(groups)
     outputs = [one.data.output_jsonl for one in cfgs]
     if cfg.clips.summary:
@@ -218,14 +194,6 @@ def take_lock(output: str) -> OutputLock:
     return lock
 
 
-def rank_env(groups: list[list[str]] | None, nproc: int) -> dict[str, str]:
-    """What the ranks are told about their devices: each rank's GPU ids (VP_GPUS) or
-    each CPU rank's cores (VP_CPU_BIND); ranks joined by '|', ids by ','."""
-    if groups is not None:
-        return {"VP_GPUS": "|".join(",".join(g) for g in groups)}
-    return {"CUDA_VISIBLE_DEVICES": "", "VP_CPU_BIND": cpu_groups(nproc)}
-
-
 def run_ranks(
     cmd: list[str],
     cfgs: list[Config],
@@ -238,12 +206,12 @@ def run_ranks(
 
     fps = [(cfg.run.task, prepare_output(cfg)) for cfg in cfgs]
     tp = cfgs[0].vllm.tensor_parallel_size
-    env = {k: v for k, v in os.environ.items() if k not in ("VP_GPUS", "VP_CPU_BIND")}
+    env = {k: v for k, v in os.environ.items() if k not in (RANK_GPUS_ENV, RANK_CORES_ENV)}
     env.update(rank_env(groups, nproc))
     if groups is not None:
         where = f"{nproc} rank(s) on GPUs {' | '.join(','.join(g) for g in groups)}"
     else:
-        where = f"{nproc} CPU rank(s), cores {env['VP_CPU_BIND']}"
+        where = f"{nproc} CPU rank(s), cores {env[RANK_CORES_ENV]}"
     if tp > 1:
         where += f", tensor_parallel_size {tp} per rank"
     for task, fp in fps:

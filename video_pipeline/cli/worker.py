@@ -23,7 +23,7 @@ from typing import Any  # noqa: E402
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
 from video_pipeline.config import ConfigError, load_config  # noqa: E402
 from video_pipeline.runner import members  # noqa: E402
-from video_pipeline.runner.threads import pin_devices  # noqa: E402
+from video_pipeline.runner.threads import pin_rank  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
 
@@ -58,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         shape = load_config(args.config, overrides=args.overrides, check_task=False)
     except ConfigError:
         shape = None
-    workers = max(1, shape.data.num_workers) if shape else 1
-    pin_devices(local_rank, workers, shape.vllm.tensor_parallel_size if shape else 1)
+    if shape is None:
+        pin_rank(local_rank, workers=1)
+    else:
+        workers = max(1, shape.data.num_workers)
+        pin_rank(local_rank, workers, shape.vllm.tensor_parallel_size, shape.run.render_threads)
     cfg = config_or_die(args)
 
     from video_pipeline.config.loader import task_configs

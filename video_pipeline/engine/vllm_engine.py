@@ -14,15 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from video_pipeline.config.schema import SamplingConfig, VllmConfig
+from video_pipeline.devices import cuda_available
 from video_pipeline.engine.base import Finished, RequestRejected
 from video_pipeline.errors import describe_exception
 from video_pipeline.tasks.base import Task
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def engine_env_defaults() -> None:

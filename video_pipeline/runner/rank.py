@@ -132,6 +132,7 @@ def run_tasks(
     for d in datasets:
         d.storage = base.storage
     plan = ThreadPlan.for_rank(base)
+    plan.apply()  # before the decode workers fork: they inherit its thread counts
     gate = ByteGate(base.run.max_in_flight_mb)
     fetcher = prefetcher_for(base, rank, samples, datasets[0])
     feed = DecodeFeed(

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from video_pipeline.devices import usable_gpus, visible_gpus
 from video_pipeline.runner import members
 from video_pipeline.runner.lock import flock_or_explain
 
@@ -51,16 +52,6 @@ class Devices:
         ids = ",".join(self.gpu_ids) or "-"
         where = "CPU" if self.cpu else "GPU"
         return f"gpu_ids={ids} source={self.source} ranks={self.ranks} ({where})"
-
-
-def visible_gpus() -> list[str]:
-    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else all GPUs."""
-    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if spec is not None:
-        return [g.strip() for g in spec.split(",") if g.strip()]
-    import torch
-
-    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 def _lock_name(gpu_id: str) -> str:
@@ -225,8 +216,7 @@ def job_devices(
         return
     cpu = device == "cpu"
     if os.environ.get("SLURM_JOB_ID"):
-        ids = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
-        ids = [g for g in ids if g]
+        ids = visible_gpus() or []
         if not ids:
             raise GpuClaimError(
                 "SLURM gave this job no GPU (CUDA_VISIBLE_DEVICES is unset or empty); "
@@ -244,7 +234,7 @@ def job_devices(
             return
         pool = ids  # one allocation shared by several jobs (snakemake inside salloc)
     elif pool is None:
-        pool = visible_gpus()
+        pool = usable_gpus()
     if not pool:
         raise GpuClaimError(
             "no GPU is visible to claim from: set gpus_per_job: 0 for CPU ranks, "
