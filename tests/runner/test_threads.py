@@ -52,10 +52,13 @@ def test_a_job_shares_the_node_by_its_gpus():
 
 def test_a_rank_spends_its_cores_on_render_and_decode():
     one = plan_gpu_rank(8, workers=4, render=1)
-    assert (one.reserved, one.workers, one.torch_threads, one.ffmpeg_threads) == (2, 4, 1, 1)
+    assert (one.reserved, one.workers, one.torch_threads, one.ffmpeg_threads) == (2, 4, 2, 1)
+    assert one.total == 8  # no core left idle
     # More cores per GPU: render threads get torch threads, decodes FFmpeg threads.
     wide = plan_gpu_rank(24, workers=4, render=1)
-    assert (wide.workers, wide.torch_threads, wide.ffmpeg_threads) == (4, 4, 4)
+    assert (wide.workers, wide.torch_threads, wide.ffmpeg_threads) == (4, 6, 4)
+    h200 = plan_gpu_rank(16, workers=8, render=1)  # the one-GPU, 16-core node measured
+    assert (h200.torch_threads, h200.ffmpeg_threads, h200.total) == (6, 1, 16)
     assert wide.total <= 24
     # More decode workers asked than the rank has cores for: capped.
     capped = plan_gpu_rank(8, workers=16, render=2)

@@ -114,6 +114,9 @@ def plan_gpu_rank(cores: int, workers: int, render: int, tp: int = 1) -> GpuRank
     workers = max(1, min(workers, free - render))
     per = max(1, free // (render + workers))
     ffmpeg = max(1, (free - render * per) // workers)
+    # what the decoders' even share leaves (a remainder of the division) goes to the
+    # render threads: a 16-core rank with 8 workers otherwise left 5 cores idle
+    per = max(per, (free - workers * ffmpeg) // render)
     return GpuRankThreads(cores, reserved, render, per, workers, ffmpeg)
 
 
