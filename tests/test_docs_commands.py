@@ -7,8 +7,10 @@
   clip targets exist) and `$OUTDIR` for its outdir; a target that `--configfile` or
   `--config` swallows fails it. Written inline in the text: parsed by Snakemake's parser.
 - `make X`: `make -n X` works and the files its recipe names exist.
-- the rest (`pip install`, `cat` of rank journals, tools' scripts, opening the report):
-  what they rely on exists.
+- the rest (`pip install`, `pytest`, `cat` of rank journals, tools' scripts, opening the
+  report): what they rely on exists.
+Commands mentioned in the text (`launch --retry-errors`) are checked like the ones of
+```bash blocks, except that values may be left out.
 A command of a kind not listed here fails the test: add a check for it.
 """
 
@@ -32,6 +34,19 @@ from tests.helpers import REPO, cli_env
 from tests.markdown_docs import COMMAND_PAGES, inline_commands, shell_commands
 
 OUTDIR = "demo/out"  # configs/demo.yaml's outdir, which my-run.yaml keeps
+# Code spans in the text that are commands; `launch --gpus ...` is short for
+# `python -m video_pipeline.cli.launch --gpus ...`.
+SHORT = ("launch", "bench", "clips", "merge", "verify", "preflight", "report", "export")
+INLINE = (
+    "snakemake ",
+    "python -m video_pipeline",
+    "make ",
+    "pip install -e",
+    "pytest ",
+    "tools/",
+    "benchmarks/",
+    *(f"{name} " for name in SHORT),
+)
 FLAG = re.compile(r"^--?[A-Za-z][\w-]*")
 
 
@@ -41,8 +56,7 @@ def documented() -> list[tuple[str, str, bool]]:
     for page in COMMAND_PAGES:
         name = str(page.relative_to(REPO))
         out += [(name, c, True) for c in shell_commands(page)]
-        starts = ("snakemake ", "python -m video_pipeline", "make ")
-        out += [(name, c, False) for c in inline_commands(page, starts)]
+        out += [(name, c, False) for c in inline_commands(page, INLINE)]
     return out
 
 
@@ -163,16 +177,23 @@ def test_the_demo_writes_the_report_the_quick_start_opens(snakemake_results: dic
 # ---- everything else ---------------------------------------------------------------
 
 
-def check_python(argv: list[str]) -> None:
+def check_python(argv: list[str], mention: bool = False) -> None:
     """`python -m module ...` or `python script.py ...`: with --help it exits 0, and the
-    help names every flag the command uses."""
+    help names every flag the command uses. A mention in the text (`launch --gpus`) may
+    leave out values: --help goes right after the module and its subcommand."""
     if argv[1] == "-m" and argv[2] == "webbrowser":
         assert importlib.util.find_spec("webbrowser")  # checked with the demo's outputs
         return
     if argv[1] != "-m":
         assert (REPO / argv[1]).is_file(), f"no script {argv[1]}"
+    run = argv[1:]
+    if mention:
+        lead = 2 if argv[1] == "-m" else 1
+        while lead + 1 < len(argv) and not argv[lead + 1].startswith("-"):
+            lead += 1
+        run = argv[1 : lead + 1]
     proc = subprocess.run(
-        [sys.executable, *argv[1:], "--help"],
+        [sys.executable, *run, "--help"],
         capture_output=True,
         text=True,
         env=cli_env(),
@@ -221,14 +242,29 @@ def check_cat_journals(argv: list[str]) -> None:
     assert all(fnmatch.fnmatch(str(journal_path(output, r)), pattern) for r in (0, 7, 12))
 
 
-def check(command: str) -> None:
+def check_pytest(argv: list[str]) -> None:
+    """`pytest [-m EXPR] [paths]`: the paths exist and EXPR names registered markers."""
+    text = (REPO / "pyproject.toml").read_text()
+    for i, w in enumerate(argv[1:], 1):
+        if argv[i - 1] == "-m":
+            for marker in set(re.findall(r"\w+", w)) - {"and", "or", "not"}:
+                assert re.search(rf'"{marker}: ', text), f"marker {marker} is not registered"
+        elif not w.startswith("-"):
+            assert (REPO / w).exists(), f"no {w}"
+
+
+def check(command: str, mention: bool = False) -> None:
     argv = words(command)
+    if argv[0] in SHORT:
+        argv = ["python", "-m", f"video_pipeline.cli.{argv[0]}", *argv[1:]]
     if argv[0] in {"python", "python3"}:
-        check_python(argv)
+        check_python(argv, mention)
     elif argv[0] == "make":
         check_make(argv)
     elif argv[0] == "pip":
         check_pip(argv)
+    elif argv[0] == "pytest":
+        check_pytest(argv)
     elif argv[0] == "cat" and ".rank*" in argv[1]:
         check_cat_journals(argv)
     elif argv[0].endswith(".sh"):
@@ -239,12 +275,12 @@ def check(command: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "page,command",
-    [(p, c) for p, c, _ in COMMANDS if not c.startswith("snakemake")],
-    ids=lambda v: v if v.endswith(".md") else v[:60],
+    "page,command,block",
+    [x for x in COMMANDS if not x[1].startswith("snakemake")],
+    ids=lambda v: v[:60] if isinstance(v, str) else "",
 )
-def test_command(page: str, command: str):
-    check(command)
+def test_command(page: str, command: str, block: bool):
+    check(command, mention=not block)
 
 
 def test_help_check_catches_an_unknown_flag():
