@@ -27,6 +27,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakemake --lint --configfile configs/demo.yaml
 
+# Every benchmark at full size, one after another (`benchmarks/run_all.py --smoke`: tiny sizes).
 bench: install
 	$(PY) benchmarks/run_all.py
 

@@ -20,7 +20,7 @@ def test_seed_config_loads_unchanged():
     assert cfg.vision.fps == 2.0
     assert cfg.vllm.tensor_parallel_size == 1
     assert cfg.vllm.limit_mm_per_prompt == {"video": 1}
-    assert cfg.vllm.trust_remote_code is True  # the seed sets it; the default is False
+    assert cfg.vllm.trust_remote_code is False  # no built-in family runs code from the hub
     assert cfg.run.task == "describe"
     assert cfg.run.fsync_every == 10
     assert cfg.task_params == {"dataset": {}}

@@ -96,7 +96,7 @@ def slurm_run(tmp_path_factory, tiny_model):
         subprocess.run(up, check=True, timeout=600)
         assert _cluster_ready(), "tools/slurm/up.sh did not bring up SLURM with accounting"
     # Below it the plugin silently uses sacct, which never matches "CANCELLED by <uid>".
-    assert _min_job_age() >= 210, "the profile needs MinJobAge >= 210 s (see README, SLURM)"
+    assert _min_job_age() >= 210, "the profile needs MinJobAge >= 210 s (see docs/slurm.md)"
     work = tmp_path_factory.mktemp("slurm")
     videos = make_video_set(work / "videos", N_VIDEOS, seconds=2.0, fps=8)
     cfg = write_yaml(

@@ -44,7 +44,7 @@ class ModelProfile:
         default_factory=lambda: {"do_resize": False}, hash=False
     )
     # Recommended budgets, in pixel units (one unit = pixel_factor**2 pixels, one merged
-    # token of one frame): the README's table and the hints of the vision check.
+    # token of one frame): the table of docs/models.md and the hints of the vision check.
     recommended_units: Mapping[str, int] = field(
         default_factory=lambda: {"total_pixels": 20480, "min_pixels": 16}, hash=False
     )
