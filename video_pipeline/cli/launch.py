@@ -1,7 +1,7 @@
 """Run a config on one machine: torchrun with one rank per engine (or N CPU ranks).
 
     python -m video_pipeline.cli.launch --config configs/describe.yaml --gpus 0,1,2,3
-    python -m video_pipeline.cli.launch --config configs/demo.yaml --nproc 2   # no GPU
+    python -m video_pipeline.cli.launch --config my.yaml --nproc 2   # CPU ranks, no GPU
 
 Each rank sees only its own GPUs: one, or `vllm.tensor_parallel_size` T of them, in
 which case N GPUs make N/T ranks. Rank outputs are `<output stem>.rank{r}.jsonl`; a rerun
