@@ -18,7 +18,6 @@ SQLite's page cache whatever the size of the run.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,8 +33,9 @@ from video_pipeline.clips.expand import (
     ERROR_KIND_FIELD,
     VIDEO_KEY_FIELD,
 )
+from video_pipeline.io.atomic import atomic_writer
 from video_pipeline.io.journal import read_head
-from video_pipeline.io.jsonl import iter_complete_lines
+from video_pipeline.io.jsonl import dumps_line, dumps_text, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
 
 _CACHE_KIB = 64 * 1024  # SQLite page cache; sorting spills to temporary files beyond it
@@ -88,16 +88,9 @@ def write_rollup(
             _load_records(db, records)
             rows = _rows_of_files(clip_rows) if clip_rows is not None else _rows_of_records(db)
             _load_rows(db, rows)
-            tmp_out = out.with_name(f"{out.name}.tmp{os.getpid()}")
-            try:
-                with open(tmp_out, "w", encoding="utf-8") as fh:
-                    for line in _video_lines(db, report):
-                        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp_out, out)
-            finally:
-                tmp_out.unlink(missing_ok=True)
+            with atomic_writer(out) as fh:
+                for line in _video_lines(db, report):
+                    fh.write(dumps_line(line))
             report.orphans = db.execute(
                 "SELECT count(*) FROM records WHERE key NOT IN (SELECT key FROM rows)"
             ).fetchone()[0]
@@ -169,7 +162,7 @@ def _load_rows(db: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
             user = {k: v for k, v in row.items() if k not in _USER_FIELDS_DROPPED}
             cur.execute(
                 "INSERT OR IGNORE INTO videos VALUES (?, ?, ?, ?)",
-                (video, seq, row.get(DURATION_FIELD), json.dumps(user, ensure_ascii=False)),
+                (video, seq, row.get(DURATION_FIELD), dumps_text(user)),
             )
             seq += cur.rowcount
             clip = row.get(CLIP_FIELD)
