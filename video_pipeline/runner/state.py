@@ -48,6 +48,14 @@ def prepare_output(cfg: Config) -> str:
         for j in journals:
             os.replace(j, dest / j.name)
         log.warning("starting fresh (%s): moved %d journal(s) to %s", reason, len(journals), dest)
-    shown = {"fingerprint": fp, "task": cfg.run.task, "fingerprint_of": payload(cfg)}
-    write_json(state, {**shown, "config": cfg.shown()}, default=str)
+    write_json(
+        state,
+        {
+            "fingerprint": fp,
+            "task": cfg.run.task,
+            "fingerprint_of": payload(cfg),
+            "config": cfg.shown(),
+        },
+        default=str,
+    )
     return fp
