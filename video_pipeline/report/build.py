@@ -220,7 +220,7 @@ def _charts(out: Path, t: int, task: TaskInput, scan: TaskScan, q: dict) -> list
     made = []
     for name, chart in specs:
         path = out / "charts" / f"t{t}-{name}.svg"
-        path.write_text(charts.to_svg(chart))
+        atomic_write(path, charts.to_svg(chart), durable=False)
         made.append({"src": f"charts/{path.name}", "title": chart.title})
     return made
 
