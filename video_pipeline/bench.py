@@ -19,7 +19,6 @@ the same work, and vLLM's prefix and processor caches are reset between them.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -122,11 +121,11 @@ def per_step(seconds: float, steps: Steps) -> float:
 
 def sample_input(cfg: Config, n: int, dest: Path) -> int:
     """The first `n` rows of the input (distinct keys) into `dest`; how many."""
-    from video_pipeline.io.jsonl import iter_lines, parse_line
+    from video_pipeline.io.jsonl import dumps_line, iter_lines, parse_line
     from video_pipeline.io.keys import KEY_FIELD, row_key
 
     seen: set[str] = set()
-    with open(dest, "w") as out:
+    with open(dest, "wb") as out:
         for _off, lineno, line in iter_lines(cfg.data.input_jsonl):
             try:
                 row = parse_line(line, lineno)
@@ -139,7 +138,7 @@ def sample_input(cfg: Config, n: int, dest: Path) -> int:
             if not Path(str(row.get(cfg.data.video_field, ""))).is_absolute():
                 base = Path(cfg.data.input_jsonl).resolve().parent
                 row[cfg.data.video_field] = str(base / row[cfg.data.video_field])
-            out.write(json.dumps({KEY_FIELD: key, **row}) + "\n")
+            out.write(dumps_line({KEY_FIELD: key, **row}))
             if len(seen) == n:
                 break
     return len(seen)

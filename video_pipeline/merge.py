@@ -21,6 +21,7 @@ from typing import Any
 
 from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.io.atomic import Staged
 from video_pipeline.io.journal import journal_paths, output_stem, parse_record, read_head
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
@@ -132,13 +133,11 @@ def merge_outputs(
     kinds: Counter[str] = Counter()
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
     _remove_stale_temps(out, errors_out)
-    tmp_out = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp_err = errors_out.with_name(errors_out.name + f".tmp{os.getpid()}")
     videos_out = videos_path(out)
-    tmp_videos = videos_out.with_name(videos_out.name + f".tmp{os.getpid()}")
     seen: set[str] = set()
     try:
-        with open(tmp_out, "wb") as fo, open(tmp_err, "wb") as fe:
+        with Staged(out) as results, Staged(errors_out) as errors, Staged(videos_out) as videos:
+            fo, fe = results.open(), errors.open()
             for key in input_keys(cfg):
                 report.input_rows += 1
                 if key in seen:
@@ -159,29 +158,27 @@ def merge_outputs(
                     fe.write(line)
                     report.failed += 1
                     kinds[json.loads(line)["error"]["kind"]] += 1
-            for f in (fo, fe):
-                f.flush()
-                os.fsync(f.fileno())
-        report.unique_keys = len(seen)
-        report.errors_by_kind = dict(kinds)
-        files = {"results": (tmp_out, out), "errors": (tmp_err, errors_out)}
-        if cfg.clips.enabled and rollup:
-            from video_pipeline.clips.rollup import write_rollup
+            results.close()
+            errors.close()
+            report.unique_keys = len(seen)
+            report.errors_by_kind = dict(kinds)
+            files = {"results": (results.tmp, out), "errors": (errors.tmp, errors_out)}
+            if cfg.clips.enabled and rollup:
+                from video_pipeline.clips.rollup import write_rollup
 
-            _remove_stale_temps(videos_out)
-            rolled = write_rollup([tmp_out, tmp_err], tmp_videos, [cfg.data.input_jsonl])
-            report.videos = {**rolled.to_dict(), "output": str(videos_out)}
-            files["videos"] = (tmp_videos, videos_out)
-        publish(
-            files,
-            manifest or manifest_path(out),
-            summary(report) if summary else asdict(report),
-        )
+                _remove_stale_temps(videos_out)
+                tmps = [results.tmp, errors.tmp]
+                rolled = write_rollup(tmps, videos.tmp, [cfg.data.input_jsonl])
+                report.videos = {**rolled.to_dict(), "output": str(videos_out)}
+                files["videos"] = (videos.tmp, videos_out)
+            publish(
+                files,
+                manifest or manifest_path(out),
+                summary(report) if summary else asdict(report),
+            )
     finally:
         for h in handles:
             h.close()
-        for t in (tmp_out, tmp_err, tmp_videos):
-            t.unlink(missing_ok=True)
     return report
 
 

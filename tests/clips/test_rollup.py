@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.clips.conftest import assert_covering, assert_unique
 from video_pipeline.clips import ExpandOptions, expand_file, write_rollup
 from video_pipeline.clips.spans import Clip
 from video_pipeline.config.schema import ClipsConfig
+from video_pipeline.io.jsonl import dumps_line
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -196,3 +198,29 @@ def test_many_videos_with_shuffled_records(tmp_path: Path):
         assert_covering(got, 0.0, v["duration"])
         assert v["status"] == "ok"
     assert (report.clips, report.ok, report.pending) == (len(rows), len(rows), 0)
+
+
+def test_a_file_name_that_is_not_utf8_expands_and_rolls_up(clip_videos, tmp_path: Path):
+    """A lone surrogate (a file name that is not UTF-8) in keys, rows and records."""
+    odd = tmp_path / "caf\udce9.mp4"  # the Latin-1 bytes of "café" as a file name
+    shutil.copy(clip_videos["short"], odd)
+    missing = str(tmp_path / "gone_\udcff.mp4")
+    (tmp_path / "input.jsonl").write_bytes(
+        dumps_line({"path": str(odd)}) + dumps_line({"path": missing})
+    )
+    clips = tmp_path / "clips.jsonl"
+    options = ExpandOptions(ClipsConfig(mode="fixed", seconds=30, min_seconds=2))
+    expand_file(tmp_path / "input.jsonl", clips, options, tmp_path / "probes.jsonl")
+    rows = read(clips)
+    assert {r["video_key"] for r in rows} == {str(odd), missing}
+    records = [
+        record(r, "error", r["__error_kind"]) if "__error" in r else record(r, "ok") for r in rows
+    ]
+    (tmp_path / "out.jsonl").write_bytes(b"".join(map(dumps_line, records)))
+    out = tmp_path / "videos.jsonl"
+    write_rollup([tmp_path / "out.jsonl"], out, clip_rows=[clips])
+    by_key = {v["__key"]: v for v in read(out)}
+    assert by_key[str(odd)]["status"] == "ok"
+    assert by_key[str(odd)]["ok"] == len(rows) - 1
+    assert by_key[str(odd)]["clips"][0]["__key"].startswith(str(odd))
+    assert by_key[missing]["error"]["kind"] == "video_not_found"

@@ -61,14 +61,38 @@ def test_journal_torn_tail_is_ignored_and_repaired(tmp_path: Path):
         w.write(_record("b"))
     with open(path, "ab") as f:
         f.write(b'{"__key": "c", "status": "ok", "finger')  # a crash mid-write
-    assert [r["__key"] for r in iter_records(path)] == ["a", "b"]
+    assert [r["__key"] for _, r in iter_records(path)] == ["a", "b"]
     done = scan_done([path], "f1")
     assert sorted(done.tolist()) == sorted([key_hash("a"), key_hash("b")])
     assert repair_torn_tail(path) > 0
     with JournalWriter(path) as w:  # appending after repair gives whole lines only
         w.write(_record("c"))
-    assert [r["__key"] for r in iter_records(path)] == ["a", "b", "c"]
+    assert [r["__key"] for _, r in iter_records(path)] == ["a", "b", "c"]
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_record_reader_skips_what_is_not_a_whole_record(tmp_path: Path):
+    """Offsets point at each record's line; a corrupt line, a line that is not a
+    record, a blank line and a torn last line are passed over; no file, no records."""
+    lines = [
+        json.dumps(_record("a")).encode() + b"\n",
+        b'{"__key": "x", "status"\n',  # cut, then appended after
+        b"[1, 2]\n",
+        b'{"no_key": 1}\n',
+        b"\n",
+        b"\xff\xfe\n",
+        json.dumps(_record("b\u00e9")).encode() + b"\n",
+        b'{"__key": "c", "status": "ok"}',  # torn: no newline yet
+    ]
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b"".join(lines))
+    got = list(iter_records(path))
+    assert [r["__key"] for _, r in got] == ["a", "b\u00e9"]
+    with open(path, "rb") as f:
+        for offset, rec in got:
+            f.seek(offset)
+            assert json.loads(f.readline()) == rec
+    assert list(iter_records(tmp_path / "missing.jsonl")) == []
 
 
 def test_scan_done_filters_fingerprint_and_errors(tmp_path: Path):

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-import video_pipeline.merge as merge_module
+import video_pipeline.io.atomic as atomic_module
 from video_pipeline.cli.merge import main
 
 _open = builtins.open
@@ -53,7 +53,8 @@ def _pausing_open(path, mode="r", *args, **kwargs):
     return f
 
 
-merge_module.open = _pausing_open  # shadows the builtin inside video_pipeline.merge only
+# shadows the builtin inside io.atomic only, where merge opens its temp files
+atomic_module.open = _pausing_open
 
 if __name__ == "__main__":
     sys.exit(main())

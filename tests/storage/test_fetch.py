@@ -106,7 +106,7 @@ def test_the_cache_stays_under_its_bound(tmp_path, http, videos):
 
     def watch() -> None:
         while not stop.is_set():
-            files = [f for f in cache.folder.glob("*") if not f.name.endswith(".part")]
+            files = [f for f in cache.folder.glob("*") if ".tmp" not in f.name]
             total = sum(f.stat().st_size for f in files if f.exists())
             peak["bytes"] = max(peak["bytes"], total)
             peak["files"] = max(peak["files"], len(files))

@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def launch_rank_stats(output_jsonl: str) -> list[tuple[str, dict]]:
     """The rank stats `launch` left beside the journals: ("rank r", stats) each."""
-    from video_pipeline.io.journal import journal_paths
+    from video_pipeline.io.journal import journal_paths, journal_rank, stats_path
 
     out = []
     for journal in journal_paths(output_jsonl):
-        path = journal.with_suffix(".stats.json")
+        path = stats_path(output_jsonl, journal_rank(journal))
         if path.exists():
             stats = json.loads(path.read_text())
             out.append((f"rank {stats.get('rank', '?')}", stats))

@@ -2,27 +2,27 @@
 
 Each video's clips are written together and in time order. Probing (and shot detection,
 a full decode) runs in a process pool when asked, with a bounded number of rows in
-flight, so memory does not grow with the input. Outputs are written to temporary files
-and renamed, so an interrupted expansion leaves nothing half written.
+flight, so memory does not grow with the input. Outputs are replaced atomically
+(io/atomic.py), so an interrupted expansion leaves nothing half written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from video_pipeline.clips.expand import ExpandOptions, Expansion, expand_row
 from video_pipeline.clips.shots import require_shots
-from video_pipeline.io.jsonl import iter_lines
+from video_pipeline.io.atomic import atomic_writer
+from video_pipeline.io.jsonl import dumps_line, iter_lines
 from video_pipeline.io.keys import KEY_FIELD, key_hash
 from video_pipeline.workflow.shard import shard_row
 
@@ -78,12 +78,13 @@ def expand_file(
     probed: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     rows = _unique_rows(input_jsonl, options, report)
-    with _AtomicWriter(output_jsonl) as out, _AtomicWriter(probes_jsonl) as probes:
+    probes_file = atomic_writer(probes_jsonl) if probes_jsonl is not None else nullcontext()
+    with atomic_writer(output_jsonl) as out, probes_file as probes:
         for exp in _expansions(rows, options, workers):
             for row in exp.rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(dumps_line(row))
             if probes is not None:
-                probes.write(json.dumps(exp.probe_record(), ensure_ascii=False) + "\n")
+                probes.write(dumps_line(exp.probe_record()))
             if exp.probe is not None:
                 probed[exp.probe.source] += 1
             if exp.error is not None:
@@ -145,33 +146,3 @@ def _ordered(
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
-
-
-class _AtomicWriter:
-    """A text file written under a temporary name and renamed when complete; a None
-    path writes nothing."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._fh: IO[str] | None = None
-
-    def __enter__(self) -> IO[str] | None:
-        if self.path is None:
-            return None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
-        self._fh = open(self._tmp, "w", encoding="utf-8")
-        return self._fh
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if self._fh is None:
-            return
-        try:
-            if exc_type is None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            self._fh.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            self._tmp.unlink(missing_ok=True)

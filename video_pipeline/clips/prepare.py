@@ -9,7 +9,6 @@ it says what it was made from), so a rerun after a crash does not probe again.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from video_pipeline.clips.expand import ExpandOptions, is_expansion_row
 from video_pipeline.clips.files import ExpandReport, expand_file
 from video_pipeline.config.schema import TASK_PLACEHOLDER, Config
+from video_pipeline.io.atomic import write_json
 from video_pipeline.io.journal import output_stem
 from video_pipeline.io.jsonl import iter_lines
 
@@ -61,9 +61,7 @@ def prepare_clip_rows(
         return files, None
     options = ExpandOptions(cfg.clips, cfg.data.video_field, cfg.data.id_field, cfg.data.video_dir)
     report = expand_file(cfg.data.input_jsonl, files.rows, options, files.probes, workers)
-    tmp = files.stamp.with_name(f"{files.stamp.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({**stamp, "report": report.to_dict()}, indent=2) + "\n")
-    os.replace(tmp, files.stamp)
+    write_json(files.stamp, {**stamp, "report": report.to_dict()})
     return files, report
 
 

@@ -18,7 +18,6 @@ SQLite's page cache whatever the size of the run.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,8 +33,9 @@ from video_pipeline.clips.expand import (
     ERROR_KIND_FIELD,
     VIDEO_KEY_FIELD,
 )
+from video_pipeline.io.atomic import atomic_writer
 from video_pipeline.io.journal import read_head
-from video_pipeline.io.jsonl import iter_complete_lines
+from video_pipeline.io.jsonl import dumps_line, dumps_text, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
 
 _CACHE_KIB = 64 * 1024  # SQLite page cache; sorting spills to temporary files beyond it
@@ -88,16 +88,9 @@ def write_rollup(
             _load_records(db, records)
             rows = _rows_of_files(clip_rows) if clip_rows is not None else _rows_of_records(db)
             _load_rows(db, rows)
-            tmp_out = out.with_name(f"{out.name}.tmp{os.getpid()}")
-            try:
-                with open(tmp_out, "w", encoding="utf-8") as fh:
-                    for line in _video_lines(db, report):
-                        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp_out, out)
-            finally:
-                tmp_out.unlink(missing_ok=True)
+            with atomic_writer(out) as fh:
+                for line in _video_lines(db, report):
+                    fh.write(dumps_line(line))
             report.orphans = db.execute(
                 "SELECT count(*) FROM records WHERE key NOT IN (SELECT key FROM rows)"
             ).fetchone()[0]
@@ -125,15 +118,15 @@ def _open_db(path: Path) -> sqlite3.Connection:
 def _load_records(db: sqlite3.Connection, paths: Sequence[str | Path]) -> None:
     decoder = json.JSONDecoder()
 
-    def heads() -> Iterator[tuple[str, int, bytes]]:
+    def heads() -> Iterator[tuple[bytes, int, bytes]]:
         for path in paths:
             for line in iter_complete_lines(path):
                 head = read_head(line, decoder)
                 if head is not None:
-                    yield head[0], int(head[1] == "ok"), line
+                    yield _stored(head[0]), int(head[1] == "ok"), line
                 elif line.strip():
                     rec = json.loads(line)
-                    yield str(rec[KEY_FIELD]), int(rec.get("status") == "ok"), line
+                    yield _stored(str(rec[KEY_FIELD])), int(rec.get("status") == "ok"), line
 
     for batch in _batches(heads()):
         db.executemany(
@@ -165,11 +158,12 @@ def _load_rows(db: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
     for batch in _batches(rows):
         for row in batch:
             key = str(row[KEY_FIELD])
-            video = str(row.get(VIDEO_KEY_FIELD) or key)
+            video = _stored(str(row.get(VIDEO_KEY_FIELD) or key))
+            key = _stored(key)
             user = {k: v for k, v in row.items() if k not in _USER_FIELDS_DROPPED}
             cur.execute(
                 "INSERT OR IGNORE INTO videos VALUES (?, ?, ?, ?)",
-                (video, seq, row.get(DURATION_FIELD), json.dumps(user, ensure_ascii=False)),
+                (video, seq, row.get(DURATION_FIELD), dumps_text(user)),
             )
             seq += cur.rowcount
             clip = row.get(CLIP_FIELD)
@@ -205,14 +199,14 @@ def _video_lines(db: sqlite3.Connection, report: RollupReport) -> Iterator[dict[
             if video is not None:
                 yield _finish(video, report)
             current = vseq
-            video = {"name": name, "duration": duration, "raw": json.loads(raw), "clips": []}
+            video = {"name": _text(name), "duration": duration, "raw": json.loads(raw), "clips": []}
             video.update(error=None, error_pending=False)
         rec = json.loads(line) if line is not None else None
         if clip is None:  # the video failed as a whole: its one error row
             video["error"] = rec["error"] if rec else None
             video["error_pending"] = rec is None
             continue
-        entry: dict[str, Any] = {KEY_FIELD: key, CLIP_FIELD: json.loads(clip)}
+        entry: dict[str, Any] = {KEY_FIELD: _text(key), CLIP_FIELD: json.loads(clip)}
         if rec is None:
             entry["status"] = "pending"
         else:
@@ -253,6 +247,16 @@ def _finish(video: dict[str, Any], report: RollupReport) -> dict[str, Any]:
         "raw": video["raw"],
         "clips": clips,
     }
+
+
+def _stored(key: str) -> bytes:
+    """A key as SQLite holds it: UTF-8 bytes, which can hold a lone surrogate (a file
+    name that is not UTF-8) where SQLite's text cannot."""
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _text(stored: bytes) -> str:
+    return stored.decode("utf-8", "surrogatepass")
 
 
 def _batches(items: Iterable[Any]) -> Iterator[list[Any]]:

@@ -27,6 +27,7 @@ from video_pipeline.clips.rollup import write_rollup
 from video_pipeline.config.loader import from_dict
 from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.io.atomic import atomic_write, atomic_writer
 from video_pipeline.io.journal import output_stem
 from video_pipeline.io.jsonl import dumps_line, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
@@ -91,25 +92,17 @@ def write_summary_rows(
     `retried`: a rerun will retry the clips' transient errors (launch), so a video with
     one is left pending rather than summarised without that clip for good."""
     report = SummaryRows(Path(out))
-    report.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = report.path.with_name(f"{report.path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            for line in iter_complete_lines(videos_jsonl):
-                if not line.strip():
-                    continue
-                row = summary_row(json.loads(line), video_field, retried)
-                if row is None:
-                    report.pending += 1
-                    continue
-                report.videos += 1
-                report.failed += "__error" in row
-                f.write(dumps_line(row))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, report.path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_writer(report.path) as f:
+        for line in iter_complete_lines(videos_jsonl):
+            if not line.strip():
+                continue
+            row = summary_row(json.loads(line), video_field, retried)
+            if row is None:
+                report.pending += 1
+                continue
+            report.videos += 1
+            report.failed += "__error" in row
+            f.write(dumps_line(row))
     return report
 
 
@@ -196,9 +189,8 @@ def _barrier(cfg: Config, rank: int, world_size: int, poll_s: float) -> None:
     def marker(r: int) -> Path:
         return Path(f"{stem}.clips-done.rank{r}")
 
-    tmp = marker(rank).with_name(f"{marker(rank).name}.tmp{os.getpid()}")
-    tmp.write_text(run_id)
-    os.replace(tmp, marker(rank))
+    # Only this launch's ranks read it, and a power loss ends the launch: no fsync.
+    atomic_write(marker(rank), run_id, durable=False)
     waiting = set(range(world_size))
     while waiting:
         waiting = {r for r in waiting if not _says(marker(r), run_id)}

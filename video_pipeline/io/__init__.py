@@ -1,1 +1,1 @@
-"""JSONL input, keys and the per-rank journals."""
+"""JSONL input, keys, the per-rank journals, and files replaced atomically."""

@@ -33,11 +33,24 @@ def journal_path(output_jsonl: str | Path, rank: int) -> Path:
     return Path(f"{output_stem(output_jsonl)}.rank{rank}.jsonl")
 
 
+def stats_path(output_jsonl: str | Path, rank: int) -> Path:
+    """`<stem>.rank{r}.stats.json`: the stats a rank leaves beside its journal."""
+    return Path(f"{output_stem(output_jsonl)}.rank{rank}.stats.json")
+
+
+def journal_rank(path: str | Path) -> int:
+    """The rank that wrote the journal `path`."""
+    m = _RANK_RE.search(str(path))
+    if m is None:
+        raise ValueError(f"{path} is not a rank journal")
+    return int(m.group(1))
+
+
 def journal_paths(output_jsonl: str | Path) -> list[Path]:
     """Every rank journal of an output, whatever the number of ranks that wrote them."""
     stem = glob.escape(output_stem(output_jsonl))
     found = [Path(p) for p in glob.glob(f"{stem}.rank*.jsonl") if _RANK_RE.search(p)]
-    return sorted(found, key=lambda p: int(_RANK_RE.search(str(p)).group(1)))
+    return sorted(found, key=journal_rank)
 
 
 def repair_torn_tail(path: Path) -> int:
@@ -103,10 +116,21 @@ class JournalWriter:
         self.close()
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete records of one journal; a torn or corrupt line is skipped."""
-    with open(path, "rb") as f:
+def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) of each record of a journal or a merged output.
+
+    A torn last line (a write cut by a crash), a corrupt line or one that is not a
+    record is skipped, and a missing file has none: readers of a live run see what
+    is complete so far.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return
+    with f:
+        offset = 0
         for line in f:
+            start, offset = offset, offset + len(line)
             if not line.endswith(b"\n") or not line.strip():
                 continue
             try:
@@ -114,7 +138,7 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if isinstance(rec, dict) and KEY_FIELD in rec:
-                yield rec
+                yield start, rec
 
 
 HEAD_FIELDS = (KEY_FIELD, "status", "fingerprint")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from video_pipeline.io.atomic import replace, write_json
 
 _EDGE = 65536  # bytes digested at each end of a file
 
@@ -30,27 +31,16 @@ def file_entry(path: Path) -> dict[str, Any]:
     return {"size": size, "digest": h.hexdigest()}
 
 
-def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """A JSON file replaced atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, ensure_ascii=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def publish(files: dict[str, tuple[Path, Path]], manifest: Path, summary: dict[str, Any]) -> None:
     """Rename each `name: (temp, final)` into place, then write `manifest` last.
 
-    `summary` goes into the manifest beside the `files` it vouches for.
+    The temp files must be complete (see `io.atomic.Staged`); `summary` goes into the
+    manifest beside the `files` it vouches for.
     """
     manifest.unlink(missing_ok=True)  # from here until the end, the set is incomplete
     entries = {}
     for name, (tmp, final) in files.items():
-        os.replace(tmp, final)
+        replace(tmp, final)
         entries[name] = {"path": final.name, **file_entry(final)}
     write_json(manifest, {**summary, "files": entries})
 

@@ -8,12 +8,11 @@ See `scan` for what each flag means and `QualityConfig` for the thresholds.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from video_pipeline.config.schema import Config, QualityConfig
+from video_pipeline.io.atomic import write_json
 from video_pipeline.io.journal import output_stem
 from video_pipeline.quality.scan import FLAGS, TaskScan, scan_task
 from video_pipeline.quality.source import RecordSource, task_source
@@ -37,11 +36,7 @@ def quality_path(output_jsonl: str | Path) -> Path:
 
 def write_quality(path: str | Path, scan: TaskScan, cfg: QualityConfig) -> dict[str, Any]:
     data = scan.quality(cfg)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data)
     return data
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from video_pipeline.io.journal import journal_paths, output_stem
+from video_pipeline.io.journal import iter_records, journal_paths, output_stem
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RecordSource:
         """(file index, byte offset, record) of every record."""
         if self.merged:
             for i, path in enumerate(self.files):
-                for offset, rec in _records(path):
+                for offset, rec in iter_records(path):
                     yield i, offset, rec
             return
         yield from self._journal_records()
@@ -45,7 +45,7 @@ class RecordSource:
         best, _dups = collect([Path(p) for p in self.files], self.fingerprint or "")
         chosen = {(j, offset) for j, offset, _ok in best.values()}
         for i, path in enumerate(self.files):
-            for offset, rec in _records(path):
+            for offset, rec in iter_records(path):
                 if (i, offset) in chosen:
                     yield i, offset, rec
 
@@ -53,24 +53,6 @@ class RecordSource:
         with open(self.files[file_index], "rb") as f:
             f.seek(offset)
             return json.loads(f.readline())
-
-
-def _records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(offset, record) of each complete line; a torn or corrupt line is skipped."""
-    if not Path(path).exists():
-        return
-    with open(path, "rb") as f:
-        offset = 0
-        for line in f:
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n") or not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(rec, dict) and "__key" in rec:
-                yield start, rec
 
 
 def errors_path(output_jsonl: str | Path) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from video_pipeline.config.schema import Config
+from video_pipeline.io.atomic import atomic_write
 from video_pipeline.quality import FLAGS, RecordSource, scan_task, write_quality
 from video_pipeline.quality.scan import BIT, TaskScan
 from video_pipeline.report import charts
@@ -220,7 +220,7 @@ def _charts(out: Path, t: int, task: TaskInput, scan: TaskScan, q: dict) -> list
     made = []
     for name, chart in specs:
         path = out / "charts" / f"t{t}-{name}.svg"
-        path.write_text(charts.to_svg(chart))
+        atomic_write(path, charts.to_svg(chart), durable=False)
         made.append({"src": f"charts/{path.name}", "title": chart.title})
     return made
 
@@ -262,6 +262,5 @@ def _script(path: Path, prefix: str, data: Any, suffix: str = ";") -> None:
     """A script that hands `data` to the page. ASCII-only JSON with `<` escaped is
     valid JavaScript and can never close a script element, whatever the strings hold."""
     text = json.dumps(data, ensure_ascii=True, default=str).replace("<", "\\u003c")
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(f"{prefix}{text}{suffix}\n")
-    os.replace(tmp, path)
+    # the next report run rewrites every page: no fsyncs for its many small files
+    atomic_write(path, f"{prefix}{text}{suffix}\n", durable=False)

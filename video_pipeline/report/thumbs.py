@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from video_pipeline.config.schema import Config
+from video_pipeline.io.atomic import write_json
 from video_pipeline.models.profile import ModelProfile
 
 log = logging.getLogger("video_pipeline")
@@ -128,9 +129,7 @@ class Thumbnailer:
             src = (folder / name).relative_to(self.root).as_posix()
             out.append({"src": src, "t": None if t is None else round(t, 3)})
         data = {"frames": out, "sampled": n, "width": w, "height": h}
-        tmp = index.with_name(f"index.json.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, index)
+        write_json(index, data, indent=None, durable=False)  # a cache: rebuilt if lost
         return data
 
 

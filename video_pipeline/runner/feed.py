@@ -40,6 +40,7 @@ from video_pipeline.data.sample import Prepared
 from video_pipeline.errors import SampleError, describe_exception, error_dict
 from video_pipeline.io.jsonl import shown
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
+from video_pipeline.runner.queues import put_until_stopped
 from video_pipeline.runner.threads import pin_here
 from video_pipeline.storage.prefetch import END as PREFETCH_END
 from video_pipeline.storage.prefetch import Failed, Prefetcher
@@ -280,13 +281,7 @@ class DecodeFeed:
         return self._put(item)
 
     def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(self._q, item, self._stop)
 
     def _timeout_item(self, i: int) -> Prepared:
         message = (

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from video_pipeline.io.atomic import write_json
 
 log = logging.getLogger("video_pipeline")
 
@@ -78,9 +78,9 @@ class RankStats:
         return {**asdict(self), **self.rates()}
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        # Informational, and rewritten by every run of the rank: renamed into place (a
+        # kill leaves the old or the new file) without the two fsyncs of an output.
+        write_json(path, self.to_dict(), durable=False)
 
 
 TIMELINE_POINTS = 240

@@ -25,7 +25,13 @@ from video_pipeline.data.shared import SharedDecode
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.engine.base import Engine
 from video_pipeline.fingerprint import fingerprint
-from video_pipeline.io.journal import JournalWriter, journal_path, journal_paths, scan_done
+from video_pipeline.io.journal import (
+    JournalWriter,
+    journal_path,
+    journal_paths,
+    scan_done,
+    stats_path,
+)
 from video_pipeline.io.jsonl import InputIndex
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.feed import DecodeFeed
@@ -60,7 +66,7 @@ class _TaskRun:
 
     @property
     def stats_path(self) -> Path:
-        return journal_path(self.cfg.data.output_jsonl, self.stats.rank).with_suffix(".stats.json")
+        return stats_path(self.cfg.data.output_jsonl, self.stats.rank)
 
 
 def run_rank(

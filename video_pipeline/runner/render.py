@@ -27,6 +27,7 @@ from video_pipeline.errors import SampleError, error_dict
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
+from video_pipeline.runner.queues import put_until_stopped
 from video_pipeline.runner.threads import pin_here
 
 log = logging.getLogger("video_pipeline")
@@ -114,13 +115,7 @@ class RenderPool:
         return out
 
     def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(self._q, item, self._stop)
 
     def get(self, block: bool) -> Any:
         """The next Rendered sample, END when all are done, or EMPTY if none is ready."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint, payload
+from video_pipeline.io.atomic import write_json
 from video_pipeline.io.journal import journal_paths, output_stem
 
 log = logging.getLogger("video_pipeline")
@@ -47,18 +48,14 @@ def prepare_output(cfg: Config) -> str:
         for j in journals:
             os.replace(j, dest / j.name)
         log.warning("starting fresh (%s): moved %d journal(s) to %s", reason, len(journals), dest)
-    tmp = state.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(
-        json.dumps(
-            {
-                "fingerprint": fp,
-                "task": cfg.run.task,
-                "fingerprint_of": payload(cfg),
-                "config": cfg.shown(),
-            },
-            indent=2,
-            default=str,
-        )
+    write_json(
+        state,
+        {
+            "fingerprint": fp,
+            "task": cfg.run.task,
+            "fingerprint_of": payload(cfg),
+            "config": cfg.shown(),
+        },
+        default=str,
     )
-    os.replace(tmp, state)
     return fp

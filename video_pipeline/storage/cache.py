@@ -2,8 +2,8 @@
 
 A video's file is named by a hash of its URL, so a decode worker (forked from the rank)
 finds what the rank's prefetch threads fetched without being told. A fetch writes a
-`.part` file and renames it, so a killed run never leaves a truncated video that looks
-fetched; a new run of the rank starts from an empty folder.
+temp file and renames it (io/atomic.py), so a killed run never leaves a truncated video
+that looks fetched; a new run of the rank starts from an empty folder.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from video_pipeline.config.schema import StorageConfig
 from video_pipeline.errors import SampleError, describe_exception
+from video_pipeline.io.atomic import Staged
 from video_pipeline.storage.urls import classify, filesystem, retryable
 
 log = logging.getLogger("video_pipeline")
@@ -86,13 +87,14 @@ class FetchCache:
         with self._lock:
             self._held.setdefault(url, size)
         fs, path = filesystem(url, self.storage)
-        part = target.with_name(target.name + f".{os.getpid()}.part")
+        # not durable: the folder is emptied when the rank starts again
+        staged = Staged(target, durable=False)
         t0 = time.perf_counter()
         try:
-            retrying(lambda: fs.get_file(path, str(part)), url, self.storage, self.stats)
-            os.replace(part, target)
+            with staged:
+                retrying(lambda: fs.get_file(path, str(staged.tmp)), url, self.storage, self.stats)
+                staged.commit()
         except BaseException:
-            part.unlink(missing_ok=True)
             with self._lock:
                 self._held.pop(url, None)
             raise

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from video_pipeline.config.schema import StorageConfig
 from video_pipeline.errors import SampleError
+from video_pipeline.io.atomic import Staged, write_json
 from video_pipeline.storage.cache import retrying
 from video_pipeline.storage.urls import filesystem, parent
 
@@ -33,11 +33,10 @@ def local_input(url: str, storage: StorageConfig, folder: str | Path) -> Path:
         seen = {"url": url, **version}
         if dest.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == seen:
             return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + f".{os.getpid()}.part")
-        retrying(lambda: fs.get_file(path, str(part)), url, storage)
-        os.replace(part, dest)
-        stamp.write_text(json.dumps(seen))
+        with Staged(dest) as staged:
+            retrying(lambda: fs.get_file(path, str(staged.tmp)), url, storage)
+            staged.commit()
+        write_json(stamp, seen, indent=None)
     except SampleError as e:
         raise ValueError(f"data.input_jsonl: cannot read {url}: {e.kind}: {e.message}") from None
     return dest

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from video_pipeline.clips.expand import ExpandOptions
@@ -26,7 +25,7 @@ from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
 from video_pipeline.workflow.infer import InferError, launch_attempt
 from video_pipeline.workflow.settings import Workflow
-from video_pipeline.workflow.shard import shard_of
+from video_pipeline.workflow.shard import deal
 from video_pipeline.workflow.stats import part_stats
 
 log = logging.getLogger("video_pipeline")
@@ -44,30 +43,16 @@ def write_clip_shards(rows: Sequence[str], outputs: Sequence[str]) -> list[int]:
     """Every clip row of `rows` into `outputs[hash(key) % n]`, each file atomically;
     returns the clips per output. Clip keys, not video keys, decide: the clips of one
     long video are dealt out over all infer jobs."""
-    n = len(outputs)
-    counts = [0] * n
-    tmps = [Path(f"{p}.tmp{os.getpid()}") for p in outputs]
-    for t in tmps:
-        t.parent.mkdir(parents=True, exist_ok=True)
-    files = [open(t, "wb") for t in tmps]  # noqa: SIM115 (closed below)
-    try:
+
+    def lines() -> Iterator[tuple[str, bytes]]:
         for path in rows:
             for _offset, _lineno, line in iter_lines(path):
-                i = shard_of(str(json.loads(line)[KEY_FIELD]), n)
-                files[i].write(line if line.endswith(b"\n") else line + b"\n")
-                counts[i] += 1
-        for f in files:
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-        for t, out in zip(tmps, outputs, strict=True):
-            os.replace(t, out)
-    finally:
-        for f in files:
-            f.close()
-        for t in tmps:
-            t.unlink(missing_ok=True)
-    log.info("%d clips into %d infer shards (%s)", sum(counts), n, " ".join(map(str, counts)))
+                key = str(json.loads(line)[KEY_FIELD])
+                yield key, line if line.endswith(b"\n") else line + b"\n"
+
+    counts = deal(lines(), outputs)
+    shown = " ".join(map(str, counts))
+    log.info("%d clips into %d infer shards (%s)", sum(counts), len(outputs), shown)
     return counts
 
 

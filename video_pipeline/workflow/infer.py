@@ -26,7 +26,9 @@ from video_pipeline.cli.launch import CONFIG_ERROR, LOCKED
 from video_pipeline.cli.lifeline import die_with_parent
 from video_pipeline.config import Config, dump_config
 from video_pipeline.fingerprint import fingerprint
-from video_pipeline.io.journal import journal_path
+from video_pipeline.io.atomic import atomic_write
+from video_pipeline.io.journal import stats_path
+from video_pipeline.io.jsonl import dumps_line
 from video_pipeline.merge import merge_outputs
 from video_pipeline.runner.lock import OutputLock
 from video_pipeline.runner.members import MEMBERS_ENV
@@ -56,16 +58,13 @@ def _env() -> dict[str, str]:
 
 
 def _write_config(cfg: Config, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    Path(tmp).write_text(dump_config(cfg))
-    os.replace(tmp, path)
+    atomic_write(path, dump_config(cfg))
 
 
 def _rank_stats(cfg: Config, ranks: int, since: float) -> list[dict]:
     out = []
     for r in range(ranks):
-        p = journal_path(cfg.data.output_jsonl, r).with_suffix(".stats.json")
+        p = stats_path(cfg.data.output_jsonl, r)
         if p.exists():
             stats = json.loads(p.read_text())
             if stats.get("started_at", 0) >= since:
@@ -135,8 +134,8 @@ def _record(attempt: dict, path: str, fp: str, cfg: Config, shared_with: list[st
         "shared_with": shared_with,
         "rank_stats": _rank_stats(cfg, attempt["ranks"], attempt["started"]),
     }
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    with open(path, "ab") as f:
+        f.write(dumps_line(record))
 
 
 def _launch(wf: Workflow, cfg: Config, config_path: str, label: str, log_path: str) -> dict:

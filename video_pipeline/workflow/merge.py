@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from video_pipeline.io.atomic import Staged
 from video_pipeline.io.journal import read_head
 from video_pipeline.io.keys import key_hash
 from video_pipeline.io.outputs import problems, publish
@@ -43,17 +43,13 @@ def _key_hashes(paths: Sequence[str | Path]) -> np.ndarray:
     return np.asarray(hashes, dtype=np.int64)
 
 
-def _concat(sources: Sequence[str | Path], dest: str | Path) -> Path:
-    """The sources, in order, in a temp file beside `dest`; returns the temp file."""
-    tmp = Path(f"{dest}.tmp{os.getpid()}")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as out:
-        for src in sources:
-            with open(src, "rb") as f:
-                shutil.copyfileobj(f, out)
-        out.flush()
-        os.fsync(out.fileno())
-    return tmp
+def _concat(sources: Sequence[str | Path], staged: Staged) -> None:
+    """The sources, in order, into `staged`'s temp file."""
+    out = staged.open()
+    for src in sources:
+        with open(src, "rb") as f:
+            shutil.copyfileobj(f, out)
+    staged.close()
 
 
 class IncompletePart(RuntimeError):
@@ -83,17 +79,15 @@ def merge_task(
             f"task {task}: {len(hashes) - len(unique)} key(s) appear more than once across "
             "its shards; not writing results"
         )
-    tmps = [_concat(parts, output), _concat(part_errors, errors_output)]
-    try:
+    with Staged(output) as results, Staged(errors_output) as errors:
+        _concat(parts, results)
+        _concat(part_errors, errors)
         stats = task_stats(task, [json.loads(Path(p).read_text()) for p in part_stats])
         publish(
-            {"results": (tmps[0], Path(output)), "errors": (tmps[1], Path(errors_output))},
+            {"results": (results.tmp, results.path), "errors": (errors.tmp, errors.path)},
             Path(stats_output),
             stats,
         )
-    finally:
-        for t in tmps:
-            t.unlink(missing_ok=True)
     log.info(
         "task %s: %d ok, %d failed over %d shard(s) -> %s",
         task,

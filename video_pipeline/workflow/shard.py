@@ -10,12 +10,13 @@ from; a line that cannot be a sample is carried over as an error row with its ke
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from video_pipeline.io.atomic import Staged
 from video_pipeline.io.jsonl import RowError, dumps_line, iter_lines, parse_line
 from video_pipeline.io.keys import KEY_FIELD, key_hash, line_key, row_key
 
@@ -50,6 +51,23 @@ def shard_of(key: str, num_shards: int) -> int:
     return key_hash(key) % num_shards
 
 
+def deal(lines: Iterable[tuple[str, bytes]], outputs: Sequence[str | Path]) -> list[int]:
+    """Each `(key, line)` into `outputs[shard_of(key, n)]`; every output is replaced
+    atomically once all are written. Returns the lines per output."""
+    n = len(outputs)
+    counts = [0] * n
+    with ExitStack() as stack:
+        staged = [stack.enter_context(Staged(p)) for p in outputs]
+        files = [s.open() for s in staged]
+        for key, line in lines:
+            i = shard_of(key, n)
+            files[i].write(line)
+            counts[i] += 1
+        for s in staged:
+            s.commit()
+    return counts
+
+
 def write_shards(
     input_jsonl: str | Path,
     outputs: Sequence[str | Path],
@@ -57,34 +75,19 @@ def write_shards(
     id_field: str | None,
 ) -> ShardReport:
     """Write one file per shard (`outputs[i]` is shard i), each atomically."""
-    n = len(outputs)
-    report = ShardReport(rows=[0] * n)
-    tmps = [Path(f"{p}.tmp{os.getpid()}") for p in outputs]
-    for t in tmps:
-        t.parent.mkdir(parents=True, exist_ok=True)
-    files = [open(t, "wb") for t in tmps]  # noqa: SIM115 (closed below)
-    try:
+    report = ShardReport()
+
+    def lines() -> Iterator[tuple[str, bytes]]:
         for _offset, lineno, line in iter_lines(input_jsonl):
             row = shard_row(line, lineno, video_field, id_field)
             report.bad_rows += "__error" in row
-            i = shard_of(row[KEY_FIELD], n)
-            files[i].write(dumps_line(row))
-            report.rows[i] += 1
-        for f in files:
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-        for t, out in zip(tmps, outputs, strict=True):
-            os.replace(t, out)
-    finally:
-        for f in files:
-            f.close()
-        for t in tmps:
-            t.unlink(missing_ok=True)
+            yield row[KEY_FIELD], dumps_line(row)
+
+    report.rows = deal(lines(), outputs)
     log.info(
         "%d rows into %d shards (%s); %d bad rows carried as errors",
         sum(report.rows),
-        n,
+        len(outputs),
         " ".join(map(str, report.rows)),
         report.bad_rows,
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from video_pipeline.io.atomic import atomic_write
 
 COLUMNS = (
     "task",
@@ -52,9 +53,7 @@ def _flags(quality_json: Path) -> str:
 def write_summary(task_stats: Sequence[str | Path], output: str | Path) -> str:
     rows = summary_rows(task_stats)
     text = "\n".join("\t".join(r) for r in [list(COLUMNS), *rows]) + "\n"
-    tmp = Path(f"{output}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    atomic_write(output, text)
     return text
 
 
