@@ -142,7 +142,47 @@ class VllmConfig:
                 "vllm.limit_mm_per_prompt.video must be >= 1 (each prompt carries one video), "
                 f"got {self.limit_mm_per_prompt['video']}"
             )
+        errs += layout_problems(self.engine_kwargs)
         return errs
+
+
+# Engine arguments that would make one engine span several ranks or more GPUs than
+# vllm.tensor_parallel_size: each rank runs its own engine on its own GPUs (the ranks
+# are the data parallelism), and GPUs are handed out by vllm.tensor_parallel_size.
+_ONE = {
+    "data_parallel_size": 1,
+    "pipeline_parallel_size": 1,
+    "prefill_context_parallel_size": 1,
+    "nnodes": 1,
+    "node_rank": 0,
+}
+_WHY = (
+    "each rank runs its own engine on vllm.tensor_parallel_size GPUs; "
+    "the ranks are the data parallelism"
+)
+
+
+def layout_problems(kwargs: dict[str, Any]) -> list[str]:
+    """vllm.engine_kwargs that break the one-engine-per-rank layout, named by key."""
+    errs = []
+    key = "vllm.engine_kwargs"
+    for name, value in kwargs.items():
+        if name in _ONE and value != _ONE[name]:
+            errs.append(f"{key}.{name} must be {_ONE[name]} ({_WHY}), got {value!r}")
+        elif name.startswith("data_parallel_") and name != "data_parallel_size":
+            errs.append(f"{key}.{name} must not be set ({_WHY}), got {value!r}")
+        elif name == "tensor_parallel_size":
+            errs.append(
+                f"{key}.tensor_parallel_size must not be set (GPUs are handed to ranks by "
+                f"vllm.tensor_parallel_size: set that instead), got {value!r}"
+            )
+    backend = kwargs.get("distributed_executor_backend")
+    if backend == "external_launcher":
+        errs.append(
+            f"{key}.distributed_executor_backend must not be external_launcher (it makes "
+            f"the launcher's ranks one engine; {_WHY}), got {backend!r}"
+        )
+    return errs
 
 
 @dataclass
@@ -186,6 +226,10 @@ class RunConfig:
     # More than one turns vLLM's processor cache off (it must see requests in order).
     render_threads: int = 1
     decode_timeout_s: float | None = 300.0
+    # Seconds vLLM waits for its engine process to load the model and report ready
+    # (VLLM_ENGINE_READY_TIMEOUT_S, set before the engine starts); null: vLLM's own
+    # (600 s unless that variable is set).
+    engine_ready_timeout_s: float | None = None
     retry_errors: bool = False
     # Samples in a row failing with the same kind and message that stop the rank as a
     # broken setup (template, task code, decoder install) rather than bad videos; 0 = never.
@@ -206,6 +250,9 @@ class RunConfig:
             errs.append(f"run.render_threads must be >= 1, got {self.render_threads}")
         if self.decode_timeout_s is not None and self.decode_timeout_s <= 0:
             errs.append(f"run.decode_timeout_s must be > 0 or null, got {self.decode_timeout_s}")
+        t = self.engine_ready_timeout_s
+        if t is not None and t <= 0:
+            errs.append(f"run.engine_ready_timeout_s must be > 0 or null, got {t}")
         if self.max_consecutive_failures < 0:
             errs.append(
                 "run.max_consecutive_failures must be >= 0 (0 = never stop), "
