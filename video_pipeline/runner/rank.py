@@ -157,7 +157,7 @@ def run_tasks(
 
         return build_sampling_params(run.cfg.sampling, run.task)
 
-    renders = None
+    renders = engine = None
     try:
         for r in runs:  # before the engine: a bad setting fails fast
             r.params = sampling(r)
@@ -193,6 +193,8 @@ def run_tasks(
         for r in runs:
             r.stats.threads = plan.describe()
             r.stats.fetch = dataclasses.asdict(fetcher.cache.stats)
+            if hasattr(engine, "cache_stats"):
+                r.stats.processor_cache = engine.cache_stats()
             r.stats.save(r.stats_path)
         activate(None)
     return [r.stats for r in runs]
@@ -200,12 +202,13 @@ def run_tasks(
 
 def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
     """How a rank of `cfgs` builds its engine: one vLLM engine on the rank's devices."""
-    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, set_ready_timeout
 
     base = cfgs[0]
     seeded = any(c.sampling.seed is not None for c in cfgs)
 
     def engine_factory() -> Engine:
+        set_ready_timeout(base.run.engine_ready_timeout_s)
         llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
         return VllmEngine(llm)
 
