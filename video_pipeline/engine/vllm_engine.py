@@ -161,7 +161,8 @@ def classify_rejection(e: Exception) -> RequestRejected:
     msg = describe_exception(e)
     if isinstance(e, VLLMValidationError):
         # vLLM gives no subtype for length; its own length checks say so in these words
-        too_long = ("maximum model length", "encoder cache size")
+        # (the renderer's check of the prompt's text says "maximum context length")
+        too_long = ("maximum model length", "maximum context length", "encoder cache size")
         kind = "too_many_tokens" if any(t in str(e) for t in too_long) else "engine_error"
         return RequestRejected(kind, msg)
     return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
