@@ -56,6 +56,10 @@ def suite_run(bad_suite, tiny_model, tmp_path_factory):
         VP_FAULT_HANG="HANGS_forever",
         VP_FAULT_SEGV="CRASHES_decoder",
         VP_FAULT_ENGINE_START_SLEEP="5",  # > run.decode_timeout_s however fast the engine
+        # vLLM's offline engine waits for its core's model load without a limit: this
+        # variable bounds only a wait after the core reported ready, so a start of 35 s
+        # and more (a large model's: many minutes) is never cut short by it
+        VLLM_ENGINE_READY_TIMEOUT_S="1",
         **procs.ENGINE_PROCESS,
     )
     rc, text = procs.finish(proc, log, timeout=600)

@@ -226,10 +226,6 @@ class RunConfig:
     # More than one turns vLLM's processor cache off (it must see requests in order).
     render_threads: int = 1
     decode_timeout_s: float | None = 300.0
-    # Seconds vLLM waits for its engine process to load the model and report ready
-    # (VLLM_ENGINE_READY_TIMEOUT_S, set before the engine starts); null: vLLM's own
-    # (600 s unless that variable is set).
-    engine_ready_timeout_s: float | None = None
     retry_errors: bool = False
     # Samples in a row failing with the same kind and message that stop the rank as a
     # broken setup (template, task code, decoder install) rather than bad videos; 0 = never.
@@ -250,9 +246,6 @@ class RunConfig:
             errs.append(f"run.render_threads must be >= 1, got {self.render_threads}")
         if self.decode_timeout_s is not None and self.decode_timeout_s <= 0:
             errs.append(f"run.decode_timeout_s must be > 0 or null, got {self.decode_timeout_s}")
-        t = self.engine_ready_timeout_s
-        if t is not None and t <= 0:
-            errs.append(f"run.engine_ready_timeout_s must be > 0 or null, got {t}")
         if self.max_consecutive_failures < 0:
             errs.append(
                 "run.max_consecutive_failures must be >= 0 (0 = never stop), "

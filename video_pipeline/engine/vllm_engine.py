@@ -8,10 +8,8 @@ scheduler always has a full window of work.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -34,19 +32,6 @@ def engine_env_defaults() -> None:
     if not cuda_available():
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-
-
-def set_ready_timeout(seconds: float | None) -> None:
-    """How long vLLM waits for its engine process to report ready (run.
-    engine_ready_timeout_s). vLLM reads VLLM_ENGINE_READY_TIMEOUT_S once, when its client
-    module is imported, so a module imported already is told as well."""
-    if seconds is None:
-        return
-    value = str(max(1, math.ceil(seconds)))
-    os.environ["VLLM_ENGINE_READY_TIMEOUT_S"] = value
-    client = sys.modules.get("vllm.v1.engine.core_client")
-    if client is not None and hasattr(client, "VLLM_ENGINE_READY_TIMEOUT_S"):
-        client.VLLM_ENGINE_READY_TIMEOUT_S = int(value)
 
 
 def seeded_cpu_kwargs(cfg: VllmConfig, seeded: bool, on_cpu: bool) -> dict[str, Any]:

@@ -202,13 +202,12 @@ def run_tasks(
 
 def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
     """How a rank of `cfgs` builds its engine: one vLLM engine on the rank's devices."""
-    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, set_ready_timeout
+    from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
 
     base = cfgs[0]
     seeded = any(c.sampling.seed is not None for c in cfgs)
 
     def engine_factory() -> Engine:
-        set_ready_timeout(base.run.engine_ready_timeout_s)
         llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
         return VllmEngine(llm)
 
