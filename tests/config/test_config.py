@@ -59,6 +59,22 @@ def test_trust_remote_code_defaults_to_false(tmp_path: Path):
         ("task_params.prompt=3", "task_params.prompt must be a string"),
         ("task_params.colour=red", "task_params.colour is not a parameter of task 'describe'"),
         ("bogus.x=1", "unknown section 'bogus'"),
+        # engine layouts that would join the ranks' engines into one, or span more GPUs
+        (
+            "vllm.engine_kwargs.distributed_executor_backend=external_launcher",
+            "vllm.engine_kwargs.distributed_executor_backend must not be external_launcher",
+        ),
+        (
+            "vllm.engine_kwargs.data_parallel_size=2",
+            "vllm.engine_kwargs.data_parallel_size must be 1 (each rank runs its own engine",
+        ),
+        ("vllm.engine_kwargs.data_parallel_rank=0", "data_parallel_rank must not be set"),
+        ("vllm.engine_kwargs.pipeline_parallel_size=2", "pipeline_parallel_size must be 1"),
+        ("vllm.engine_kwargs.nnodes=2", "vllm.engine_kwargs.nnodes must be 1"),
+        (
+            "vllm.engine_kwargs.tensor_parallel_size=2",
+            "vllm.tensor_parallel_size: set that instead), got 2",
+        ),
     ],
 )
 def test_bad_values_name_the_key(override: str, expected: str):

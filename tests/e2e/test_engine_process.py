@@ -29,18 +29,7 @@ from video_pipeline.verify import verify_run
 pytestmark = pytest.mark.e2e
 
 N = 16
-MULTIPROCESS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-
-
-def _engine_core(root: int) -> int | None:
-    for pid in procs.descendants(root):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"EngineCore" in cmdline:
-            return pid
-    return None
+MULTIPROCESS = procs.ENGINE_PROCESS
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +53,8 @@ def killed_core(tiny_model, tmp_path_factory):
     p = procs.start("video_pipeline.cli.launch", *args, log=log, **MULTIPROCESS)
     out = Path(raw["data"]["output_jsonl"])
     procs.wait_for(lambda: procs.journal_lines(out) >= 1, p, log, timeout=400)
-    core = _engine_core(p.pid)
+    [core] = procs.engine_cores(p.pid)  # the one rank's engine core
     tree = procs.descendants(p.pid)
-    assert core is not None, "no EngineCore process found"
     os.kill(core, signal.SIGKILL)
     rc, text = procs.finish(p, log, timeout=120)
     deadline = time.monotonic() + 30

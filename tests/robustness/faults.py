@@ -9,6 +9,8 @@
 - VP_FAULT_STEP_FAIL=<n>: the engine's n-th step raises, as a dead engine does.
 - VP_FAULT_NO_BUDGET=1: the token pre-check lets everything through, so the engine's
   own rejection of an over-long prompt is what a test sees.
+- VP_FAULT_ENGINE_START_SLEEP=<s>: the rank's engine takes <s> seconds longer to start
+  (as a large model's does on GPUs), so decodes finish long before anything takes them.
 - VP_FAULT_TORN_WRITE=<n>: rank 0's n-th journal write stops half way through the line
   (flushed to disk), and the rank then waits to be killed.
 """
@@ -23,6 +25,7 @@ import time
 
 import qwen_vl_utils.vision_process as vp
 
+from video_pipeline.engine import vllm_engine
 from video_pipeline.engine.vllm_engine import VllmEngine
 from video_pipeline.io.journal import JournalWriter
 from video_pipeline.runner.budget import TokenBudget
@@ -59,6 +62,16 @@ def _slow_or_failing_step(step):
     return patched
 
 
+def _slow_start(build_llm):
+    delay = float(os.environ["VP_FAULT_ENGINE_START_SLEEP"])
+
+    def patched(*args, **kwargs):
+        time.sleep(delay)
+        return build_llm(*args, **kwargs)
+
+    return patched
+
+
 def _torn_write(write):
     at = int(os.environ["VP_FAULT_TORN_WRITE"])
     calls = [0]
@@ -85,3 +98,5 @@ if os.environ.get("VP_FAULT_TORN_WRITE"):
     JournalWriter.write = _torn_write(JournalWriter.write)
 if os.environ.get("VP_FAULT_NO_BUDGET"):
     TokenBudget.check = TokenBudget.measure
+if os.environ.get("VP_FAULT_ENGINE_START_SLEEP"):
+    vllm_engine.build_llm = _slow_start(vllm_engine.build_llm)

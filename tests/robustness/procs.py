@@ -14,6 +14,9 @@ from tests.helpers import REPO, cli_env
 from video_pipeline.io.journal import journal_paths
 
 FAULTS = "tests.robustness.faults"  # the plugin module, for run.plugins
+# The engine's core in a process of its own, as vLLM runs it on GPUs (the tests' default
+# on CPU is in-process: it starts in seconds instead of 35-50).
+ENGINE_PROCESS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
 HOOKS = REPO / "tests" / "hooks"  # on PYTHONPATH: tests/hooks/sitecustomize.py loads
 
 
@@ -53,6 +56,19 @@ def descendants(pid: int) -> set[int]:
             out.add(c)
             todo.append(c)
     return out
+
+
+def engine_cores(root: int) -> list[int]:
+    """vLLM's EngineCore processes under `root` (an engine in its own process)."""
+    cores = []
+    for pid in descendants(root):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"EngineCore" in cmdline:
+            cores.append(pid)
+    return cores
 
 
 def kill9(proc: subprocess.Popen, timeout: float = 30) -> int:

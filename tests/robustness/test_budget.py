@@ -38,3 +38,26 @@ def test_prompt_count_and_limit(processor):
 
 def test_an_input_it_cannot_count_is_left_to_the_engine(processor):
     assert TokenBudget(processor, 10).check({"something": "else"}) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        # the renderer's check of the prompt's text, before any video is processed
+        (
+            "This model's maximum context length is 113 tokens. However, your prompt",
+            "too_many_tokens",
+        ),
+        (
+            "The decoder prompt (length 117) is longer than the maximum model length of 113.",
+            "too_many_tokens",
+        ),
+        ("temperature must be non-negative", "engine_error"),
+    ],
+)
+def test_the_engine_s_length_rejections_are_too_many_tokens(message, kind):
+    from vllm.exceptions import VLLMValidationError
+
+    from video_pipeline.engine.vllm_engine import classify_rejection
+
+    assert classify_rejection(VLLMValidationError(message)).kind == kind

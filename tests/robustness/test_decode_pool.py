@@ -46,6 +46,8 @@ class _Toy(torch.utils.data.Dataset):
             time.sleep(3600)  # a decoder stuck in native code: only a kill ends it
         elif fault == "slow":
             time.sleep(3)
+        elif fault == "brief":
+            time.sleep(0.5)
         frames = torch.full((4, 3, 8, 8), i, dtype=torch.uint8)
         return Prepared(i, f"k{i}", {"i": i}, [0], inputs=[{"frames": frames}])
 
@@ -115,6 +117,24 @@ def test_a_slow_decode_holds_back_nothing_behind_it(tmp_path):
     assert sorted(order) == [f"k{i}" for i in range(8)]
     # k0 takes 3 s in one worker; the other worker finishes every other sample meanwhile.
     assert order[-1] == "k0"
+
+
+def test_a_consumer_away_longer_than_the_timeout_costs_no_sample(tmp_path):
+    """Nothing takes items while the rank builds its engine (a minute and more for an
+    engine in its own process): decodes that finished meanwhile are good samples, not
+    timeouts. The clock measures the decode, not the consumer's absence."""
+    # Odd samples take a moment: one worker's item waits to be handed on while the
+    # other's decode is still running, and then finishes during that wait.
+    brief = {i: "brief" for i in range(1, 6, 2)}
+    feed = DecodeFeed(_Toy(6, brief, tmp_path), workers=2, timeout_s=1, maxsize=1)
+    try:
+        time.sleep(3)  # the engine starting: every worker's decode has long finished
+        items = _drain(feed)
+    finally:
+        feed.close()
+    assert sorted(it.key for it in items) == [f"k{i}" for i in range(6)]
+    assert not [it.error for it in items if it.error]
+    assert feed.timeouts == 0
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@ a merge killed mid-write or between its renames, resumes from 2 ranks to 1 and f
 to 2, and a changed fingerprint.
 
 One output goes through all of it in order (a module-scoped chain), so every rerun
-resumes from what the previous interruption left.
+resumes from what the previous interruption left. The first two kills have the GPU
+layout (each rank's engine core in a process of its own): one while the engine
+processes are starting, one mid-run; the other runs keep the engine in-process.
 """
 
 from __future__ import annotations
@@ -63,10 +65,11 @@ def chain(tiny_model, tmp_path_factory):
         obs[step] = {"verify": verify_run(cfg), "lines": procs.journal_lines(out)}
         obs["seconds"][step], t0 = round(time.monotonic() - t0, 1), time.monotonic()
 
-    # 1. Killed before any engine exists: the ranks are still importing.
-    p = launch("--nproc", "2", **SLOW)
+    # 1. Killed before any engine is ready: an engine core process is starting.
+    p = launch("--nproc", "2", **SLOW, **procs.ENGINE_PROCESS)
     procs.wait_for(lambda: "fingerprint" in log.read_text(), p, log)
     procs.wait_for(lambda: len(procs.descendants(p.pid)) >= 3, p, log)  # torchrun + 2 ranks
+    procs.wait_for(lambda: procs.engine_cores(p.pid), p, log)
     obs["journals_before_engine"] = len(journal_paths(out))
     obs["killed_tree"] = procs.kill9(p)  # returns once every one of them is gone
     check_after("before_engine")
@@ -79,9 +82,10 @@ def chain(tiny_model, tmp_path_factory):
     # 3. Killed right after the first new journal line; one rank from here on, so every
     # later run also resumes work that two ranks left.
     before = procs.journal_lines(out)
-    p = launch("--nproc", "1", **SLOW)
+    p = launch("--nproc", "1", **SLOW, **procs.ENGINE_PROCESS)
     procs.wait_for(lambda: procs.journal_lines(out) > before, p, log)
-    procs.kill9(p)
+    obs["cores_mid_run"] = procs.engine_cores(p.pid)
+    procs.kill9(p)  # the engine's processes die with the launch, none left running
     check_after("first_line")
 
     # 4. Killed mid-run, three lines later.
@@ -148,7 +152,7 @@ def chain(tiny_model, tmp_path_factory):
 def test_kill_before_the_engine_starts(chain):
     # launch was killed while torchrun and both ranks were starting; none of them
     # outlived it (kill9 waits for each to be gone) and nothing was written.
-    assert chain["killed_tree"] >= 3
+    assert chain["killed_tree"] >= 4  # torchrun, 2 ranks, an engine core starting
     assert chain["journals_before_engine"] == 0 == chain["before_engine"]["lines"]
     assert not chain["before_engine"]["verify"].violations
 
@@ -160,6 +164,10 @@ def test_engine_death_stops_the_job_clearly(chain):
     assert "rerun the same command to resume" in text
     v = chain["engine_death"]["verify"]
     assert not v.violations and v.done == chain["engine_death"]["lines"] > 0
+
+
+def test_the_kills_hit_engines_in_their_own_process(chain):
+    assert len(chain["cores_mid_run"]) == 1  # the one rank's engine core, running
 
 
 @pytest.mark.parametrize("step", ["first_line", "mid_run", "torn_write"])

@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
+from video_pipeline.engine.base import Finished
 from video_pipeline.engine.fake import FakeEngine
 from video_pipeline.io.journal import journal_path
 from video_pipeline.runner.rank import run_rank
@@ -104,6 +105,30 @@ def test_rejected_request_fails_alone(tmp_path, tiny_model, input_jsonl, process
     assert stats.failed == 8 and stats.errors_by_kind == {"too_many_tokens": 8}
     recs = read_jsonl(journal_path(out, 0))
     assert {r["error"]["kind"] for r in recs} == {"too_many_tokens"}
+
+
+class _ErrorFinishes(FakeEngine):
+    """Ends every request with an error and no tokens, as an engine in its own process
+    does with a request it cannot take."""
+
+    def step(self):
+        return [
+            Finished(f.request_id, "", 10, 0, "error", error=("engine_error", "refused"))
+            for f in super().step()
+        ]
+
+
+def test_an_error_finish_is_an_engine_error_not_an_empty_answer(
+    tmp_path, tiny_model, input_jsonl, processor
+):
+    out = tmp_path / "o.jsonl"
+    cfg = _cfg(tiny_model, input_jsonl, out)
+    stats = run_rank(cfg, 0, 1, _ErrorFinishes, lambda t: None, processor)
+    assert stats.failed == 8 and stats.errors_by_kind == {"engine_error": 8}
+    recs = read_jsonl(journal_path(out, 0))
+    assert {(r["error"]["kind"], r["error"]["message"]) for r in recs} == {
+        ("engine_error", "refused")
+    }
 
 
 def test_window_defaults_to_the_engine_batch_bounded_by_memory(tiny_model, input_jsonl, tmp_path):

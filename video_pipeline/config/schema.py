@@ -142,7 +142,47 @@ class VllmConfig:
                 "vllm.limit_mm_per_prompt.video must be >= 1 (each prompt carries one video), "
                 f"got {self.limit_mm_per_prompt['video']}"
             )
+        errs += layout_problems(self.engine_kwargs)
         return errs
+
+
+# Engine arguments that would make one engine span several ranks or more GPUs than
+# vllm.tensor_parallel_size: each rank runs its own engine on its own GPUs (the ranks
+# are the data parallelism), and GPUs are handed out by vllm.tensor_parallel_size.
+_ONE = {
+    "data_parallel_size": 1,
+    "pipeline_parallel_size": 1,
+    "prefill_context_parallel_size": 1,
+    "nnodes": 1,
+    "node_rank": 0,
+}
+_WHY = (
+    "each rank runs its own engine on vllm.tensor_parallel_size GPUs; "
+    "the ranks are the data parallelism"
+)
+
+
+def layout_problems(kwargs: dict[str, Any]) -> list[str]:
+    """vllm.engine_kwargs that break the one-engine-per-rank layout, named by key."""
+    errs = []
+    key = "vllm.engine_kwargs"
+    for name, value in kwargs.items():
+        if name in _ONE and value != _ONE[name]:
+            errs.append(f"{key}.{name} must be {_ONE[name]} ({_WHY}), got {value!r}")
+        elif name.startswith("data_parallel_") and name != "data_parallel_size":
+            errs.append(f"{key}.{name} must not be set ({_WHY}), got {value!r}")
+        elif name == "tensor_parallel_size":
+            errs.append(
+                f"{key}.tensor_parallel_size must not be set (GPUs are handed to ranks by "
+                f"vllm.tensor_parallel_size: set that instead), got {value!r}"
+            )
+    backend = kwargs.get("distributed_executor_backend")
+    if backend == "external_launcher":
+        errs.append(
+            f"{key}.distributed_executor_backend must not be external_launcher (it makes "
+            f"the launcher's ranks one engine; {_WHY}), got {backend!r}"
+        )
+    return errs
 
 
 @dataclass

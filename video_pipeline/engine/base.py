@@ -14,6 +14,8 @@ class Finished:
     generated_tokens: int
     finish_reason: str | None
     cached_tokens: int = 0
+    # (error kind, message) when the engine ended the request with an error, not an answer
+    error: tuple[str, str] | None = None
 
 
 class RequestRejected(Exception):

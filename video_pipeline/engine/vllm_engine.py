@@ -7,8 +7,10 @@ scheduler always has a full window of work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +141,8 @@ def classify_rejection(e: Exception) -> RequestRejected:
     msg = describe_exception(e)
     if isinstance(e, VLLMValidationError):
         # vLLM gives no subtype for length; its own length checks say so in these words
-        too_long = ("maximum model length", "encoder cache size")
+        # (the renderer's check of the prompt's text says "maximum context length")
+        too_long = ("maximum model length", "maximum context length", "encoder cache size")
         kind = "too_many_tokens" if any(t in str(e) for t in too_long) else "engine_error"
         return RequestRejected(kind, msg)
     return RequestRejected("engine_error", f"the model's processor refused the input: {msg}")
@@ -181,8 +184,20 @@ class Rendered:
     request: Any
 
 
+# How the engine ends a request it could not take (vLLM's FinishReason.ERROR as text).
+ERROR_FINISH = "error"
+
+
 class VllmEngine:
-    """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones."""
+    """`Engine` over `LLM.llm_engine`: add requests, step, collect finished ones.
+
+    With the EngineCore in its own process (as on GPUs), a request the core cannot take
+    does not raise in `add()`: it comes back from `step()` finished with reason "error"
+    and no tokens. The usual cause is a processor-cache miss (the rank's cache holds a
+    video as sent with a request the engine never got, so the core has no data for it);
+    such a request is rendered again without the cache and sent once more. A second
+    error finish becomes an `engine_error` record.
+    """
 
     def __init__(self, llm: Any) -> None:
         self._rejections = _rejection_types()
@@ -190,10 +205,29 @@ class VllmEngine:
         self.engine = llm.llm_engine
         fail_fast_on_dead_core(self.engine.engine_core)
         self._in_flight: set[str] = set()
+        # request id -> (tokenized prompt, sampling params, sent again already)
+        self._sent: dict[str, tuple[dict[str, Any], Any, bool]] = {}
+        self.resent = 0  # requests rendered again without the processor cache
         self.max_model_len: int = llm.llm_engine.model_config.max_model_len
         scheduler = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
         self.max_num_seqs: int | None = getattr(scheduler, "max_num_seqs", None)
         self._tok_params = self.engine.renderer.default_cmpl_tok_params
+        self._cache = self.engine.renderer.mm_processor_cache
+        self._cache_lock = threading.Lock()
+        if self._cache is not None:
+            self._serialise_invalidation()
+
+    def _serialise_invalidation(self) -> None:
+        """vLLM's step() drops stale entries from the processor cache on the stepping
+        thread, while a render thread may be reading or filling that cache ("not safe
+        for concurrent access"): both take one lock."""
+        invalidate, lock = self._cache.invalidate, self._cache_lock
+
+        def locked(mm_hash: str) -> None:
+            with lock:
+                invalidate(mm_hash)
+
+        self._cache.invalidate = locked
 
     def tokenize(self, llm_input: dict[str, Any]) -> dict[str, Any]:
         """vLLM's own tokenization of the prompt (its renderer's first steps)."""
@@ -210,10 +244,12 @@ class VllmEngine:
     def render(self, tokenized: dict[str, Any], skip_cache: bool = False) -> Rendered:
         """The model's processor over the frames (normalise, patchify): the request as
         `add_request` takes it, so the stepping thread does not do this work."""
+        uses_cache = self._cache is not None and not skip_cache
         try:
-            request = self.engine.renderer.process_for_engine(
-                tokenized, time.time(), skip_mm_cache=skip_cache
-            )
+            with self._cache_lock if uses_cache else contextlib.nullcontext():
+                request = self.engine.renderer.process_for_engine(
+                    tokenized, time.time(), skip_mm_cache=skip_cache
+                )
         except self._rejections as e:
             raise classify_rejection(e) from e
         return Rendered(tokenized, request)
@@ -221,25 +257,41 @@ class VllmEngine:
     def add(self, request_id: str, rendered: Rendered, params: Any) -> None:
         from vllm.multimodal.cache import MultiModalCacheMissError
 
+        resent = False
         try:
             try:
                 self.engine.add_request(request_id, rendered.request, params)
-            except MultiModalCacheMissError:
-                # The processor cache took this video as sent with an earlier request
-                # that the engine then refused; send its data this time.
-                again = self.render(rendered.tokenized, skip_cache=True)
-                self.engine.add_request(request_id, again.request, params)
+            except MultiModalCacheMissError as e:
+                # The engine in this process raises the miss here (in its own process it
+                # finishes the request with an error instead, see step()).
+                for mm_hash in e.mm_hashes:
+                    self._cache.invalidate(mm_hash)
+                self._resend(request_id, rendered.tokenized, params)
+                resent = True
         except self._rejections as e:  # vLLM validates the rendered request here
             raise classify_rejection(e) from e
         self._in_flight.add(request_id)
+        self._sent[request_id] = (rendered.tokenized, params, resent)
+
+    def _resend(self, request_id: str, tokenized: dict[str, Any], params: Any) -> None:
+        """Render the prompt again without the processor cache, so its data is sent."""
+        again = self.render(tokenized, skip_cache=True)
+        self.resent += 1
+        self.engine.add_request(request_id, again.request, params)
 
     def step(self) -> list[Finished]:
         done = []
         for out in self.engine.step():
             if not out.finished:
                 continue
-            self._in_flight.discard(out.request_id)
             comp = out.outputs[0]
+            error = None
+            if comp.finish_reason == ERROR_FINISH:
+                error = self._retry(out.request_id)
+                if error is None:
+                    continue  # sent again; it finishes in a later step
+            self._in_flight.discard(out.request_id)
+            self._sent.pop(out.request_id, None)
             done.append(
                 Finished(
                     request_id=out.request_id,
@@ -248,9 +300,38 @@ class VllmEngine:
                     generated_tokens=len(comp.token_ids),
                     finish_reason=comp.finish_reason,
                     cached_tokens=getattr(out, "num_cached_tokens", 0) or 0,
+                    error=error,
                 )
             )
         return done
+
+    def _retry(self, request_id: str) -> tuple[str, str] | None:
+        """Send an error-finished request once more; None if sent, else why it failed."""
+        tokenized, params, resent = self._sent.get(request_id, (None, None, True))
+        if resent or tokenized is None:
+            return (
+                "engine_error",
+                "the engine could not take this request (it ended it with an error "
+                "before generating; the engine's log says why)",
+            )
+        try:
+            self._resend(request_id, tokenized, params)
+        except RequestRejected as e:
+            return (e.kind, str(e))
+        except self._rejections as e:
+            rejected = classify_rejection(e)
+            return (rejected.kind, str(rejected))
+        self._sent[request_id] = (tokenized, params, True)
+        return None
+
+    def cache_stats(self) -> dict[str, int]:
+        """The processor cache's lookups and hits, and requests sent again without it."""
+        info = self._cache.make_stats() if self._cache is not None else None
+        return {
+            "queries": info.total if info else 0,
+            "hits": info.hits if info else 0,
+            "resent": self.resent,
+        }
 
     def in_flight(self) -> int:
         return len(self._in_flight)

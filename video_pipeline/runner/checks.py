@@ -7,6 +7,7 @@ from pathlib import Path
 
 from video_pipeline.config import Config, ConfigError
 from video_pipeline.models import ModelProfile
+from video_pipeline.models.hub import hub_problem, is_local
 
 log = logging.getLogger("video_pipeline")
 
@@ -17,9 +18,11 @@ def check_paths(cfg: Config) -> None:
     if not inp.is_file():
         errs.append(f"data.input_jsonl: no such file {str(inp)!r}")
     model = cfg.vllm.model
-    looks_local = model.startswith(("/", "./", "../", "~")) or Path(model).exists()
-    if looks_local and not (Path(model).expanduser() / "config.json").is_file():
-        errs.append(f"vllm.model: {model!r} is not a model directory (no config.json in it)")
+    if is_local(model):
+        if not (Path(model).expanduser() / "config.json").is_file():
+            errs.append(f"vllm.model: {model!r} is not a model directory (no config.json in it)")
+    elif problem := hub_problem(model, cfg.vllm.engine_kwargs.get("revision")):
+        errs.append(problem)  # at once, instead of a minute of retries in every rank
     out_dir = Path(cfg.data.output_jsonl).parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

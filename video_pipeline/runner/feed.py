@@ -206,14 +206,18 @@ class DecodeFeed:
                     self.gate.wait_below(0.5)
                 continue
             waits = [w.conn for w in busy] + [w.process.sentinel for w in busy] + wakeup
-            ready = set(mpc.wait(waits, timeout=self._wait_s(busy)))
+            mpc.wait(waits, timeout=self._wait_s(busy))
             for w in busy:
-                if (w.conn in ready or w.process.sentinel in ready) and not self._collect(w):
-                    return
-            for w in busy:
-                if w.index is not None and self._overdue(w):
+                # Asked afresh for each worker: handing on an item can block for long
+                # (nothing takes items until the engine is built), and a worker that
+                # finished meanwhile must be collected, not timed out for that wait.
+                if self._finished(w):
+                    if not self._collect(w):
+                        return
+                elif w.index is not None and self._overdue(w):
                     self.timeouts += 1
-                    self._replace(w, self._timeout_item(w.index))
+                    if not self._replace(w, self._timeout_item(w.index)):
+                        return
 
     def _next_index(self) -> Any:
         """The next sample to decode, END, a fetch failure, or None (none fetched yet)."""
@@ -242,6 +246,11 @@ class DecodeFeed:
 
     def _overdue(self, w: _Worker) -> bool:
         return self.timeout_s is not None and time.monotonic() - w.since > self.timeout_s
+
+    @staticmethod
+    def _finished(w: _Worker) -> bool:
+        """Worker w sent its item (or died): its decode is over, however late we look."""
+        return w.conn.poll() or not w.process.is_alive()
 
     def _collect(self, w: _Worker) -> bool:
         """Take worker w's finished item, or its death; False when stopping."""

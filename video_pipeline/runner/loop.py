@@ -142,6 +142,9 @@ class StepLoop:
         r.stats.prompt_tokens += res.prompt_tokens
         r.stats.generated_tokens += res.generated_tokens
         r.stats.cached_tokens += res.cached_tokens
+        if res.error is not None:  # the engine ended it without an answer
+            self._fail(r, sample, error_dict(*res.error), timing, res)
+            return
         try:
             result = task.parse(res.text, {"__key": sample.key, "raw": sample.raw})
         except ParseError as e:

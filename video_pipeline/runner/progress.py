@@ -49,6 +49,9 @@ class RankStats:
     threads: dict = field(default_factory=dict)  # cores and threads of the rank's parts
     # remote videos: fetches, fetched_bytes, fetch_s, cache_hits, retries (storage.cache)
     fetch: dict = field(default_factory=dict)
+    # vLLM's processor cache: queries, hits, and requests resent without it (a miss in
+    # the engine), shared by the tasks of one rank (engine/vllm_engine.py)
+    processor_cache: dict = field(default_factory=dict)
     wall_s: float = 0.0
     # videos decoded for this task; a decode shared with other tasks counts in each
     decodes: int = 0

@@ -164,7 +164,7 @@ def run_tasks(
 
         return build_sampling_params(run.cfg.sampling, run.task)
 
-    renders = None
+    renders = engine = None
     try:
         for r in runs:  # before the engine: a bad setting fails fast
             r.params = sampling(r)
@@ -200,6 +200,8 @@ def run_tasks(
         for r in runs:
             r.stats.threads = plan.describe()
             r.stats.fetch = dataclasses.asdict(fetcher.cache.stats)
+            if hasattr(engine, "cache_stats"):
+                r.stats.processor_cache = engine.cache_stats()
             r.stats.save(r.stats_path)
         activate(None)
     return [r.stats for r in runs]
