@@ -20,6 +20,7 @@ import torch
 import torch.utils.data
 
 from video_pipeline.config.schema import StorageConfig, VisionConfig
+from video_pipeline.data import frames
 from video_pipeline.data.frames import DecodeSettings, decode_settings
 from video_pipeline.data.sample import Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
@@ -68,7 +69,8 @@ class BaseDataset(torch.utils.data.Dataset):
         messages or the chat template is the setup's (`internal_error`, retried by the
         next run), since it would fail every video alike.
         """
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        frames.worker_start()
         key, raw = None, None
         try:
             sample = self.samples[i]
@@ -84,6 +86,11 @@ class BaseDataset(torch.utils.data.Dataset):
         except Exception as e:  # a decoder's own exception types are many and unstable
             item = {"__key": key, "raw": raw, "error": _decode_failure(e).to_dict()}
         item["decode_s"] = time.perf_counter() - t0
+        # this process's CPU time (FFmpeg's threads included), frames and peak RSS
+        item["decode_stats"] = {
+            "cpu_s": round(time.process_time() - cpu0, 4),
+            **frames.take_figures(),
+        }
         return item
 
     def task_messages(self, task: Task, sample: Sample, raw: Any) -> list[dict[str, Any]]:

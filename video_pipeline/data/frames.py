@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +77,7 @@ class FramePlan:
     sample_fps: float
     height: int  # output size
     width: int
+    source: tuple[int, int] = (0, 0)  # the video's height, width
 
     @property
     def frames(self) -> int:
@@ -105,7 +105,7 @@ def plan_frames(
     nframes = vp.smart_nframes(ele, total_frames=total, video_fps=fps)
     indices = torch.linspace(start, end, nframes).round().long().tolist()
     h, w = output_size(ele, nframes, height, width, factor)
-    return FramePlan(indices, total, fps, nframes / max(total, 1e-6) * fps, h, w)
+    return FramePlan(indices, total, fps, nframes / max(total, 1e-6) * fps, h, w, (height, width))
 
 
 def output_size(
@@ -133,8 +133,12 @@ def output_size(
 def kept_by_fetch_video(ele: dict[str, Any], plan: FramePlan, factor: int) -> bool:
     """Whether `fetch_video` leaves frames of the plan's size as they are: its size
     choice is a fixed point for its own output except where rounding up to `min_pixels`
-    overshoots `max_pixels` (extreme aspect ratios)."""
-    again = output_size(ele, plan.frames, plan.height, plan.width, factor)
+    overshoots `max_pixels`, or rounding makes the aspect ratio exceed 200:1 (extreme
+    aspect ratios only: tests/data/test_frames.py searches for them)."""
+    try:
+        again = output_size(ele, plan.frames, plan.height, plan.width, factor)
+    except ValueError:  # rounding pushed the aspect ratio past smart_resize's 200:1
+        return False
     return again == (plan.height, plan.width)
 
 
@@ -165,17 +169,60 @@ def resize(frames: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tens
 
 
 @dataclass
-class DecodeCounters:
-    """What this process's decodes cost, read by the rank's stats."""
+class DecodeFigures:
+    """What this process's decodes cost since the last `take_figures`."""
 
-    videos: int = 0
     frames_kept: int = 0
-    frames_decoded: int = 0  # frames the decoder produced (>= kept: GOP lead-in)
-    video_s: float = 0.0  # seconds of video covered by the decodes
-    cpu_s: float = 0.0
+    frames_decoded: int = 0  # kept, and those decoded on the way to them (GOP lead-in)
+    video_s: float = 0.0  # seconds of video the sampled ranges cover
 
 
-counters = DecodeCounters()
+_figures = DecodeFigures()
+_start: tuple[int, int] = (0, 0)  # (pid, ru_maxrss in KiB) when this process began decoding
+
+
+def worker_start() -> None:
+    """Note this process's peak RSS before its first decode (a forked worker inherits
+    its parent's pages, so the growth over this is what decoding costs)."""
+    global _start
+    if _start[0] != os.getpid():
+        _start = (os.getpid(), _maxrss_kib())
+
+
+def take_figures() -> dict[str, Any]:
+    """This process's figures since the last call, and its peak RSS growth so far."""
+    global _figures
+    f, _figures = _figures, DecodeFigures()
+    return {
+        "pid": os.getpid(),
+        "frames_kept": f.frames_kept,
+        "frames_decoded": f.frames_decoded,
+        "video_s": round(f.video_s, 3),
+        "peak_rss_mb": round((_maxrss_kib() - _start[1]) / 1024, 1),
+    }
+
+
+def _maxrss_kib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def frames_decoded(keyframes: list[int], indices: list[int]) -> int:
+    """Frames a forward decoder produces for sorted `indices`: it decodes on from the
+    last frame when no keyframe lies between, else seeks to the target's keyframe (as
+    torchcodec's get_frames_at does)."""
+    import bisect
+
+    n, cur = 0, -1
+    for t in indices:
+        if t <= cur:
+            continue  # a repeated index is the frame already decoded
+        k = keyframes[bisect.bisect_right(keyframes, t) - 1] if keyframes else 0
+        start = cur + 1 if k <= cur else k
+        n += t - start + 1
+        cur = t
+    return n
 
 
 def codec_threads() -> int:
@@ -199,6 +246,11 @@ def read_torchcodec(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
         return decoder.get_frames_at(indices=idx).data
 
     video = _chunked(ele, plan, frames, settings)
+    try:
+        keyframes = decoder._get_key_frame_indices().tolist()  # private: figures only
+    except Exception:
+        keyframes = []
+    _figures.frames_decoded += frames_decoded(keyframes, sorted(plan.indices))
     return video, _metadata(plan, "torchcodec"), plan.sample_fps
 
 
@@ -214,6 +266,7 @@ def read_decord(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
         return torch.tensor(vr.get_batch(idx).asnumpy()).permute(0, 3, 1, 2)
 
     video = _chunked(ele, plan, frames, settings)
+    _figures.frames_decoded += frames_decoded(list(vr.get_key_indices()), plan.indices)
     return video, _metadata(plan, "decord"), plan.sample_fps
 
 
@@ -231,9 +284,10 @@ def _metadata(plan: FramePlan, backend: str) -> dict[str, Any]:
 
 def _chunked(ele: dict[str, Any], plan: FramePlan, frames: Any, s: DecodeSettings) -> torch.Tensor:
     """The plan's frames, decoded CHUNK at a time into one uint8 output tensor."""
-    cpu0 = time.process_time()
+    _figures.frames_kept += plan.frames
+    _figures.video_s += plan.total_frames / max(plan.fps, 1e-6)
     if not kept_by_fetch_video(ele, plan, s.factor):
-        full = plan.frames * 3 * _source_pixels(frames, plan)
+        full = plan.frames * 3 * plan.source[0] * plan.source[1]
         if full > FULL_RES_LIMIT:
             raise SampleError(
                 "video_too_large",
@@ -241,26 +295,11 @@ def _chunked(ele: dict[str, Any], plan: FramePlan, frames: Any, s: DecodeSetting
                 f"(limit {FULL_RES_LIMIT / 2**30:.0f} GiB); split the video with `clips` "
                 "or lower vision.fps / vision.max_frames",
             )
-        out = frames(plan.indices)  # fetch_video resizes the whole stack itself
-        _count(plan, cpu0)
-        return out.cpu()
+        return frames(plan.indices).cpu()  # fetch_video resizes the whole stack itself
     out = torch.empty((plan.frames, 3, plan.height, plan.width), dtype=torch.uint8)
     size = (plan.height, plan.width)
     for i in range(0, plan.frames, CHUNK):
         chunk = frames(plan.indices[i : i + CHUNK])
         out[i : i + len(chunk)] = resize(chunk, size, s.resize).cpu()
         del chunk
-    _count(plan, cpu0)
     return out
-
-
-def _source_pixels(frames: Any, plan: FramePlan) -> int:
-    first = frames(plan.indices[:1])
-    return int(first.shape[-2]) * int(first.shape[-1])
-
-
-def _count(plan: FramePlan, cpu0: float) -> None:
-    counters.videos += 1
-    counters.frames_kept += plan.frames
-    counters.video_s += plan.total_frames / max(plan.fps, 1e-6)
-    counters.cpu_s += time.process_time() - cpu0
