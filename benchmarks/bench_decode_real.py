@@ -37,10 +37,10 @@ import benchlib
 # (name, seconds, width, height, codec, source)
 VIDEOS = [
     ("1080p30-h264-60s", 60, 1920, 1080, "h264", "testsrc2"),
-    ("2160p30-hevc-10s", 10, 3840, 2160, "hevc", "mandelbrot"),
+    ("2160p30-hevc-10s", 10, 3840, 2160, "hevc", "testsrc2"),
     ("720p30-h264-10min", 600, 1280, 720, "h264", "life"),
-    ("1080p30-vp9-20s", 20, 1920, 1080, "vp9", "testsrc2"),
-    ("720p30-av1-20s", 20, 1280, 720, "av1", "mandelbrot"),
+    ("1080p30-vp9-20s", 20, 1920, 1080, "vp9", "life"),
+    ("720p30-av1-10s", 10, 1280, 720, "av1", "mandelbrot"),
     ("1080x1920-h264-30s", 30, 1080, 1920, "h264", "testsrc2"),
     ("360p30-h264-2h", 7200, 640, 360, "h264", "testsrc2"),
 ]
