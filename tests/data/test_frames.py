@@ -121,17 +121,34 @@ with decode_settings(DecodeSettings(28)):
     _, v, _ = process_vision_info([{"role": "user", "content": [ele]}],
         return_video_kwargs=True, return_video_metadata=True)
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start
-print(json.dumps({"grown_kib": grown, "out_bytes": v[0][0].nelement()}))
+frames = v[0][0]
+print(json.dumps({"grown_kib": grown, "out_bytes": frames.nelement(), "frames": frames.shape[0]}))
 """
 
 
-def test_peak_rss_bounded_by_output(real_1080p):
-    """A fresh process's peak RSS growth over a 1080p decode stays under the float32
-    frames fetch_video returns, their uint8 copy and 0.5 GB."""
+def peak_rss_growth(video: Path) -> dict:
+    """Decode `video` at the default vision settings in a fresh process: its peak RSS
+    growth (ru_maxrss) and the output's element count."""
     proc = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(real_1080p)], capture_output=True, text=True
+        [sys.executable, "-c", MEASURE, str(video)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    bound = got["out_bytes"] * 5 + 2**29
-    assert got["grown_kib"] * 1024 < bound, got
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def within_bound(got: dict) -> bool:
+    """The float32 frames fetch_video returns, their uint8 copy, and 0.5 GB."""
+    return got["grown_kib"] * 1024 < got["out_bytes"] * 5 + 2**29
+
+
+def test_peak_rss_bounded_by_output(real_1080p):
+    got = peak_rss_growth(real_1080p)
+    assert within_bound(got), got
+
+
+def test_two_hour_video_at_defaults_decodes_within_the_bound(tmp_path):
+    """768 frames (the cap) sampled from 216,000: one minute of 30 fps video repeated
+    by stream copy, so the file's structure is a real two-hour encode's."""
+    video = make_real_video(tmp_path / "2h.mp4", 7200, 64, 48, noise=0, segment=60)
+    got = peak_rss_growth(video)
+    assert got["frames"] == 768 and within_bound(got), got
