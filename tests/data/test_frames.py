@@ -7,6 +7,7 @@ the library's reader, and `fetch_video` resizes the whole stack.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,23 @@ def test_two_hour_video_at_defaults_decodes_within_the_bound(tmp_path):
     video = make_real_video(tmp_path / "2h.mp4", 7200, 64, 48, noise=0, segment=60)
     got = peak_rss_growth(video)
     assert got["frames"] == 768 and within_bound(got), got
+
+
+def _cuda_devices() -> int:
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # keeps fork usable
+    return torch.cuda.device_count()
+
+
+@pytest.mark.skipif(_cuda_devices() > 0, reason="a CUDA device is visible here")
+def test_cuda_decode_without_a_device_fails_before_any_model_loads(
+    tmp_path, tiny_model, input_jsonl
+):
+    from tests.helpers import demo_config, run_cli, write_config
+
+    raw = demo_config(tiny_model, input_jsonl, tmp_path / "out" / "o.jsonl")
+    raw["vision"]["decode_device"] = "cuda"
+    cfg = write_config(tmp_path / "c.yaml", raw)
+    launch = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1", check=False)
+    assert launch.returncode != 0
+    assert "vision.decode_device: cuda, but no CUDA device is visible" in launch.stderr
+    assert not list((tmp_path / "out").glob("*.rank*.jsonl"))

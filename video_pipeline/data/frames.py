@@ -258,7 +258,7 @@ def read_decord(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
     """qwen_vl_utils' decord reader, decoding and resizing CHUNK frames at a time."""
     import decord
 
-    vr = decord.VideoReader(ele["video"])
+    vr = decord.VideoReader(ele["video"], num_threads=codec_threads())
     height, width = vr[0].shape[:2] if len(vr) else (0, 0)
     plan = plan_frames(ele, len(vr), vr.get_avg_fps(), height, width, settings.factor)
 

@@ -129,3 +129,10 @@ def check_decode_device(cfg: Config) -> None:
         raise ConfigError(
             ["vision.decode_device: cuda, but no CUDA device is visible here (use cpu)"]
         )
+    from video_pipeline.data.video_reader import resolve_reader
+
+    reader = resolve_reader(cfg.vision.reader)
+    if reader != "torchcodec":
+        raise ConfigError(
+            [f"vision.decode_device: cuda needs the torchcodec reader; vision.reader is {reader}"]
+        )
