@@ -66,7 +66,6 @@ def child(mode: str, video: str) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import qwen_vl_utils.vision_process as vp
-
     import torchcodec.decoders  # noqa: F401  (imported before the clocks start, in every mode)
 
     vp.FORCE_QWENVL_VIDEO_READER = "torchcodec"
