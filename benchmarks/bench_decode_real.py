@@ -66,7 +66,12 @@ def child(mode: str, video: str) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import qwen_vl_utils.vision_process as vp
-    import torchcodec.decoders  # noqa: F401  (imported before the clocks start, in every mode)
+
+    # imported before the clocks start, in every mode
+    import torchcodec.decoders  # noqa: F401
+    import torchvision.transforms.functional  # noqa: F401
+
+    import video_pipeline.data.frames  # noqa: F401
 
     vp.FORCE_QWENVL_VIDEO_READER = "torchcodec"
     vp.get_video_reader_backend.cache_clear()
