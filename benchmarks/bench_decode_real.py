@@ -129,20 +129,21 @@ def _plan(decoder: Any) -> Any:
 
 
 def _reader_alone(video: str) -> tuple[Any, dict[str, float]]:
-    """torchcodec's frames in CHUNKs, no resize; the resizes of the same chunks timed
+    """torchcodec's frames in the reader's chunks, no resize; the resizes of the same chunks timed
     apart (their CPU seconds are not in the reader's)."""
     import torch
     from torchcodec.decoders import VideoDecoder
 
-    from video_pipeline.data.frames import CHUNK, resize
+    from video_pipeline.data.frames import chunk_frames, resize
 
     decoder = VideoDecoder(video, num_ffmpeg_threads=1)
     plan = _plan(decoder)
     size = (plan.height, plan.width)
     spent = {"resize_exact_cpu_s": 0.0, "resize_fast_cpu_s": 0.0}
     last = torch.empty(0)
-    for i in range(0, plan.frames, CHUNK):
-        chunk = decoder.get_frames_at(indices=plan.indices[i : i + CHUNK]).data
+    step = chunk_frames(*plan.source)
+    for i in range(0, plan.frames, step):
+        chunk = decoder.get_frames_at(indices=plan.indices[i : i + step]).data
         done = {}
         for mode in ("exact", "fast"):
             r0 = time.process_time()

@@ -26,7 +26,10 @@ import torch
 
 from video_pipeline.errors import SampleError
 
-CHUNK = 8  # frames decoded and resized at once: 8 x 6.2 MB at 1080p
+CHUNK = 8  # at most this many frames decoded and resized at once
+# and at most this many bytes of full-resolution uint8 frames: the exact resize holds a
+# float32 copy and an intermediate besides (about 7x): a 4K chunk is two frames
+CHUNK_BYTES = 48 * 2**20
 # The most full-resolution frames a decode may hold when its output size is not one
 # fetch_video keeps (then the library's own whole-stack path runs): beyond it the video
 # is refused up front, never left to the OOM killer.
@@ -231,7 +234,7 @@ def codec_threads() -> int:
 
 
 def read_torchcodec(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
-    """qwen_vl_utils' torchcodec reader, decoding and resizing CHUNK frames at a time."""
+    """qwen_vl_utils' torchcodec reader, decoding and resizing a chunk of frames at a time."""
     from torchcodec.decoders import VideoDecoder
 
     cuda = settings.device == "cuda"
@@ -255,7 +258,7 @@ def read_torchcodec(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
 
 
 def read_decord(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
-    """qwen_vl_utils' decord reader, decoding and resizing CHUNK frames at a time."""
+    """qwen_vl_utils' decord reader, decoding and resizing a chunk of frames at a time."""
     import decord
 
     vr = decord.VideoReader(ele["video"], num_threads=codec_threads())
@@ -273,6 +276,11 @@ def read_decord(ele: dict[str, Any], settings: DecodeSettings) -> tuple:
 CHUNKED_READERS = {"torchcodec": read_torchcodec, "decord": read_decord}
 
 
+def chunk_frames(height: int, width: int) -> int:
+    """Frames of height x width decoded and resized at once (CHUNK, CHUNK_BYTES)."""
+    return max(1, min(CHUNK, CHUNK_BYTES // max(1, 3 * height * width)))
+
+
 def _metadata(plan: FramePlan, backend: str) -> dict[str, Any]:
     return {
         "fps": plan.fps,
@@ -283,7 +291,7 @@ def _metadata(plan: FramePlan, backend: str) -> dict[str, Any]:
 
 
 def _chunked(ele: dict[str, Any], plan: FramePlan, frames: Any, s: DecodeSettings) -> torch.Tensor:
-    """The plan's frames, decoded CHUNK at a time into one uint8 output tensor."""
+    """The plan's frames, decoded a chunk at a time into one uint8 output tensor."""
     _figures.frames_kept += plan.frames
     _figures.video_s += plan.total_frames / max(plan.fps, 1e-6)
     if not kept_by_fetch_video(ele, plan, s.factor):
@@ -298,8 +306,9 @@ def _chunked(ele: dict[str, Any], plan: FramePlan, frames: Any, s: DecodeSetting
         return frames(plan.indices).cpu()  # fetch_video resizes the whole stack itself
     out = torch.empty((plan.frames, 3, plan.height, plan.width), dtype=torch.uint8)
     size = (plan.height, plan.width)
-    for i in range(0, plan.frames, CHUNK):
-        chunk = frames(plan.indices[i : i + CHUNK])
+    step = chunk_frames(*plan.source)
+    for i in range(0, plan.frames, step):
+        chunk = frames(plan.indices[i : i + step])
         out[i : i + len(chunk)] = resize(chunk, size, s.resize).cpu()
         del chunk
     return out
