@@ -276,6 +276,9 @@ def main() -> None:
             **measure(path, seconds, repeat, args.modes),
         }
         print(json.dumps({name: results[name]}, default=str)[:400], file=sys.stderr)
+        partial = args.out or benchlib.RESULTS / "decode_real.json"  # kept if a later video fails
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"videos": results, "partial": True}, default=str))
     first = next(iter(results.values()))
     line = ", ".join(
         f"{n}: old {r['old'].get('cpu_s_per_video_min', float('nan')):.1f} / exact "
