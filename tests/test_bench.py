@@ -13,10 +13,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def config(tiny_model, video_dir, tmp_path_factory):
+    from video_pipeline.fixtures.real_videos import make_real_video
     from video_pipeline.fixtures.videos import write_input_jsonl
 
     d = tmp_path_factory.mktemp("bench")
-    inp = write_input_jsonl(d / "input.jsonl", sorted(video_dir.glob("*.mp4")))
+    real = make_real_video(d / "real1080.mp4", 2, 1920, 1080)  # 1080p x264: real decode
+    inp = write_input_jsonl(d / "input.jsonl", [real, *sorted(video_dir.glob("*.mp4"))])
     raw = demo_config(tiny_model, inp, d / "out" / "o.jsonl", sampling={"max_tokens": 16})
     return write_config(d / "c.yaml", raw)
 
@@ -42,6 +44,12 @@ def test_bench_measures_both_runs_on_the_same_videos(config):
     assert st["step_ms_pipeline"] > 0 and st["step_ms_engine_alone"] > 0
     for half in ("pipeline", "engine_alone"):  # a thread's CPU time within its wall
         assert 0 < st[f"step_cpu_ms_{half}"] <= st[f"step_ms_{half}"] * 1.01
+    # decode figures; the workers' peak RSS growth within the bound (frames.py): a
+    # 1080p video's frames are decoded a chunk at a time, its output is a few MiB
+    dec = m["decode"]
+    assert dec["cpu_s_per_video_min"] > 0
+    assert dec["frames_decoded"] >= dec["frames_kept"] >= 6 * 4
+    assert dec["workers_peak_rss_mb"] and max(dec["workers_peak_rss_mb"].values()) < 512
 
 
 def test_sweep_prints_a_table_best_first(config):

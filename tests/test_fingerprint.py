@@ -27,6 +27,8 @@ def test_fingerprint_tracks_answers_not_throughput():
         "data.output_jsonl=/x.jsonl",
         f"vision.reader={auto}",  # what auto resolves to here
         "vision.frame_dtype=float32",
+        "vision.resize=exact",  # the default: bit-identical to qwen_vl_utils' frames
+        "vision.decode_device=cpu",
         "run.max_in_flight=3",
         "vllm.engine_kwargs.max_num_seqs=4",
         "vllm.engine_kwargs.block_size=32",
@@ -41,6 +43,8 @@ def test_fingerprint_tracks_answers_not_throughput():
         "task_params.prompt=Hi",
         "vision.fps=1",
         f"vision.reader={other}",  # readers sample frames differently
+        "vision.resize=fast",  # other values, within rounding
+        "vision.decode_device=cuda",  # NVDEC's colour conversion is its own
         "run.task=structured_caption",
         "sampling.max_tokens=10",
         "vllm.engine_kwargs.quantization=fp8",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Measurement:
     prompt_tokens: int
     generated_tokens: int
     times: dict[str, float]  # where the pipeline's time went, in the median pair
+    decode: dict[str, Any] = field(default_factory=dict)  # the median pair's decode figures
 
     @property
     def median(self) -> Pair:
@@ -98,6 +99,7 @@ class Measurement:
             "prompt_tokens_per_s": round(self.prompt_tokens / self.pipeline_s, 1),
             "generated_tokens_per_s": round(self.generated_tokens / self.pipeline_s, 1),
             "times": {k: round(v, 3) for k, v in self.times.items()},
+            "decode": self.decode,
             # the gap split: more steps (a starved window) or dearer steps (contention)
             "steps": {
                 "pipeline": m.pipeline_steps.count,
@@ -206,8 +208,15 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any], repeat: int = 1)
         "other_s": stats.other_s,
         "outside_step_share": stats.rates()["outside_step_share"],
     }
+    decode = {
+        "cpu_s_per_video_min": round(stats.rates()["decode_cpu_s_per_video_min"], 3),
+        "frames_kept": stats.frames_kept,
+        "frames_decoded": stats.frames_decoded,
+        # each decode worker's peak RSS growth over its start (MiB)
+        "workers_peak_rss_mb": stats.decode_workers_peak_rss_mb,
+    }
     return Measurement(
-        settings, stats.finished, pairs, stats.prompt_tokens, stats.generated_tokens, times
+        settings, stats.finished, pairs, stats.prompt_tokens, stats.generated_tokens, times, decode
     )
 
 

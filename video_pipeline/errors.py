@@ -26,6 +26,9 @@ ERROR_KINDS: dict[str, ErrorKind] = {
     "fetch_denied": ErrorKind(True, False, "the storage refused access (credentials)"),
     "decode_error": ErrorKind(False, False, "the video could not be decoded"),
     "decode_crash": ErrorKind(False, False, "the decoder process died (signal or exit)"),
+    "video_too_large": ErrorKind(
+        False, True, "its frames would not fit the decode bound: split it with clips"
+    ),
     "decode_timeout": ErrorKind(False, False, "decoding took longer than run.decode_timeout_s"),
     "too_many_tokens": ErrorKind(False, True, "the prompt would exceed vllm.max_model_len"),
     "engine_error": ErrorKind(True, False, "the engine rejected or failed this request"),

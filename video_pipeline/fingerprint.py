@@ -92,6 +92,10 @@ def payload(cfg: Config) -> dict[str, Any]:
     v = cfg.vllm
     vision = dataclasses.asdict(cfg.vision)
     vision.pop("frame_dtype")  # the same pixel values reach the model either way
+    # the defaults give the frames configs had before these keys: keep their hash
+    for key, same in (("resize", "exact"), ("decode_device", "cpu")):
+        if vision[key] == same:
+            vision.pop(key)
     vision["reader"] = resolve_reader(cfg.vision.reader)  # readers sample frames differently
     out = {
         "model": model_identity(v.model, v.engine_kwargs.get("revision")),

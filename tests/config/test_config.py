@@ -56,6 +56,8 @@ def test_trust_remote_code_defaults_to_false(tmp_path: Path):
         ("sampling.top_p=0", "sampling.top_p must be in (0, 1]"),
         ("vision.reader=ffmpeg", "vision.reader must be one of auto, torchcodec, decord"),
         ("vision.nframes=8", "vision.fps and vision.nframes are exclusive"),
+        ("vision.resize=lanczos", "vision.resize must be one of exact, fast"),
+        ("vision.decode_device=tpu", "vision.decode_device must be one of cpu, cuda"),
         ("task_params.prompt=3", "task_params.prompt must be a string"),
         ("task_params.colour=red", "task_params.colour is not a parameter of task 'describe'"),
         ("bogus.x=1", "unknown section 'bogus'"),
@@ -81,6 +83,12 @@ def test_bad_values_name_the_key(override: str, expected: str):
     with pytest.raises(ConfigError) as err:
         load_config(SEED, overrides=[override])
     assert expected in str(err.value)
+
+
+def test_cuda_decode_needs_torchcodec():
+    with pytest.raises(ConfigError) as err:
+        load_config(SEED, overrides=["vision.decode_device=cuda", "vision.reader=decord"])
+    assert "vision.decode_device: cuda needs vision.reader torchcodec" in str(err.value)
 
 
 def test_all_problems_reported_at_once():

@@ -111,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides.append("run.retry_errors=true")
     cfg = config_or_die(args)
     cfgs = task_configs(cfg)
-    from video_pipeline.runner.checks import check_engine, check_model, check_paths, check_storage
+    from video_pipeline.runner.checks import (
+        check_decode_device,
+        check_engine,
+        check_model,
+        check_paths,
+        check_storage,
+    )
 
     try:
         gpus, nproc = launch_devices(args.gpus, args.nproc)
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             check_paths(one)
         check_model(cfgs[0])  # the tasks of a config share its model and vision settings
         check_engine(cfgs, on_cpu=gpus is None)
+        check_decode_device(cfgs[0])
         check_storage(cfgs[0])
     except ConfigError as e:
         fail(str(e))

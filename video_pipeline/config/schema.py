@@ -68,6 +68,12 @@ class VisionConfig:
     # processor is told not to resize them again): answers are identical. float32 is
     # the seed's behaviour. Measured in benchmarks/bench_uint8.py.
     frame_dtype: Literal["uint8", "float32"] = "uint8"
+    # Frames are decoded a few at a time, each chunk resized to the model's size.
+    # exact: qwen_vl_utils' own resize, bit-identical frames; fast: torch's uint8
+    # bicubic kernel, about 10x cheaper, values within rounding (BENCHMARKS.md).
+    resize: Literal["exact", "fast"] = "exact"
+    # cuda: torchcodec's CUDA decoder, resized on the GPU before the copy to host
+    decode_device: Literal["cpu", "cuda"] = "cpu"
 
     def check(self) -> list[str]:
         errs = []
@@ -84,6 +90,10 @@ class VisionConfig:
             hi = getattr(self, hi_name)
             if lo is not None and hi is not None and lo > hi:
                 errs.append(f"vision.min_pixels ({lo}) must be <= vision.{hi_name} ({hi})")
+        if self.decode_device == "cuda" and self.reader not in ("auto", "torchcodec"):
+            errs.append(
+                f"vision.decode_device: cuda needs vision.reader torchcodec, got {self.reader!r}"
+            )
         if self.min_frames and self.max_frames and self.min_frames > self.max_frames:
             errs.append(
                 f"vision.min_frames ({self.min_frames}) must be <= "

@@ -20,6 +20,8 @@ import torch
 import torch.utils.data
 
 from video_pipeline.config.schema import StorageConfig, VisionConfig
+from video_pipeline.data import frames
+from video_pipeline.data.frames import DecodeSettings, decode_settings
 from video_pipeline.data.sample import Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
@@ -67,7 +69,8 @@ class BaseDataset(torch.utils.data.Dataset):
         messages or the chat template is the setup's (`internal_error`, retried by the
         next run), since it would fail every video alike.
         """
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        frames.worker_start()
         key, raw = None, None
         try:
             sample = self.samples[i]
@@ -83,6 +86,11 @@ class BaseDataset(torch.utils.data.Dataset):
         except Exception as e:  # a decoder's own exception types are many and unstable
             item = {"__key": key, "raw": raw, "error": _decode_failure(e).to_dict()}
         item["decode_s"] = time.perf_counter() - t0
+        # this process's CPU time (FFmpeg's threads included), frames and peak RSS
+        item["decode_stats"] = {
+            "cpu_s": round(time.process_time() - cpu0, 4),
+            **frames.take_figures(),
+        }
         return item
 
     def task_messages(self, task: Task, sample: Sample, raw: Any) -> list[dict[str, Any]]:
@@ -180,12 +188,20 @@ class BaseDataset(torch.utils.data.Dataset):
         from qwen_vl_utils import process_vision_info
 
         profile = self.profile
-        images, videos, video_kwargs = process_vision_info(
-            messages,
-            return_video_kwargs=True,
-            return_video_metadata=True,
-            image_patch_size=profile.patch_size,
+        # The installed reader decodes in chunks, each resized to the size fetch_video
+        # will keep (frames.py): the same frames, in memory bounded by the output.
+        settings = DecodeSettings(
+            factor=profile.patch_size * 2,
+            resize=self.vision.resize,
+            device=self.vision.decode_device,
         )
+        with decode_settings(settings):
+            images, videos, video_kwargs = process_vision_info(
+                messages,
+                return_video_kwargs=True,
+                return_video_metadata=True,
+                image_patch_size=profile.patch_size,
+            )
         mm: dict[str, Any] = {}
         if images:
             mm["image"] = images
@@ -239,7 +255,8 @@ def _frames_uint8(video: Any) -> Any:
     if isinstance(video, tuple):
         return (_frames_uint8(video[0]), *video[1:])
     if isinstance(video, torch.Tensor) and video.is_floating_point():
-        return video.round().clamp_(0, 255).to(torch.uint8)
+        # in place: no second float32 copy of every frame at the decode's peak
+        return video.round_().clamp_(0, 255).to(torch.uint8)
     return video
 
 

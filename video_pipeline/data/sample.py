@@ -87,4 +87,5 @@ class Prepared:
             error=item.get("error"),
             decode_s=float(item.get("decode_s", 0.0)),
             decodes=int(item.get("decodes", 1)),
+            extra={"decode_stats": item["decode_stats"]} if "decode_stats" in item else {},
         )

@@ -55,6 +55,14 @@ class SharedDecode(torch.utils.data.Dataset):
         out = {"__key": first.get("__key"), "raw": first.get("raw")}
         out["decode_s"] = sum(it.get("decode_s", 0.0) for it in items)
         out["decodes"] = len(items)
+        figures = [it["decode_stats"] for it in items if "decode_stats" in it]
+        if figures:  # one process decoded them all: its peak RSS is the largest
+            out["decode_stats"] = {
+                k: max(f[k] for f in figures)
+                if k in ("pid", "peak_rss_mb")
+                else sum(f[k] for f in figures)
+                for k in figures[0]
+            }
         bad = next((it for it in items if "error" in it), None)
         if bad is not None:
             out["error"] = bad["error"]

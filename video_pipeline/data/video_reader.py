@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from video_pipeline.data import frames
 from video_pipeline.errors import SampleError
 
 PREFERENCE = ("torchcodec", "decord")  # fastest first (NOTES: 11-17 ms vs 55-77 ms)
@@ -73,9 +74,21 @@ def install_reader(name: str) -> str:
 
     _check(name)
     original = _unwrapped(vp.VIDEO_READER_BACKENDS[name])
+    # The library's own reader is replaced by its chunked twin (same frames, memory
+    # bounded by the output) while a dataset sets decode settings; a reader someone
+    # else installed is kept as it is.
+    library_own = original is getattr(vp, f"_read_video_{name}", None)
+    chunked = frames.CHUNKED_READERS.get(name) if library_own else None
 
     def reader(ele: dict) -> object:
+        settings = frames.current_settings()
         try:
+            if chunked is not None and settings is not None:
+                return chunked(ele, settings)
+            if settings is not None and settings.device != "cpu":
+                raise SampleError(
+                    "internal_error", f"vision.decode_device: {settings.device} needs torchcodec"
+                )
             return original(ele)
         except Exception as e:
             _state.error = e
@@ -83,6 +96,8 @@ def install_reader(name: str) -> str:
 
     def no_fallback(ele: dict) -> object:
         err = getattr(_state, "error", None)
+        if isinstance(err, SampleError):  # the reader's own verdict (video_too_large)
+            raise err
         raise SampleError("decode_error", f"{name}: {type(err).__name__}: {err}") from err
 
     reader.__wrapped__ = original  # type: ignore[attr-defined]

@@ -114,3 +114,28 @@ def check_storage(cfg: Config) -> None:
                 f"({failures[0].message}); check the credentials that {where} gives"
             ]
         )
+
+
+def check_decode_device(cfg: Config) -> None:
+    """`vision.decode_device: cuda` without a CUDA device fails here, before any model
+    loads, rather than as a decode error on every video."""
+    if cfg.vision.decode_device != "cuda":
+        return
+    import os
+
+    # NVML's count: a plain is_available() would initialise CUDA in this process and
+    # make every process forked from it unable to use CUDA.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    if torch.cuda.device_count() == 0:
+        raise ConfigError(
+            ["vision.decode_device: cuda, but no CUDA device is visible here (use cpu)"]
+        )
+    from video_pipeline.data.video_reader import resolve_reader
+
+    reader = resolve_reader(cfg.vision.reader)
+    if reader != "torchcodec":
+        raise ConfigError(
+            [f"vision.decode_device: cuda needs the torchcodec reader; vision.reader is {reader}"]
+        )

@@ -109,6 +109,8 @@ class StepLoop:
         for r in runs:  # a shared decode is split between the tasks it served
             r.stats.decode_s += sample.decode_s / len(runs)
             r.stats.decodes += sample.decodes
+            if "decode_stats" in sample.extra:
+                r.stats.add_decode(sample.extra["decode_stats"], len(runs))
         self.open[sample.index] = len(item.requests)
         timing = {"decode_s": round(sample.decode_s, 4)}
         for j, error in item.failures:

@@ -28,6 +28,17 @@ class RankStats:
     generated_tokens: int = 0
     cached_tokens: int = 0
     decode_s: float = 0.0  # summed over samples, in decode workers
+    # Decode cost: the workers' CPU seconds (FFmpeg threads included) and the seconds
+    # of video their sampled ranges cover, each split between the tasks of a shared
+    # decode as decode_s is; frames kept (sent to the model) and decoded (kept plus
+    # the frames decoded on the way to them), counted in each task as `decodes` is.
+    decode_cpu_s: float = 0.0
+    video_s: float = 0.0
+    frames_kept: int = 0
+    frames_decoded: int = 0
+    # each decode worker's peak RSS growth over its start (MiB), by pid: what the
+    # decodes themselves held at most (frames.py's bound: output bytes + 0.5 GB)
+    decode_workers_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     render_s: float = 0.0  # the model's processor over the frames, in render threads
     # The stepping thread's wall time (loop_s): inside engine.step() (engine_s), adding
     # rendered requests (add_s), idle waiting for input (wait_s), and the rest (other_s:
@@ -75,7 +86,21 @@ class RankStats:
             # what the render threads exist to drive down: the stepping thread's time
             # outside step(), idle time included
             "outside_step_share": 1 - self.engine_s / self.loop_s if self.loop_s else 0.0,
+            "decode_cpu_s_per_video_min": (
+                self.decode_cpu_s / (self.video_s / 60) if self.video_s else 0.0
+            ),
         }
+
+    def add_decode(self, figures: dict, share: int) -> None:
+        """One sample's decode figures (`frames.take_figures` and its CPU time), for a
+        decode shared by `share` tasks."""
+        self.decode_cpu_s += figures.get("cpu_s", 0.0) / share
+        self.video_s += figures.get("video_s", 0.0) / share
+        self.frames_kept += figures.get("frames_kept", 0)
+        self.frames_decoded += figures.get("frames_decoded", 0)
+        pid, peak = str(figures.get("pid")), figures.get("peak_rss_mb", 0.0)
+        workers = self.decode_workers_peak_rss_mb
+        workers[pid] = max(workers.get(pid, 0.0), peak)
 
     def to_dict(self) -> dict:
         return {**asdict(self), **self.rates()}
@@ -120,7 +145,18 @@ class Progress:
         return (
             f"[rank {s.rank}/{s.world_size} {s.task}] {s.finished}/{s.todo} ({pct:.0f}%) "
             f"failed={s.failed} {r['videos_per_s']:.2f} videos/s "
-            f"{r['generated_tokens_per_s']:.0f} gen tok/s ETA {format_eta(eta)}{self._fetched()}"
+            f"{r['generated_tokens_per_s']:.0f} gen tok/s ETA {format_eta(eta)}"
+            f"{self._decoded()}{self._fetched()}"
+        )
+
+    def _decoded(self) -> str:
+        s = self.stats
+        if not s.video_s:
+            return ""
+        minutes = s.video_s / 60
+        return (
+            f" decode {minutes / max(s.wall_s / 60, 1e-9):.1f} video-min/min "
+            f"{s.decode_cpu_s / minutes:.1f} CPU-s/video-min"
         )
 
     def _fetched(self) -> str:
