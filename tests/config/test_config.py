@@ -55,6 +55,7 @@ def test_trust_remote_code_defaults_to_false(tmp_path: Path):
         ("vllm.gpu_memory_utilization=1.5", "vllm.gpu_memory_utilization must be in (0, 1]"),
         ("sampling.top_p=0", "sampling.top_p must be in (0, 1]"),
         ("vision.reader=ffmpeg", "vision.reader must be one of auto, torchcodec, decord"),
+        ("vision.reader=torchvision", "must be one of auto, torchcodec, decord, got 'torchvision'"),
         ("vision.nframes=8", "vision.fps and vision.nframes are exclusive"),
         ("vision.resize=lanczos", "vision.resize must be one of exact, fast"),
         ("vision.decode_device=tpu", "vision.decode_device must be one of cpu, cuda"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-READERS = ("auto", "torchcodec", "decord", "torchvision")
+READERS = ("auto", "torchcodec", "decord")  # torchvision 0.28 has no io.read_video
 DTYPES = ("auto", "bfloat16", "float16", "float32", "half", "float")
 
 
@@ -62,7 +62,7 @@ class VisionConfig:
     nframes: int | None = None
     min_frames: int | None = None
     max_frames: int | None = None
-    reader: Literal["auto", "torchcodec", "decord", "torchvision"] = "auto"
+    reader: Literal["auto", "torchcodec", "decord"] = "auto"
     # Frames leave DataLoader workers as uint8, a quarter of float32's bytes, with the
     # same values (qwen_vl_utils' float32 frames hold whole 0-255 values, and the
     # processor is told not to resize them again): answers are identical. float32 is
