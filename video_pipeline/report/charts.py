@@ -76,13 +76,16 @@ def histogram(values: np.ndarray, title: str, unit: str, bins: int = 30):
 
 
 def rates_over_time(series: Sequence[tuple[str, list[list[float]]]], title: str):
-    """Videos/s of each rank over its run, from the rank's progress timeline."""
+    """Videos/s of each rank over its run, from the rank's progress timeline: samples
+    the engine answered where the timeline has them (rows that fail before the engine
+    finish at once and would show as a spike), else samples finished."""
     import altair as alt
 
     rows = []
     for name, points in series:
         prev_t, prev_n = 0.0, 0.0
-        for t, n in points:
+        for point in points:
+            t, n = point[0], point[2] if len(point) > 2 else point[1]
             if t > prev_t:
                 rows.append({"rank": name, "t": round(t, 2), "rate": (n - prev_n) / (t - prev_t)})
                 prev_t, prev_n = t, n

@@ -141,6 +141,7 @@ class StepLoop:
             "decode_s": round(sample.decode_s, 4),
             "engine_s": round(time.perf_counter() - p.added, 4),
         }
+        r.stats.answered += 1
         r.stats.prompt_tokens += res.prompt_tokens
         r.stats.generated_tokens += res.generated_tokens
         r.stats.cached_tokens += res.cached_tokens

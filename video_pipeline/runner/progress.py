@@ -22,6 +22,9 @@ class RankStats:
     todo: int = 0  # rows left after skipping
     done: int = 0
     failed: int = 0
+    # samples the engine answered (ok or not): the rate an ETA can trust, since rows
+    # that fail before the engine (bad rows, missing files) finish in no time
+    answered: int = 0
     skipped_done: int = 0
     skipped_duplicate: int = 0
     prompt_tokens: int = 0
@@ -128,7 +131,7 @@ class Progress:
         s.wall_s = time.perf_counter() - self.t0
         last = s.finished == s.todo
         if s.wall_s >= self._next_point or last:
-            s.timeline.append([round(s.wall_s, 3), s.finished])
+            s.timeline.append([round(s.wall_s, 3), s.finished, s.answered])
             self._next_point = s.wall_s + self.point_every_s
             if len(s.timeline) > TIMELINE_POINTS:  # halve the resolution, keep the ends
                 s.timeline[:] = [*s.timeline[:-1:2], s.timeline[-1]]
@@ -140,7 +143,10 @@ class Progress:
         s = self.stats
         r = s.rates()
         left = s.todo - s.finished
-        eta = left / r["videos_per_s"] if r["videos_per_s"] > 0 else float("inf")
+        # From the engine's answers only: before the first one (decodes and the engine
+        # start still in flight) there is no honest estimate.
+        answer_rate = s.answered / max(s.wall_s, 1e-9)
+        eta = left / answer_rate if answer_rate > 0 else float("inf")
         pct = 100.0 * s.finished / s.todo if s.todo else 100.0
         return (
             f"[rank {s.rank}/{s.world_size} {s.task}] {s.finished}/{s.todo} ({pct:.0f}%) "
