@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import demo_config, read_jsonl, run_cli, write_config
+from tests.helpers import demo_config, imported_decoders, read_jsonl, run_cli, write_config
 from tests.report.browser import all_keys, broken_images, chromium, open_report, select
 from video_pipeline.fixtures.videos import make_video
 
@@ -202,3 +202,15 @@ def test_export_of_the_run_loads_into_datasets(run: dict, tmp_path: Path) -> Non
     failed = [r for r in run["records"]["describe"] if r["status"] != "ok"]
     assert e["key"] == [r["__key"] for r in failed]
     assert {"bad_row", "video_not_found"} <= set(e["error_kind"])
+
+
+def test_commands_that_read_records_start_no_decoder(run: dict, tmp_path: Path) -> None:
+    """export and verify need the fingerprint, never a video decoder (`vision.reader:
+    auto` is taken from what the run recorded)."""
+    cfg = str(run["cfg"])
+    out = str(tmp_path / "{task}.parquet")
+    export = ["--config", cfg, "--format", "parquet", "--out", out]
+    assert imported_decoders("video_pipeline.cli.export", *export)[0] == []
+    assert (tmp_path / "describe.parquet").exists()
+    found, stdout = imported_decoders("video_pipeline.cli.verify", "--config", cfg, "--json")
+    assert found == [] and all(r["violations"] == [] for r in json.loads(stdout))
