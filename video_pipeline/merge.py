@@ -25,6 +25,7 @@ from video_pipeline.io.journal import journal_paths, output_stem, parse_record, 
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
 from video_pipeline.io.outputs import publish
+from video_pipeline.strips import StripIndex, strips_path
 
 
 @dataclass
@@ -127,7 +128,8 @@ def merge_outputs(
     out = Path(output or cfg.data.output_jsonl)
     errors_out = Path(f"{output_stem(out)}.errors.jsonl")
     paths = journal_paths(cfg.data.output_jsonl)
-    best, dups = collect(paths, fingerprint(cfg))
+    fp = fingerprint(cfg)
+    best, dups = collect(paths, fp)
     report = MergeReport(str(out), str(errors_out), journal_duplicates=dups)
     kinds: Counter[str] = Counter()
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
@@ -137,6 +139,7 @@ def merge_outputs(
     videos_out = videos_path(out)
     tmp_videos = videos_out.with_name(videos_out.name + f".tmp{os.getpid()}")
     seen: set[str] = set()
+    tmp_strips = None
     try:
         with open(tmp_out, "wb") as fo, open(tmp_err, "wb") as fe:
             for key in input_keys(cfg):
@@ -165,6 +168,13 @@ def merge_outputs(
         report.unique_keys = len(seen)
         report.errors_by_kind = dict(kinds)
         files = {"results": (tmp_out, out), "errors": (tmp_err, errors_out)}
+        strips = StripIndex([strips_path(p) for p in paths], fp)
+        if len(strips):  # the thumbnails of the merged keys, in the same set
+            strips_out = strips_path(out)
+            _remove_stale_temps(strips_out)
+            tmp_strips = strips_out.with_name(strips_out.name + f".tmp{os.getpid()}")
+            strips.write((k for k in best if k in seen), tmp_strips)
+            files["strips"] = (tmp_strips, strips_out)
         if cfg.clips.enabled and rollup:
             from video_pipeline.clips.rollup import write_rollup
 
@@ -180,8 +190,9 @@ def merge_outputs(
     finally:
         for h in handles:
             h.close()
-        for t in (tmp_out, tmp_err, tmp_videos):
-            t.unlink(missing_ok=True)
+        for t in (tmp_out, tmp_err, tmp_videos, tmp_strips):
+            if t is not None:
+                t.unlink(missing_ok=True)
     return report
 
 

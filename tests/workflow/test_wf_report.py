@@ -68,6 +68,14 @@ def test_report_page_of_the_workflow(run: dict) -> None:
     assert '"timeline"' not in summary  # aggregates only, charts are SVG files
     stats = json.loads((run["out"] / "parts" / "describe" / "00000.stats.json").read_text())
     assert stats["rank_stats"][-1][0]["timeline"][-1][1] == 4
+    # the run's thumbnails went from the ranks to the part to the results
+    from video_pipeline.strips import StripIndex
+
+    assert "strips" in stats["files"]
+    results = json.loads((run["out"] / "results" / "describe.stats.json").read_text())
+    assert results["files"]["strips"]["path"] == "describe.strips"
+    strips = StripIndex([run["out"] / "results" / "describe.strips"])
+    assert sorted(strips.where) == keys
 
 
 def test_quality_thresholds_rerun_no_inference(run: dict, sm_env: dict) -> None:

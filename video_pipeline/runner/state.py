@@ -12,6 +12,7 @@ from pathlib import Path
 from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint, payload
 from video_pipeline.io.journal import journal_paths, output_stem
+from video_pipeline.strips import strips_path
 
 log = logging.getLogger("video_pipeline")
 
@@ -47,6 +48,9 @@ def prepare_output(cfg: Config) -> str:
         dest.mkdir(parents=True, exist_ok=True)
         for j in journals:
             os.replace(j, dest / j.name)
+            strips = strips_path(j)  # its thumbnails (strips.py) go with it
+            if strips.exists():
+                os.replace(strips, dest / strips.name)
         log.warning("starting fresh (%s): moved %d journal(s) to %s", reason, len(journals), dest)
     tmp = state.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(

@@ -21,6 +21,7 @@ import numpy as np
 from video_pipeline.io.journal import read_head
 from video_pipeline.io.keys import key_hash
 from video_pipeline.io.outputs import problems, publish
+from video_pipeline.strips import strips_path
 from video_pipeline.workflow.stats import task_stats
 
 log = logging.getLogger("video_pipeline")
@@ -84,13 +85,18 @@ def merge_task(
             "its shards; not writing results"
         )
     tmps = [_concat(parts, output), _concat(part_errors, errors_output)]
+    files = {"results": (tmps[0], Path(output)), "errors": (tmps[1], Path(errors_output))}
+    part_strips = [  # the parts' thumbnails (strips.py) their manifests vouch for
+        strips_path(p)
+        for p, st in zip(parts, part_stats, strict=True)
+        if "strips" in json.loads(Path(st).read_text()).get("files", {})
+    ]
+    if part_strips:
+        tmps.append(_concat(part_strips, strips_path(output)))
+        files["strips"] = (tmps[-1], strips_path(output))
     try:
         stats = task_stats(task, [json.loads(Path(p).read_text()) for p in part_stats])
-        publish(
-            {"results": (tmps[0], Path(output)), "errors": (tmps[1], Path(errors_output))},
-            Path(stats_output),
-            stats,
-        )
+        publish(files, Path(stats_output), stats)
     finally:
         for t in tmps:
             t.unlink(missing_ok=True)
