@@ -19,6 +19,7 @@ CHEAP = [
     "bench_shard_merge.py",
     "bench_memory.py",
     "bench_export_report.py",
+    "bench_decode_cost.py",
 ]
 ENGINE = [
     "bench_vs_naive.py",
@@ -58,7 +59,13 @@ def run_smoke(script: str, work: Path, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("script", CHEAP)
 def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
     result = run_smoke(script, work, tmp_path)
-    assert result["benchmark"] in {"resume_scan", "shard_merge", "memory", "export_report"}
+    assert result["benchmark"] in {
+        "resume_scan",
+        "shard_merge",
+        "memory",
+        "export_report",
+        "decode_cost",
+    }
 
 
 @pytest.mark.e2e
