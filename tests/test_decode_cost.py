@@ -116,12 +116,13 @@ def test_collection_warnings_name_the_key_and_suggest_clips(tmp_path: Path) -> N
         {"key": "a", "status": "ok", "decode_s": 0.2, "video": {"value": "v.mp4"}},
         {"key": "b", "status": "ok", "decode_s": 0.1, "video": {"value": str(path), "end": 1.0}},
         {"key": "c", "status": "error", "video": {"value": "missing.mp4"}},
+        {"key": "d", "status": "ok", "video": {"value": "s3://bucket/v.mp4"}},
     ]
     for p in probes:
         costs.add(p)
     s = costs.summary()
-    assert (s["videos"], s["not_predicted"], s["over_timeout"], s["over_memory"]) == (2, 1, 2, 0)
-    assert "error" in probes[2]["predicted"]
+    assert (s["videos"], s["not_predicted"], s["over_timeout"], s["over_memory"]) == (2, 2, 2, 0)
+    assert "error" in probes[2]["predicted"] and "remote" in probes[3]["predicted"]["error"]
     assert probes[1]["predicted"]["decoded_frames"] < probes[0]["predicted"]["decoded_frames"]
     assert [w["key"] for w in costs.warnings] == ["a", "b"]
     assert "run.decode_timeout_s" in costs.warnings[0]["why"][0]

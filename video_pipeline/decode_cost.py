@@ -273,8 +273,11 @@ class DecodeCosts:
 
     def _predict(self, video: dict[str, Any]) -> DecodeCost:
         from video_pipeline.clips.probe import video_location
+        from video_pipeline.storage.urls import is_remote
 
         location = video_location(video.get("value"), self.cfg.data.video_dir)
+        if is_remote(location):  # its header would be one more fetch outside the cache
+            raise ValueError("a remote video (headers are read from local files only)")
         if self._facts is None or self._facts[0] != location:
             self._facts = (location, video_facts(location))
         start, end = video.get("start"), video.get("end")
