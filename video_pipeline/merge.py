@@ -118,12 +118,14 @@ def merge_outputs(
     manifest: Path | None = None,
     summary: Callable[[MergeReport], dict[str, Any]] | None = None,
     rollup: bool = True,
+    strips_out: Path | None = None,
 ) -> MergeReport:
     """Merge the journals of `cfg` into `output` (default `data.output_jsonl`).
 
     The manifest (default `<stem>.merge.json`) holds the report, or what `summary`
     makes of it. With clips on (`cfg` reading the clip rows) and `rollup`, the set also
-    holds `<stem>.videos.jsonl`, one line per video.
+    holds `<stem>.videos.jsonl`, one line per video. The merged keys' thumbnail strips
+    (strips.py) join the set as `<stem>.strips`, or go to `strips_out` outside it.
     """
     out = Path(output or cfg.data.output_jsonl)
     errors_out = Path(f"{output_stem(out)}.errors.jsonl")
@@ -169,12 +171,17 @@ def merge_outputs(
         report.errors_by_kind = dict(kinds)
         files = {"results": (tmp_out, out), "errors": (tmp_err, errors_out)}
         strips = StripIndex([strips_path(p) for p in paths], fp)
-        if len(strips):  # the thumbnails of the merged keys, in the same set
-            strips_out = strips_path(out)
-            _remove_stale_temps(strips_out)
-            tmp_strips = strips_out.with_name(strips_out.name + f".tmp{os.getpid()}")
+        strips_dest = strips_out or strips_path(out)
+        if len(strips):  # the thumbnails of the merged keys
+            _remove_stale_temps(strips_dest)
+            tmp_strips = strips_dest.with_name(strips_dest.name + f".tmp{os.getpid()}")
             strips.write((k for k in best if k in seen), tmp_strips)
-            files["strips"] = (tmp_strips, strips_out)
+            if strips_out is None:
+                files["strips"] = (tmp_strips, strips_dest)  # in the same set
+            else:
+                os.replace(tmp_strips, strips_dest)
+        elif strips_out is not None:
+            strips_out.unlink(missing_ok=True)  # of an earlier merge with thumbnails on
         if cfg.clips.enabled and rollup:
             from video_pipeline.clips.rollup import write_rollup
 

@@ -71,7 +71,13 @@ def test_report_page_of_the_workflow(run: dict) -> None:
     # the run's thumbnails went from the ranks to the part to the results
     from video_pipeline.strips import StripIndex
 
-    assert "strips" in stats["files"]
+    assert "strips" not in stats["files"]  # parts/ holds rule outputs only (--forcerun parts/*)
+    assert (run["out"] / "work" / "describe" / "00000" / "describe.part.strips").is_file()
+    assert sorted(p.name for p in (run["out"] / "parts" / "describe").glob("*")) == [
+        "00000.errors.jsonl",
+        "00000.jsonl",
+        "00000.stats.json",
+    ]
     results = json.loads((run["out"] / "results" / "describe.stats.json").read_text())
     assert results["files"]["strips"]["path"] == "describe.strips"
     strips = StripIndex([run["out"] / "results" / "describe.strips"])

@@ -22,6 +22,7 @@ from video_pipeline.io.journal import read_head
 from video_pipeline.io.keys import key_hash
 from video_pipeline.io.outputs import problems, publish
 from video_pipeline.strips import strips_path
+from video_pipeline.workflow.layout import Layout
 from video_pipeline.workflow.stats import task_stats
 
 log = logging.getLogger("video_pipeline")
@@ -57,6 +58,14 @@ def _concat(sources: Sequence[str | Path], dest: str | Path) -> Path:
     return tmp
 
 
+def _part_strips(task: str, parts: Sequence[str]) -> list[str]:
+    """Where each part's merge left its thumbnails (outdir/parts/{task}/{shard}.jsonl)."""
+    return [
+        Layout(str(Path(p).parents[2])).part_strips(task, Path(p).name.removesuffix(".jsonl"))
+        for p in parts
+    ]
+
+
 class IncompletePart(RuntimeError):
     """A part's files are not the complete set its manifest lists."""
 
@@ -86,12 +95,8 @@ def merge_task(
         )
     tmps = [_concat(parts, output), _concat(part_errors, errors_output)]
     files = {"results": (tmps[0], Path(output)), "errors": (tmps[1], Path(errors_output))}
-    part_strips = [  # the parts' thumbnails (strips.py) their manifests vouch for
-        strips_path(p)
-        for p, st in zip(parts, part_stats, strict=True)
-        if "strips" in json.loads(Path(st).read_text()).get("files", {})
-    ]
-    if part_strips:
+    part_strips = [p for p in map(Path, _part_strips(task, parts)) if p.is_file()]
+    if part_strips:  # the parts' thumbnails (strips.py), for the report
         tmps.append(_concat(part_strips, strips_path(output)))
         files["strips"] = (tmps[-1], strips_path(output))
     try:
