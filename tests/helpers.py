@@ -74,6 +74,29 @@ def run_cli(module: str, *args: str, timeout: float = 600, check: bool = True):
     return proc
 
 
+DECODERS = ("torchcodec", "decord", "qwen_vl_utils", "av", "torchvision", "vllm")
+
+
+def imported_decoders(module: str, *args: str) -> tuple[list[str], str]:
+    """Run `python -X importtime -m module args...` (it must succeed); returns the
+    decoder modules it imported (top-level names of DECODERS) and its stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=cli_env(),
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    names = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return sorted(names & set(DECODERS)), proc.stdout
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

@@ -84,3 +84,21 @@ def test_the_chat_template_is_part_of_the_model(model_copy: Path):
     )
     template.write_text(template.read_text().replace("assistant", "helper"))
     assert model_identity(str(model_copy)) != before
+
+
+def test_recorded_fingerprint_needs_no_decoder(tmp_path):
+    """`vision.reader: auto` is read from what the run recorded, else the first
+    installed reader; a named reader is itself."""
+    import json
+
+    from video_pipeline.data.video_reader import PREFERENCE
+    from video_pipeline.runner.state import AUTO_READERS, recorded_fingerprint, state_path
+
+    assert AUTO_READERS == PREFERENCE
+    cfg = load_config(SEED, overrides=[f"data.output_jsonl={tmp_path / 'o.jsonl'}"])
+    assert recorded_fingerprint(cfg) == fingerprint(cfg)  # nothing recorded: as resolved here
+    other = next(r for r in AUTO_READERS if r != resolve_reader("auto"))
+    state_path(cfg).write_text(json.dumps({"fingerprint": fingerprint(cfg, other)}))
+    assert recorded_fingerprint(cfg) == fingerprint(cfg, other) != fingerprint(cfg)
+    named = load_config(SEED, overrides=["vision.reader=decord"])
+    assert recorded_fingerprint(named) == fingerprint(named)

@@ -78,15 +78,15 @@ _SAMPLES = 4  # blocks read from each weight file, spread over it
 _BLOCK = 65536
 
 
-def fingerprint(cfg: Config) -> str:
-    """The fingerprint of a single-task config (see `task_configs` for a group)."""
-    blob = json.dumps(payload(cfg), sort_keys=True, default=str).encode()
+def fingerprint(cfg: Config, reader: str | None = None) -> str:
+    """The fingerprint of a single-task config (see `task_configs` for a group);
+    `reader` stands in for `vision.reader: auto` resolved (see `runner.state`)."""
+    blob = json.dumps(payload(cfg, reader), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def payload(cfg: Config) -> dict[str, Any]:
+def payload(cfg: Config, reader: str | None = None) -> dict[str, Any]:
     """What the fingerprint hashes, readable (written beside the journals in run.json)."""
-    from video_pipeline.data.video_reader import resolve_reader
     from video_pipeline.tasks.registry import get_task_class
 
     v = cfg.vllm
@@ -96,7 +96,13 @@ def payload(cfg: Config) -> dict[str, Any]:
     for key, same in (("resize", "exact"), ("decode_device", "cpu")):
         if vision[key] == same:
             vision.pop(key)
-    vision["reader"] = resolve_reader(cfg.vision.reader)  # readers sample frames differently
+    if cfg.vision.reader != "auto":
+        reader = cfg.vision.reader
+    elif reader is None:  # decodes a generated clip with each candidate
+        from video_pipeline.data.video_reader import resolve_reader
+
+        reader = resolve_reader("auto")
+    vision["reader"] = reader  # readers sample frames differently
     out = {
         "model": model_identity(v.model, v.engine_kwargs.get("revision")),
         "dtype": v.dtype,

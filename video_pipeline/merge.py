@@ -26,6 +26,7 @@ from video_pipeline.io.journal import journal_paths, output_stem, parse_record, 
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
 from video_pipeline.io.outputs import publish
+from video_pipeline.strips import StripIndex, strips_path
 
 
 @dataclass
@@ -118,25 +119,34 @@ def merge_outputs(
     manifest: Path | None = None,
     summary: Callable[[MergeReport], dict[str, Any]] | None = None,
     rollup: bool = True,
+    strips_out: Path | None = None,
 ) -> MergeReport:
     """Merge the journals of `cfg` into `output` (default `data.output_jsonl`).
 
     The manifest (default `<stem>.merge.json`) holds the report, or what `summary`
     makes of it. With clips on (`cfg` reading the clip rows) and `rollup`, the set also
-    holds `<stem>.videos.jsonl`, one line per video.
+    holds `<stem>.videos.jsonl`, one line per video. The merged keys' thumbnail strips
+    (strips.py) join the set as `<stem>.strips`, or go to `strips_out` outside it.
     """
     out = Path(output or cfg.data.output_jsonl)
     errors_out = Path(f"{output_stem(out)}.errors.jsonl")
     paths = journal_paths(cfg.data.output_jsonl)
-    best, dups = collect(paths, fingerprint(cfg))
+    fp = fingerprint(cfg)
+    best, dups = collect(paths, fp)
     report = MergeReport(str(out), str(errors_out), journal_duplicates=dups)
     kinds: Counter[str] = Counter()
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
     _remove_stale_temps(out, errors_out)
     videos_out = videos_path(out)
     seen: set[str] = set()
+    strips_dest = strips_out or strips_path(out)
     try:
-        with Staged(out) as results, Staged(errors_out) as errors, Staged(videos_out) as videos:
+        with (
+            Staged(out) as results,
+            Staged(errors_out) as errors,
+            Staged(videos_out) as videos,
+            Staged(strips_dest) as strip_file,
+        ):
             fo, fe = results.open(), errors.open()
             for key in input_keys(cfg):
                 report.input_rows += 1
@@ -163,6 +173,16 @@ def merge_outputs(
             report.unique_keys = len(seen)
             report.errors_by_kind = dict(kinds)
             files = {"results": (results.tmp, out), "errors": (errors.tmp, errors_out)}
+            strips = StripIndex([strips_path(p) for p in paths], fp)
+            if len(strips):  # the thumbnails of the merged keys
+                _remove_stale_temps(strips_dest)
+                strips.write((k for k in best if k in seen), strip_file.tmp)
+                if strips_out is None:
+                    files["strips"] = (strip_file.tmp, strips_dest)  # in the same set
+                else:
+                    strip_file.commit()
+            elif strips_out is not None:
+                strips_out.unlink(missing_ok=True)  # of an earlier merge with thumbnails on
             if cfg.clips.enabled and rollup:
                 from video_pipeline.clips.rollup import write_rollup
 

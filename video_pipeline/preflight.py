@@ -4,7 +4,10 @@ Each row goes through the run's own path (the task's dataset, the configured rea
 the decode deadline, `data.num_workers` decode worker processes), so a video that fails here
 fails in the run, and the token count is the one the engine will see. The report lists
 the rows that will fail, the videos over `vllm.max_model_len`, the total prompt tokens,
-and the GPU-hours a given prompt-token rate implies.
+and the GPU-hours a given prompt-token rate implies. From each video's header it also
+predicts the decode's CPU seconds and peak memory (`decode_cost.py`), warns about
+videos that would pass `run.decode_timeout_s` or a decode worker's share of memory,
+and says how many host cores per GPU decoding needs at a given engine rate.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.sample import Prepared
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
+from video_pipeline.decode_cost import DecodeCosts, DecodePlan, decode_lines
 from video_pipeline.io.jsonl import (
     InputIndex,
     RowError,
@@ -65,6 +69,8 @@ class PreflightReport:
     clips: dict[str, Any] | None = None  # with clips on: clips per video, tokens per clip
     remote_videos: int = 0  # fetched from storage (s3://, http(s)://, ...)
     remote_bytes: int = 0  # what a run fetches (sizes from a HEAD or stat of each)
+    decode: dict[str, Any] | None = None  # predicted decode cost (see DecodePlan)
+    decode_warnings: list[dict[str, Any]] = field(default_factory=list)  # key, why, cost
 
     def summary(self) -> str:
         lines = [
@@ -94,6 +100,8 @@ class PreflightReport:
                 f"  remote videos: {self.remote_videos}, {self.remote_bytes / 2**20:.1f} MiB "
                 "to fetch"
             )
+        if self.decode is not None:
+            lines += decode_lines(self.decode, self.decode_warnings)
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
         for e in self.errors[:20]:
@@ -115,8 +123,9 @@ class _Probe:
     """The dataset's items reduced to what preflight reports, in the decode workers:
     the decoded tensors stay there."""
 
-    def __init__(self, dataset: Any, budget: TokenBudget) -> None:
+    def __init__(self, dataset: Any, budget: TokenBudget, video_field: str = "path") -> None:
         self.dataset = dataset
+        self.video_field = video_field
         self.samples = dataset.samples  # names a sample whose worker died
         self.budget = budget
 
@@ -132,6 +141,13 @@ class _Probe:
         if "key" in item:
             return item  # already probed
         out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item.get("decode_s", 0), 4)}
+        raw = item.get("raw")
+        if isinstance(raw, dict):  # where the video is, for the decode cost prediction
+            out["video"] = {
+                "value": raw.get(self.video_field),
+                "start": raw.get("video_start"),
+                "end": raw.get("video_end"),
+            }
         if "error" in item:
             return {**out, "status": "error", "error": item["error"]}
         llm_input = item["llm_input"]
@@ -169,6 +185,7 @@ def run_preflight(
     tokens_per_s: float | None = None,
     probes_out: Path | None = None,
     processor: Any = None,
+    plan: DecodePlan | None = None,
 ) -> PreflightReport:
     t0 = time.perf_counter()
     load_plugins(cfg.run.plugins)
@@ -192,7 +209,11 @@ def run_preflight(
     dataset = get_dataset_class(task.dataset_name)(
         samples, task, processor, cfg.vision, cfg.dataset_params
     )
-    probe = _Probe(dataset, TokenBudget(processor, report.max_model_len, profile))
+    probe = _Probe(
+        dataset, TokenBudget(processor, report.max_model_len, profile), cfg.data.video_field
+    )
+    plan = plan or DecodePlan()
+    costs = DecodeCosts(cfg, profile.patch_size, plan)
     dataset.storage = cfg.storage
     workers = max(1, cfg.data.num_workers)
     fetcher = prefetcher_for(cfg, "preflight", samples, dataset)
@@ -209,6 +230,7 @@ def run_preflight(
     try:
         while (item := feed.get(block=True)) is not END:
             p = probe.probe(item)  # a crash or timeout comes back as a plain error item
+            costs.add(p)  # reads the video's header here, while the workers decode
             _add(report, p, kinds, cfg.sampling.max_tokens)
             if sink is not None:
                 sink.write(dumps_line(p))
@@ -223,6 +245,7 @@ def run_preflight(
             sink.close()
     report.remote_videos, report.remote_bytes = stats.fetches, stats.fetched_bytes
     report.errors_by_kind = dict(kinds)
+    report.decode, report.decode_warnings = costs.summary(), costs.warnings
     if cfg.clips.enabled:
         report.clips = clip_stats(cfg, report)
     if tokens_per_s:

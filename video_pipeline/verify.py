@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from video_pipeline.config.schema import Config
-from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_paths, output_stem, read_head
 from video_pipeline.io.outputs import problems
 from video_pipeline.merge import input_keys, manifest_path
+from video_pipeline.runner.state import recorded_fingerprint
 
 
 @dataclass
@@ -61,7 +61,7 @@ class VerifyReport:
 
 
 def verify_run(cfg: Config, require_complete: bool = False) -> VerifyReport:
-    fp = fingerprint(cfg)
+    fp = recorded_fingerprint(cfg)
     paths = journal_paths(cfg.data.output_jsonl)
     report = VerifyReport(cfg.run.task, fp, journals=[str(p) for p in paths])
     keys = list(input_keys(cfg))

@@ -20,6 +20,7 @@ CHEAP = [
     "bench_memory.py",
     "bench_export_report.py",
     "bench_decode_real.py",
+    "bench_decode_cost.py",
 ]
 ENGINE = [
     "bench_vs_naive.py",
@@ -65,6 +66,7 @@ def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
         "memory",
         "export_report",
         "decode_real",
+        "decode_cost",
     }
 
 

@@ -135,7 +135,8 @@ def test_the_roll_up_lists_each_video_with_its_clips_in_time_order(run):
     assert videos[3]["status"] == "error" and videos[3]["error"]["kind"] == "video_not_found"
     manifest = out.with_name("res.merge.json")
     assert problems(manifest) == []
-    assert set(json.loads(manifest.read_text())["files"]) == {"results", "errors", "videos"}
+    files = set(json.loads(manifest.read_text())["files"])
+    assert files == {"results", "errors", "videos", "strips"}  # strips: run.thumbnails
     assert "rolled up 12 clips into 4 videos (4 complete)" in run["stderr"]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import demo_config, read_jsonl, run_cli, write_config
+from tests.helpers import demo_config, imported_decoders, read_jsonl, run_cli, write_config
 from tests.report.browser import all_keys, broken_images, chromium, open_report, select
 from video_pipeline.fixtures.videos import make_video
 
@@ -202,3 +202,56 @@ def test_export_of_the_run_loads_into_datasets(run: dict, tmp_path: Path) -> Non
     failed = [r for r in run["records"]["describe"] if r["status"] != "ok"]
     assert e["key"] == [r["__key"] for r in failed]
     assert {"bad_row", "video_not_found"} <= set(e["error_kind"])
+
+
+def test_commands_that_read_records_start_no_decoder(run: dict, tmp_path: Path) -> None:
+    """export and verify need the fingerprint, never a video decoder (`vision.reader:
+    auto` is taken from what the run recorded)."""
+    cfg = str(run["cfg"])
+    out = str(tmp_path / "{task}.parquet")
+    export = ["--config", cfg, "--format", "parquet", "--out", out]
+    assert imported_decoders("video_pipeline.cli.export", *export)[0] == []
+    assert (tmp_path / "describe.parquet").exists()
+    found, stdout = imported_decoders("video_pipeline.cli.verify", "--config", cfg, "--json")
+    assert found == [] and all(r["violations"] == [] for r in json.loads(stdout))
+
+
+def test_thumbnails_come_from_the_run_without_the_videos(
+    run: dict, browser: Any, tmp_path: Path
+) -> None:
+    """The run kept each decoded sample's strip and merge carried them beside the
+    results: a report built with the videos gone decodes nothing (no decoder is even
+    imported) and still shows every decoded record's frames."""
+    from video_pipeline.strips import STRIP_FRAMES, StripIndex, strips_path
+
+    out = run["dir"] / "out"
+    for task in ("describe", "caption"):
+        strips = StripIndex([strips_path(out / f"res.{task}.jsonl")])
+        recs = run["records"][task]
+        decoded = [r["__key"] for r in recs if r["status"] == "ok"]
+        undecodable = {r["__key"] for r in recs if r["status"] != "ok"} - {
+            r["__key"] for r in recs if (r.get("error") or {}).get("kind") == "parse_error"
+        }
+        assert set(decoded) <= set(strips.where) <= {r["__key"] for r in recs} - undecodable
+        assert len(strips) >= 5  # the decoded videos, answered or not
+        one = strips.get(next(iter(strips.where)))
+        assert 2 <= len(one["frames"]) <= STRIP_FRAMES and one["fingerprint"]
+    assert not list(out.glob("*.rank0.strips.jsonl"))  # never mistaken for a journal
+    own = [run["dir"] / EVIL_NAME, run["dir"] / "long.mp4"]
+    for v in own:
+        v.rename(v.with_name(v.name + ".away"))
+    try:
+        report = tmp_path / "report"
+        args = ["--config", str(run["cfg"]), "--out", str(report)]
+        assert imported_decoders("video_pipeline.cli.report", *args)[0] == []
+    finally:
+        for v in own:
+            v.with_name(v.name + ".away").rename(v)
+    page = open_report(browser, report / "index.html")
+    assert broken_images(page) == []
+    clip = page.locator(".card", has_text="long.mp4#t=1,3").first
+    stamps = [float(s.rstrip(" s")) for s in clip.locator("figcaption").all_inner_texts()]
+    assert stamps and all(1.0 <= t <= 3.0 for t in stamps)
+    page.fill("#f-search", "onerror")
+    page.wait_for_selector("#rows[data-ready='1']")
+    assert page.locator(".card").first.locator(".strip img").count() >= 2

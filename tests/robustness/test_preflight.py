@@ -44,6 +44,16 @@ def test_report_predicts_each_rows_fate(suite_config, bad_suite, processor, tmp_
     odd = next(p for p in ok if p["key"].endswith("odd size.avi"))
     assert (odd["frames"], odd["source_frames"], odd["duration_s"]) == (4, 8, 1.0)
     assert "GPU-hours" in report.summary() and "long_lowres.mp4" in report.summary()
+    # the decode prediction samples the frames the decode sampled, at the same size
+    for p in ok:
+        pred = p["predicted"]
+        assert (pred["sampled_frames"], pred["frame_size"]) == (
+            p["frames"],
+            f"{p['height']}x{p['width']}",
+        ), p["key"]
+        assert pred["cpu_s"] > 0 and pred["peak_mb"] >= 512
+    assert report.decode["videos"] >= len(ok) and report.decode["cores_per_gpu"] > 0
+    assert "host cores per GPU" in report.summary()
 
 
 def test_cli_json_and_strict_exit(suite_config, tmp_path):
@@ -54,3 +64,18 @@ def test_cli_json_and_strict_exit(suite_config, tmp_path):
     data = json.loads(proc.stdout)
     assert data["failed"] == len(data["errors"]) > 0
     assert data["gpu_hours"] == pytest.approx(data["prompt_tokens"] / 1000 / 3600)
+
+
+def test_cli_decode_budgets(suite_config, tmp_path):
+    """A node too small for its workers: every predicted video is over its memory share,
+    named with the clips suggestion; cores per GPU follow the engine rate given."""
+    path = write_config(tmp_path / "c.yaml", suite_config)
+    args = ["--config", str(path), "--json", "--videos-per-gpu-hour", "3600"]
+    args += ["--host-memory-gb", "1", "--ranks-per-node", "4"]
+    proc = run_cli("video_pipeline.cli.preflight", *args)
+    d = json.loads(proc.stdout)["decode"]
+    assert d["worker_budget_mb"] == pytest.approx(1024 / 4 / 2)  # 2 workers per rank
+    assert d["cores_per_gpu"] == pytest.approx(d["cpu_s_mean"], abs=0.01)  # one a second
+    warned = json.loads(proc.stdout)["decode_warnings"]
+    assert d["over_memory"] == d["videos"] == len(warned) > 0
+    assert all("clips.mode" in w["suggest"] for w in warned)

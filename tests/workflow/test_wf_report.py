@@ -68,6 +68,20 @@ def test_report_page_of_the_workflow(run: dict) -> None:
     assert '"timeline"' not in summary  # aggregates only, charts are SVG files
     stats = json.loads((run["out"] / "parts" / "describe" / "00000.stats.json").read_text())
     assert stats["rank_stats"][-1][0]["timeline"][-1][1] == 4
+    # the run's thumbnails went from the ranks to the part to the results
+    from video_pipeline.strips import StripIndex
+
+    assert "strips" not in stats["files"]  # parts/ holds rule outputs only (--forcerun parts/*)
+    assert (run["out"] / "work" / "describe" / "00000" / "describe.part.strips").is_file()
+    assert sorted(p.name for p in (run["out"] / "parts" / "describe").glob("*")) == [
+        "00000.errors.jsonl",
+        "00000.jsonl",
+        "00000.stats.json",
+    ]
+    results = json.loads((run["out"] / "results" / "describe.stats.json").read_text())
+    assert results["files"]["strips"]["path"] == "describe.strips"
+    strips = StripIndex([run["out"] / "results" / "describe.strips"])
+    assert sorted(strips.where) == keys
 
 
 def test_quality_thresholds_rerun_no_inference(run: dict, sm_env: dict) -> None:

@@ -79,6 +79,10 @@ def run_configs_or_die(args: argparse.Namespace, expand: bool = False) -> list[C
     """The configs of the config's tasks as the run sees them: with `clips` on, reading
     the clip rows (expanded first when `expand`, else they must be up to date)."""
     cfg = config_or_die(args)
+    if not cfg.clips.enabled:  # the clips package imports PyAV: commands stay decoder-free
+        from video_pipeline.config.loader import task_configs
+
+        return task_configs(cfg)
     from video_pipeline.clips.run import ClipsNotExpanded, run_configs
     from video_pipeline.clips.shots import ShotsUnavailable
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.config.loader import task_configs
     from video_pipeline.export import export_parquet
     from video_pipeline.quality import task_source
-    from video_pipeline.runner.state import fingerprint
+    from video_pipeline.runner.state import recorded_fingerprint
 
     names = [s.name for s in cfg.tasks] or [cfg.run.task]
     if len(names) > 1:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     outputs = set()
     for name, one in zip(names, task_configs(cfg), strict=True):
-        source = task_source(one.data.output_jsonl, fingerprint(one))
+        source = task_source(one.data.output_jsonl, recorded_fingerprint(one))
         if not source.files:
             fail(f"task {name}: no records at {one.data.output_jsonl} nor in its rank journals")
         out = args.out.replace(TASK_PLACEHOLDER, name)

@@ -3,8 +3,12 @@
     python -m video_pipeline.cli.preflight --config configs/describe.yaml --tokens-per-s 20000
 
 Reports the rows that will fail (and why), the videos over vllm.max_model_len, the total
-prompt tokens and, given a prompt-token rate per GPU, the GPU-hours they imply. Exits 0,
-or 1 with --strict when some row will fail or exceed the budget.
+prompt tokens and, given a prompt-token rate per GPU, the GPU-hours they imply. From each
+video's header it predicts the decode's CPU seconds and memory, warns about videos over
+run.decode_timeout_s or a decode worker's share of the node's memory (host memory /
+(ranks per node x data.num_workers)), and prints the host cores per GPU that decoding
+needs at --videos-per-gpu-hour. Exits 0, or 1 with --strict when some row will fail or
+exceed the budget.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from video_pipeline.cli.common import add_config_args, fail, run_configs_or_die, setup_logging
 from video_pipeline.config import ConfigError
+from video_pipeline.decode_cost import VIDEOS_PER_GPU_HOUR, DecodePlan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +34,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--probes", type=Path, help="also write one JSON line per video here")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row fails or is too long")
+    p.add_argument(
+        "--videos-per-gpu-hour",
+        type=float,
+        default=VIDEOS_PER_GPU_HOUR,
+        help="the engine's rate, for the host cores per GPU decoding needs (default "
+        f"{VIDEOS_PER_GPU_HOUR:g}; `bench` measures yours)",
+    )
+    p.add_argument(
+        "--host-memory-gb",
+        type=float,
+        help="memory of a node the run uses (default: this machine's)",
+    )
+    p.add_argument(
+        "--ranks-per-node",
+        type=int,
+        default=1,
+        help="ranks sharing a node: GPUs per node / vllm.tensor_parallel_size (default 1)",
+    )
     args = p.parse_args(argv)
     if args.tokens_per_s is not None and args.tokens_per_s <= 0:
         fail(f"--tokens-per-s must be > 0, got {args.tokens_per_s}")
+    for name in ("videos_per_gpu_hour", "host_memory_gb", "ranks_per_node"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            fail(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    memory_mb = args.host_memory_gb * 1024 if args.host_memory_gb else None
+    plan = DecodePlan(args.videos_per_gpu_hour, memory_mb, args.ranks_per_node)
     cfgs = run_configs_or_die(args, expand=True)  # with clips on: one probe per clip
     if args.probes and len(cfgs) > 1:
         fail("--probes names one file; the config lists several tasks")
@@ -40,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
         try:
-            report = run_preflight(cfg, args.tokens_per_s, args.probes)
+            report = run_preflight(cfg, args.tokens_per_s, args.probes, plan=plan)
         except ConfigError as e:  # an unsupported model, a vision budget it cannot meet
             fail(str(e))
         print(report.to_json() if args.json else report.summary())

@@ -52,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
     from video_pipeline.report.build import ReportError, TaskInput, build_report
-    from video_pipeline.runner.state import fingerprint
+    from video_pipeline.runner.state import recorded_fingerprint
 
     names = [s.name for s in cfg.tasks] or [cfg.run.task]
     tasks = []
     for name, one in zip(names, task_configs(cfg), strict=True):
-        source = task_source(one.data.output_jsonl, fingerprint(one))
+        source = task_source(one.data.output_jsonl, recorded_fingerprint(one))
         if not source.files:
             fail(
                 f"task {name}: no records: neither {one.data.output_jsonl} nor rank journals "

@@ -27,11 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complete", action="store_true", help="pending keys are a violation")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     args = p.parse_args(argv)
-    from video_pipeline.clips.summary import summary_configs
     from video_pipeline.verify import verify_run
 
     cfgs = run_configs_or_die(args)
-    cfgs += summary_configs(cfgs)
+    if any(c.clips.summary for c in cfgs):
+        from video_pipeline.clips.summary import summary_configs
+
+        cfgs += summary_configs(cfgs)
     reports = [verify_run(cfg, require_complete=args.complete) for cfg in cfgs]
     if args.json:
         out = [asdict(r) for r in reports]

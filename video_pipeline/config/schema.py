@@ -240,6 +240,9 @@ class RunConfig:
     # Samples in a row failing with the same kind and message that stop the rank as a
     # broken setup (template, task code, decoder install) rather than bad videos; 0 = never.
     max_consecutive_failures: int = 16
+    # Keep a few small JPEGs of each sample's frames beside the journals (strips.py), so
+    # the report shows thumbnails without decoding the videos again.
+    thumbnails: bool = True
 
     def check(self) -> list[str]:
         errs = []

@@ -45,9 +45,9 @@ def check_config(
 ) -> tuple[TaskScan, dict[str, Any]]:
     """Scan a single-task config's records (task output `name`, default `run.task`) and
     write `<stem>.quality.json` beside them."""
-    from video_pipeline.runner.state import fingerprint
+    from video_pipeline.runner.state import recorded_fingerprint
 
-    source = task_source(cfg.data.output_jsonl, fingerprint(cfg), prefer)
+    source = task_source(cfg.data.output_jsonl, recorded_fingerprint(cfg), prefer)
     scan = scan_task(name or cfg.run.task, source, cfg.quality, cfg.data.video_field)
     return scan, write_quality(quality_path(cfg.data.output_jsonl), scan, cfg.quality)
 

@@ -86,7 +86,7 @@ def build_report(
         scan = scan_task(task.name, task.source, task.cfg.quality, task.cfg.data.video_field)
         quality = write_quality(out / "quality" / f"{task.name}.json", scan, task.cfg.quality)
         shown = select(scan, max_errors, per_category)
-        thumbs = Thumbnailer(task.cfg, out, thumb_size)
+        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source)
         for i in shown:
             rec = scan.source.read(int(scan.file_index[i]), int(scan.offset[i]))
             pages.add(t, _row(scan, int(i), rec, thumbs))

@@ -1,4 +1,8 @@
-"""Thumbnails of the frames the model was given, decoded the way the run decoded them.
+"""Thumbnails of the frames the model was given: the run's own, else decoded as it did.
+
+A run with `run.thumbnails` on kept a strip of each sample's frames (strips.py); those
+are written out as they are, and nothing is decoded. A record without one (an older
+run, thumbnails off) has its video decoded:
 
 The same reader (`vision.reader`), the task's own messages, the dataset's vision
 settings and clip bounds, and the dataset's `decode_vision` (qwen_vl_utils'
@@ -10,6 +14,7 @@ video file and the settings are unchanged.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -22,16 +27,42 @@ import numpy as np
 from video_pipeline.config.schema import Config
 from video_pipeline.io.atomic import write_json
 from video_pipeline.models.profile import ModelProfile
+from video_pipeline.quality import RecordSource
+from video_pipeline.strips import StripIndex, strips_path
 
 log = logging.getLogger("video_pipeline")
 
+# Error kinds of samples the run got no frames of: the report does not try again.
+NOT_DECODED = frozenset(
+    {
+        "missing_video",
+        "video_not_found",
+        "not_a_file",
+        "decode_error",
+        "decode_crash",
+        "decode_timeout",
+        "fetch_error",
+        "fetch_denied",
+    }
+)
 MAX_FRAMES = 16  # thumbnails per strip; a long video's sampled frames are thinned to this
 
 
 class Thumbnailer:
     """Strips for the records of one task, written under `root/thumbs/`."""
 
-    def __init__(self, cfg: Config, root: Path, size: int = 160) -> None:
+    def __init__(
+        self, cfg: Config, root: Path, size: int = 160, source: RecordSource | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.root = root
+        self.size = size
+        self.stored = _stored_strips(source) if source is not None else None
+        self.decoded = 0  # videos decoded for want of a stored strip
+        self._dataset: Any = None
+
+    def _setup(self) -> None:
+        """The run's reader and dataset, built on the first video without a strip."""
         from video_pipeline.data.registry import get_dataset_class
         from video_pipeline.data.samples import SampleSource
         from video_pipeline.data.video_reader import install_reader
@@ -39,11 +70,9 @@ class Thumbnailer:
         from video_pipeline.plugins import load_plugins
         from video_pipeline.tasks.registry import get_task_class
 
+        cfg = self.cfg
         load_plugins(cfg.run.plugins)
         self.reader = install_reader(cfg.vision.reader)
-        self.cfg = cfg
-        self.root = root
-        self.size = size
         task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
         empty = np.zeros(0, dtype=np.int64)
         # The dataset resolves relative paths against the input's folder, as in the run.
@@ -53,8 +82,14 @@ class Thumbnailer:
         )
         dataset_cls = get_dataset_class(task.dataset_name)
         self.task = task
-        self.dataset = dataset_cls(samples, task, None, cfg.vision, cfg.dataset_params)
-        self.dataset.profile = _profile(cfg)  # frames sized in the model family's factor
+        self._dataset = dataset_cls(samples, task, None, cfg.vision, cfg.dataset_params)
+        self._dataset.profile = _profile(cfg)  # frames sized in the model family's factor
+
+    @property
+    def dataset(self) -> Any:
+        if self._dataset is None:
+            self._setup()
+        return self._dataset
 
     def strip(self, rec: dict[str, Any]) -> dict[str, Any] | None:
         """`{"frames": [{"src", "t"}], "sampled": n, "width", "height"}`, `{"error": …}`
@@ -62,6 +97,15 @@ class Thumbnailer:
         raw = rec.get("raw")
         if not isinstance(raw, dict) or raw.get(self.cfg.data.video_field) is None:
             return None
+        stored = self.stored.get(rec.get("__key")) if self.stored is not None else None
+        if stored is not None:
+            try:
+                return self._write_stored(stored)
+            except Exception as e:  # a damaged strip: decode instead
+                log.warning("thumbnail strip of %r unusable: %s", rec.get("__key"), e)
+        kind = (rec.get("error") or {}).get("kind") if rec.get("status") == "error" else None
+        if kind in NOT_DECODED:  # decoding again fails again (or hangs again): don't
+            return {"error": f"the run decoded no frames ({kind})"}
         raw = dict(raw)
         clip = rec.get("clip")
         if isinstance(clip, dict):  # a clip of its video: decode within its bounds
@@ -73,9 +117,32 @@ class Thumbnailer:
             index = folder / "index.json"
             if index.exists():
                 return json.loads(index.read_text())
+            self.decoded += 1
             return self._write(messages, folder, index)
         except Exception as e:  # a report shows what it cannot decode; it never stops
             return {"error": f"{type(e).__name__}: {e}"[:500]}
+
+    def _write_stored(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The run's strip as files under thumbs/, named by their content."""
+        jpegs = [base64.b64decode(f["jpeg"]) for f in stored["frames"]]
+        sig = hashlib.sha1(b"".join(jpegs)).hexdigest()
+        folder = self.root / "thumbs" / sig[:2] / sig
+        index = folder / "index.json"
+        if index.exists():
+            return json.loads(index.read_text())
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for j, (frame, data) in enumerate(zip(stored["frames"], jpegs, strict=True)):
+            name = f"{j:04d}.jpg"
+            (folder / name).write_bytes(data)
+            src = (folder / name).relative_to(self.root).as_posix()
+            out.append({"src": src, "t": frame.get("t")})
+        keys = ("sampled", "width", "height")
+        data = {"frames": out, **{k: stored.get(k) for k in keys}}
+        tmp = index.with_name(f"index.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, index)
+        return data
 
     def _messages(self, rec: dict[str, Any], raw: dict[str, Any]) -> list[dict[str, Any]]:
         video = raw.get(self.cfg.data.video_field)
@@ -131,6 +198,13 @@ class Thumbnailer:
         data = {"frames": out, "sampled": n, "width": w, "height": h}
         write_json(index, data, indent=None, durable=False)  # a cache: rebuilt if lost
         return data
+
+
+def _stored_strips(source: RecordSource) -> StripIndex:
+    """The strips beside a merged output, or in the sidecars of the rank journals."""
+    if source.merged:
+        return StripIndex([strips_path(source.files[0])])
+    return StripIndex([strips_path(p) for p in source.files], source.fingerprint)
 
 
 def _profile(cfg: Config) -> ModelProfile:

@@ -44,6 +44,7 @@ from video_pipeline.runner.threads import ThreadPlan
 from video_pipeline.runner.watch import FailureWatch
 from video_pipeline.storage.cache import activate
 from video_pipeline.storage.prefetch import prefetcher_for
+from video_pipeline.strips import StripWriter, strips_path
 from video_pipeline.tasks.base import Task
 from video_pipeline.tasks.registry import get_task_class
 
@@ -165,6 +166,7 @@ def run_tasks(
         return build_sampling_params(run.cfg.sampling, run.task)
 
     renders = engine = None
+    strips = [_strip_writer(r, rank) for r in runs]
     try:
         for r in runs:  # before the engine: a bad setting fails fast
             r.params = sampling(r)
@@ -181,6 +183,7 @@ def run_tasks(
             threads=base.run.render_threads,
             maxsize=window,
             cores=plan.decode_cores,
+            strips=strips if any(strips) else None,
         )
         with contextlib.ExitStack() as stack:
             for r in runs:
@@ -197,6 +200,7 @@ def run_tasks(
         if renders is not None:
             renders.close()
         feed.close()
+        _close_strips(strips, rank)
         for r in runs:
             r.stats.threads = plan.describe()
             r.stats.fetch = dataclasses.asdict(fetcher.cache.stats)
@@ -205,6 +209,29 @@ def run_tasks(
             r.stats.save(r.stats_path)
         activate(None)
     return [r.stats for r in runs]
+
+
+def _strip_writer(run: _TaskRun, rank: int) -> StripWriter | None:
+    """The task's thumbnail sidecar beside its journal (`run.thumbnails`)."""
+    if not run.cfg.run.thumbnails:
+        return None
+    return StripWriter(strips_path(journal_path(run.cfg.data.output_jsonl, rank)), run.fp)
+
+
+def _close_strips(strips: list[StripWriter | None], rank: int) -> None:
+    for w in strips:
+        if w is None:
+            continue
+        w.close()
+        if w.written:
+            log.info(
+                "[rank %d] thumbnails: %d strips, %.1f ms and %.1f KB each -> %s",
+                rank,
+                w.written,
+                1000 * w.seconds / w.written,
+                w.bytes / w.written / 1024,
+                w.path,
+            )
 
 
 def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:

@@ -29,6 +29,7 @@ from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
 from video_pipeline.runner.queues import put_until_stopped
 from video_pipeline.runner.threads import pin_here
+from video_pipeline.strips import StripWriter, write_sample_strip
 
 log = logging.getLogger("video_pipeline")
 
@@ -55,8 +56,10 @@ class RenderPool:
         threads: int,
         maxsize: int,
         cores: set[int] | None = None,
+        strips: list[StripWriter | None] | None = None,
     ) -> None:
         self.feed = feed
+        self.strips = strips or []  # per task: its thumbnail sidecar, None when off
         self.engine = engine
         self.budget = budget
         self.gate = gate
@@ -112,6 +115,9 @@ class RenderPool:
             self.gate.hold(sample.index, tensor_bytes(request))  # the processor's copy
             out.requests.append((j, request))
         out.render_s = time.perf_counter() - t0
+        if self.strips:  # here, not in the stepping thread; timed by the writers
+            writers = [self.strips[j] for j in sample.tasks]
+            write_sample_strip(writers, sample.key, sample.inputs)
         return out
 
     def _put(self, item: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint, payload
 from video_pipeline.io.atomic import write_json
 from video_pipeline.io.journal import journal_paths, output_stem
+from video_pipeline.strips import strips_path
 
 log = logging.getLogger("video_pipeline")
 
@@ -47,6 +49,9 @@ def prepare_output(cfg: Config) -> str:
         dest.mkdir(parents=True, exist_ok=True)
         for j in journals:
             os.replace(j, dest / j.name)
+            strips = strips_path(j)  # its thumbnails (strips.py) go with it
+            if strips.exists():
+                os.replace(strips, dest / strips.name)
         log.warning("starting fresh (%s): moved %d journal(s) to %s", reason, len(journals), dest)
     write_json(
         state,
@@ -59,3 +64,43 @@ def prepare_output(cfg: Config) -> str:
         default=str,
     )
     return fp
+
+
+# The readers `vision.reader: auto` may resolve to, in data.video_reader.PREFERENCE's
+# order (not imported from there: that package imports torch and the datasets).
+AUTO_READERS = ("torchcodec", "decord")
+
+
+def recorded_fingerprint(cfg: Config) -> str:
+    """The fingerprint of `cfg` as its run computed it, without starting a video decoder.
+
+    Only `vision.reader: auto` needs a decoder to resolve (a run tries each reader on a
+    generated clip). Commands that only read a run's records (export, verify, report)
+    take the reader whose fingerprint the run recorded (`<stem>.run.json`, else the
+    first record of the merged output or of a journal); with nothing recorded, the first
+    installed candidate, which is what a working install resolves to.
+    """
+    if cfg.vision.reader != "auto":
+        return fingerprint(cfg)
+    candidates = {fingerprint(cfg, reader): reader for reader in AUTO_READERS}
+    for fp in _recorded_fingerprints(cfg):
+        if fp in candidates:
+            return fp
+    import importlib.util
+
+    installed = [r for r in AUTO_READERS if importlib.util.find_spec(r) is not None]
+    return fingerprint(cfg, (installed or AUTO_READERS)[0])
+
+
+def _recorded_fingerprints(cfg: Config) -> list[str]:
+    out = []
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        out.append(str(json.loads(state_path(cfg).read_text())["fingerprint"]))
+    for path in [Path(cfg.data.output_jsonl), *journal_paths(cfg.data.output_jsonl)]:
+        try:
+            with open(path, "rb") as f:
+                first = f.readline()
+            out.append(str(json.loads(first)["fingerprint"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out

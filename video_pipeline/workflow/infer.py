@@ -105,6 +105,7 @@ def run_infer(wf: Workflow, tasks: list[str], shard: str, log_path: str) -> None
                 manifest=Path(wf.layout.part(task, shard, ".stats.json")),
                 summary=lambda report, a=attempts, f=fp: part_stats(report, a, f),
                 rollup=False,  # the roll-up is a rule of its own, over the whole task
+                strips_out=Path(wf.layout.part_strips(task, shard)),
             )
         if not report.complete:
             raise InferError(

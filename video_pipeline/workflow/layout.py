@@ -68,6 +68,11 @@ class Layout:
     def attempts(self, task: str, shard: str) -> str:
         return self._p("work", task, shard, "attempts.jsonl")
 
+    def part_strips(self, task: str, shard: str) -> str:
+        """A part's thumbnails (strips.py): beside its journals, not in parts/, where
+        every file is a rule's output (`--forcerun parts/{task}/*`)."""
+        return self._p("work", task, shard, f"{task}.part.strips")
+
     def part(self, task: str, shard: str, suffix: str = ".jsonl") -> str:
         return self._p("parts", task, f"{shard}{suffix}")
 

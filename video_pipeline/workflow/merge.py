@@ -21,6 +21,8 @@ from video_pipeline.io.atomic import Staged
 from video_pipeline.io.journal import read_head
 from video_pipeline.io.keys import key_hash
 from video_pipeline.io.outputs import problems, publish
+from video_pipeline.strips import strips_path
+from video_pipeline.workflow.layout import Layout
 from video_pipeline.workflow.stats import task_stats
 
 log = logging.getLogger("video_pipeline")
@@ -52,6 +54,14 @@ def _concat(sources: Sequence[str | Path], staged: Staged) -> None:
     staged.close()
 
 
+def _part_strips(task: str, parts: Sequence[str]) -> list[str]:
+    """Where each part's merge left its thumbnails (outdir/parts/{task}/{shard}.jsonl)."""
+    return [
+        Layout(str(Path(p).parents[2])).part_strips(task, Path(p).name.removesuffix(".jsonl"))
+        for p in parts
+    ]
+
+
 class IncompletePart(RuntimeError):
     """A part's files are not the complete set its manifest lists."""
 
@@ -79,15 +89,21 @@ def merge_task(
             f"task {task}: {len(hashes) - len(unique)} key(s) appear more than once across "
             "its shards; not writing results"
         )
-    with Staged(output) as results, Staged(errors_output) as errors:
+    strips_output = strips_path(output)
+    with (
+        Staged(output) as results,
+        Staged(errors_output) as errors,
+        Staged(strips_output) as strips,
+    ):
         _concat(parts, results)
         _concat(part_errors, errors)
+        files = {"results": (results.tmp, results.path), "errors": (errors.tmp, errors.path)}
+        part_strips = [p for p in map(Path, _part_strips(task, parts)) if p.is_file()]
+        if part_strips:  # the parts' thumbnails (strips.py), for the report
+            _concat(part_strips, strips)
+            files["strips"] = (strips.tmp, strips_output)
         stats = task_stats(task, [json.loads(Path(p).read_text()) for p in part_stats])
-        publish(
-            {"results": (results.tmp, results.path), "errors": (errors.tmp, errors.path)},
-            Path(stats_output),
-            stats,
-        )
+        publish(files, Path(stats_output), stats)
     log.info(
         "task %s: %d ok, %d failed over %d shard(s) -> %s",
         task,
