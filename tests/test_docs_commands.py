@@ -257,6 +257,8 @@ def check(command: str, mention: bool = False) -> None:
     argv = words(command)
     if argv[0] in SHORT:
         argv = ["python", "-m", f"video_pipeline.cli.{argv[0]}", *argv[1:]]
+    if argv[0].endswith(".py"):  # a script named alone: run as `python <script>`
+        argv = ["python", *argv]
     if argv[0] in {"python", "python3"}:
         check_python(argv, mention)
     elif argv[0] == "make":
