@@ -60,7 +60,15 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_run(cfg: Config, require_complete: bool = False) -> VerifyReport:
+def verify_run(
+    cfg: Config,
+    require_complete: bool = False,
+    merged: Path | None = None,
+    manifest: Path | None = None,
+) -> VerifyReport:
+    """Check the journals of `cfg`, and its merged output: `merged` (default
+    data.output_jsonl) vouched for by `manifest` (default its merge manifest; a
+    workflow part's is its stats file)."""
     fp = recorded_fingerprint(cfg)
     paths = journal_paths(cfg.data.output_jsonl)
     report = VerifyReport(cfg.run.task, fp, journals=[str(p) for p in paths])
@@ -89,7 +97,7 @@ def verify_run(cfg: Config, require_complete: bool = False) -> VerifyReport:
         )
     if require_complete and report.pending:
         report.violations.append(f"{report.pending} input key(s) have no record yet")
-    _check_merged(cfg, fp, known, report)
+    _check_merged(cfg, fp, known, report, merged, manifest)
     return report
 
 
@@ -125,15 +133,22 @@ def _scan_journal(path, fp, known, ok, err, unknown, report: VerifyReport) -> No
         )
 
 
-def _check_merged(cfg: Config, fp: str, known: set[str], report: VerifyReport) -> None:
-    out = Path(cfg.data.output_jsonl)
+def _check_merged(
+    cfg: Config,
+    fp: str,
+    known: set[str],
+    report: VerifyReport,
+    merged: Path | None = None,
+    manifest: Path | None = None,
+) -> None:
+    out = Path(merged or cfg.data.output_jsonl)
     files = {"results": out, "errors": Path(f"{output_stem(out)}.errors.jsonl")}
     for name in files.values():
         for tmp in sorted(name.parent.glob(f"{glob.escape(name.name)}.tmp*")):
             report.notes.append(f"{tmp} was left by an interrupted merge; safe to delete")
     if not out.exists():
         return
-    incomplete = problems(manifest_path(out))
+    incomplete = problems(manifest or manifest_path(out))
     if incomplete:
         report.violations.append(
             f"{out} is not a complete merged set ({'; '.join(incomplete)}); run merge again"

@@ -302,6 +302,51 @@ def test_full_run_each_key_once_errors_beside(run: Run, full: dict) -> None:
         assert sum(tasks[name]["errors"].values()) == len(failed)
 
 
+def test_one_config_serves_every_command(run: Run, full: dict) -> None:
+    """preflight, verify and export take the file given to Snakemake, as users keep it
+    (one file, layered over config.yaml), narrowed with --task and --shard."""
+    import pyarrow.parquet as pq
+    import yaml
+
+    from video_pipeline.workflow.targets import merge_config
+
+    layered = merge_config(
+        yaml.safe_load((REPO / "configs" / "demo.yaml").read_text()),
+        yaml.safe_load((run.dir / f"overlay{run.step}.yaml").read_text()),
+    )
+    config = write_yaml(run.dir / "my-run.yaml", layered)
+
+    def cli(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", f"video_pipeline.cli.{module}", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=run.env,
+            cwd=run.dir,
+            timeout=600,
+        )
+        assert not check or proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    verified = json.loads(cli("verify", "--complete", "--json").stdout)
+    assert len(verified) == 2 * len(SHARDS)  # one report per job: task x shard
+    assert all(not r["violations"] for r in verified), [r["violations"] for r in verified]
+    by_key = assert_exactly_once(run, "caption")
+    assert sum(
+        r["done"] + r["failed"] for r in verified if r["task"] == "structured_caption"
+    ) == len(by_key)
+    one = json.loads(cli("verify", "--task", "describe", "--shard", "1", "--json").stdout)
+    assert one["task"] == "describe" and one["merged"]
+    out = run.dir / "describe.parquet"
+    cli("export", "--task", "describe", "--format", "parquet", "--out", str(out))
+    ok, _errors = run.results("describe")
+    assert pq.read_table(out).num_rows == len(ok)
+    pre = json.loads(cli("preflight", "--task", "describe", "--json").stdout)
+    assert pre["rows"] == len(expected_keys()) and pre["task"] == "describe"
+    bad = cli("verify", "--task", "nope", check=False)
+    assert bad.returncode == 2 and "tasks: describe, caption" in bad.stderr
+
+
 def test_logs_benchmarks_stats_and_summary(run: Run, full: dict) -> None:
     logs = run.out / "logs"
     assert (logs / "shard.log").stat().st_size > 0

@@ -75,19 +75,68 @@ def task_configs_or_die(args: argparse.Namespace) -> list[Config]:
     return task_configs(config_or_die(args))
 
 
-def run_configs_or_die(args: argparse.Namespace, expand: bool = False) -> list[Config]:
+def run_configs_or_die(
+    args: argparse.Namespace, expand: bool = False, workflow: bool = False
+) -> list[Config]:
     """The configs of the config's tasks as the run sees them: with `clips` on, reading
-    the clip rows (expanded first when `expand`, else they must be up to date)."""
-    cfg = config_or_die(args)
-    if not cfg.clips.enabled:  # the clips package imports PyAV: commands stay decoder-free
+    the clip rows (expanded first when `expand`, else they must be up to date). With
+    `workflow`, the config may be a workflow's (see `named_configs_or_die`)."""
+    if workflow:
+        cfgs = [c for _, c in named_configs_or_die(args)]
+    else:
         from video_pipeline.config.loader import task_configs
 
-        return task_configs(cfg)
+        cfgs = task_configs(config_or_die(args))
+    if not any(c.clips.enabled for c in cfgs):  # the clips package imports PyAV
+        return cfgs
     from video_pipeline.clips.run import ClipsNotExpanded, run_configs
     from video_pipeline.clips.shots import ShotsUnavailable
 
     try:
-        return run_configs(cfg, expand=expand, workers=cfg.data.num_workers)
+        return [one for c in cfgs for one in run_configs(c, expand, workers=c.data.num_workers)]
     except (ClipsNotExpanded, ShotsUnavailable) as e:
         fail(str(e))
         raise  # unreachable
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """`--config` of a read-only command: a launch config, or the workflow config given
+    to Snakemake (layered over config.yaml as the Snakefile layers it); and `--task`."""
+    p.add_argument(
+        "--config",
+        required=True,
+        help="the run's config: a launch config, or the workflow config passed to "
+        "Snakemake with --configfile (layered over config.yaml)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
+    p.add_argument("--task", help="only this task (a name under tasks:)")
+
+
+def named_configs_or_die(args: argparse.Namespace) -> list[tuple[str, Config]]:
+    """(task, config) of each task of the run, its data.output_jsonl where the task's
+    records are: a launch config's own outputs, or a workflow's results/{task}.jsonl."""
+    from video_pipeline.workflow.targets import is_workflow_config, load_run, read_yaml
+
+    try:
+        if is_workflow_config(read_yaml(args.config)):
+            return load_run(args.config, args.overrides, args.task).task_configs
+        cfg = config_from_args(args)
+    except ConfigError as e:
+        fail(str(e))
+        raise  # unreachable
+    from video_pipeline.config.loader import task_configs
+
+    named = list(zip([s.name for s in cfg.tasks] or [cfg.run.task], task_configs(cfg), strict=True))
+    if args.task is not None:
+        names = [n for n, _ in named]
+        if args.task not in names:
+            fail(f"--task {args.task}: not a task of this run; tasks: {', '.join(names)}")
+        named = [(n, c) for n, c in named if n == args.task]
+    return named

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+from video_pipeline.cli.common import add_run_args, fail, named_configs_or_die, setup_logging
 from video_pipeline.config.schema import TASK_PLACEHOLDER
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_config_args(p)
+    add_run_args(p)
     p.add_argument("--format", required=True, choices=["parquet"], help="output format")
     p.add_argument("--out", required=True, help="results file (.parquet); {task} per task")
     p.add_argument("--errors", help="also write the error records here (.parquet)")
@@ -36,13 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         path = getattr(args, name)
         if path and not path.endswith(".parquet"):
             fail(f"--{name} must end with .parquet, got {path!r}")
-    cfg = config_or_die(args)
-    from video_pipeline.config.loader import task_configs
+    named = named_configs_or_die(args)
     from video_pipeline.export import export_parquet
     from video_pipeline.quality import task_source
     from video_pipeline.runner.state import recorded_fingerprint
 
-    names = [s.name for s in cfg.tasks] or [cfg.run.task]
+    names = [name for name, _ in named]
     if len(names) > 1:
         for name in ("out", "errors"):
             path = getattr(args, name)
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"--{name} must contain {TASK_PLACEHOLDER}: the config lists {len(names)} tasks"
                 )
     outputs = set()
-    for name, one in zip(names, task_configs(cfg), strict=True):
+    for name, one in named:
         source = task_source(one.data.output_jsonl, recorded_fingerprint(one))
         if not source.files:
             fail(f"task {name}: no records at {one.data.output_jsonl} nor in its rank journals")

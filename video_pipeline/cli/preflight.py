@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, fail, run_configs_or_die, setup_logging
+from video_pipeline.cli.common import add_run_args, fail, run_configs_or_die, setup_logging
 from video_pipeline.config import ConfigError
 from video_pipeline.decode_cost import VIDEOS_PER_GPU_HOUR, DecodePlan
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_config_args(p)
+    add_run_args(p)
     p.add_argument("--tokens-per-s", type=float, help="prompt tokens per second per GPU")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--probes", type=Path, help="also write one JSON line per video here")
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             fail(f"--{name.replace('_', '-')} must be > 0, got {value}")
     memory_mb = args.host_memory_gb * 1024 if args.host_memory_gb else None
     plan = DecodePlan(args.videos_per_gpu_hour, memory_mb, args.ranks_per_node)
-    cfgs = run_configs_or_die(args, expand=True)  # with clips on: one probe per clip
+    # with clips on: one probe per clip; a workflow config: each task over its input
+    cfgs = run_configs_or_die(args, expand=True, workflow=True)
     if args.probes and len(cfgs) > 1:
         fail("--probes names one file; the config lists several tasks")
     from video_pipeline.preflight import run_preflight

@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from video_pipeline.cli.common import add_config_args, config_or_die, fail, setup_logging
+from video_pipeline.cli.common import add_run_args, fail, named_configs_or_die, setup_logging
 
 log = logging.getLogger("video_pipeline")
 
@@ -41,22 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_config_args(p)
+    add_run_args(p)
     add_report_args(p)
     args = p.parse_args(argv)
     for name in ("max_errors", "per_category", "thumb_size"):
         if getattr(args, name) < 1:
             fail(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    cfg = config_or_die(args)
-    from video_pipeline.config.loader import task_configs
+    named = named_configs_or_die(args)
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
     from video_pipeline.report.build import ReportError, TaskInput, build_report
     from video_pipeline.runner.state import recorded_fingerprint
 
-    names = [s.name for s in cfg.tasks] or [cfg.run.task]
     tasks = []
-    for name, one in zip(names, task_configs(cfg), strict=True):
+    for name, one in named:
         source = task_source(one.data.output_jsonl, recorded_fingerprint(one))
         if not source.files:
             fail(

@@ -9,7 +9,8 @@ and shard (one per task for `launch`), each with its `launch` config (whose
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ class Run:
     kind: str  # "workflow" or "launch"
     units: list[Unit]
     outdir: str | None = None  # the workflow's outdir
+    # per task, a config over the whole input whose data.output_jsonl is the task's
+    # merged records (launch: its output; workflow: results/{task}.jsonl)
+    task_configs: list[tuple[str, Config]] = field(default_factory=list)
 
     @property
     def tasks(self) -> list[str]:
@@ -100,7 +104,9 @@ def load_run(
             Unit(name, None, c, c.data.output_jsonl)
             for name, c in zip(names, task_configs(cfg), strict=True)
         ]
-        return Run("launch", _narrow(units, task, shard))
+        units = _narrow(units, task, shard)
+        kept = {u.task for u in units}
+        return Run("launch", units, None, [(u.task, u.config) for u in units if u.task in kept])
     from video_pipeline.workflow.settings import load_workflow
 
     data = read_yaml(WORKFLOW_DEFAULTS) if WORKFLOW_DEFAULTS.exists() else {}
@@ -114,7 +120,16 @@ def load_run(
         for t in wf.task_names
         for s in wf.shards
     ]
-    return Run("workflow", _narrow(units, task, shard), wf.settings.outdir)
+    units = _narrow(units, task, shard)
+    kept = {u.task for u in units}
+    per_task = [
+        (t, _with_output(wf.configs[t], wf.layout.result(t))) for t in wf.task_names if t in kept
+    ]
+    return Run("workflow", units, wf.settings.outdir, per_task)
+
+
+def _with_output(cfg: Config, output: str) -> Config:
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, output_jsonl=output))
 
 
 def _narrow(units: list[Unit], task: str | None, shard: str | None) -> list[Unit]:
