@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,23 @@ class SampleError(Exception):
 
 
 def error_dict(kind: str, message: str) -> dict[str, Any]:
-    return {"kind": kind, "message": bounded(message), "transient": ERROR_KINDS[kind].transient}
+    return {
+        "kind": kind,
+        "message": bounded(without_native_frames(message)),
+        "transient": ERROR_KINDS[kind].transient,
+    }
+
+
+# "SingleStreamDecoder, /__w/.../SingleStreamDecoder.cpp:41, Could not open ...": the
+# native source location decoders put in their messages, which says nothing to a user
+_SOURCE_LOCATION = re.compile(r"(?:\b\w+, )?/[^\s,]+\.(?:cpp|cc|cxx|c|h|hpp):\d+,?\s*")
+# c10's "Exception raised from f at file.cpp:N (most recent call first):" and its frames
+_NATIVE_TRACE = re.compile(r"\s*\(?Exception raised from .*", re.DOTALL)
+
+
+def without_native_frames(message: str) -> str:
+    """A decoder's message without C++ source paths and native stack frames."""
+    return _NATIVE_TRACE.sub("", _SOURCE_LOCATION.sub("", message)).strip() or message
 
 
 def bounded(message: str, limit: int = MAX_MESSAGE) -> str:

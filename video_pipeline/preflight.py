@@ -105,7 +105,9 @@ class PreflightReport:
         for kind, n in sorted(self.errors_by_kind.items()):
             lines.append(f"  {kind}: {n}")
         for e in self.errors[:20]:
-            message = e["message"].splitlines()[0][:200]
+            message = e["message"].splitlines()[0]
+            if len(message) > 240:  # cut at a word, never inside a path
+                message = message[:240].rsplit(" ", 1)[0] + " ..."
             lines.append(f"    {shown(e['key'])}: {e['kind']}: {shown(message)}")
         for v in self.over_budget_videos[:20]:
             lines.append(f"    {shown(v['key'])}: {v['tokens']} tokens")
