@@ -69,6 +69,8 @@ def task_source(output_jsonl: str | Path, fingerprint: str, prefer: str = "auto"
     from video_pipeline.merge import manifest_path
 
     out = str(output_jsonl)
-    if prefer == "auto" and Path(out).exists() and not problems(manifest_path(out)):
+    # the set's manifest: launch's merge report, or the workflow's task stats
+    manifests = (manifest_path(out), Path(f"{output_stem(out)}.stats.json"))
+    if prefer == "auto" and Path(out).exists() and any(not problems(m) for m in manifests):
         return RecordSource((out, errors_path(out)))
     return RecordSource(tuple(str(p) for p in journal_paths(out)), fingerprint)
