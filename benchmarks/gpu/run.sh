@@ -7,7 +7,7 @@
 # Needs: `pip install -e .[gpu]` (vllm 0.32.0, a CUDA 13 build: Python >= 3.11, an NVIDIA
 # driver for CUDA 13), FFmpeg for torchcodec. The models run in bfloat16, or float16 on
 # GPUs before compute capability 8.0 (no bfloat16); DTYPE=... overrides.
-# For each model it builds (tiny) or takes (given) the model, generates test videos,
+# It runs benchmarks/gpu/readiness.py first. For each model it builds (tiny) or takes (given) the model, generates test videos,
 # and runs `python -m video_pipeline.cli.bench` at 128 and 256 tokens: pipeline /
 # engine alone, videos per GPU-hour, tokens/s and where the time went. Every number
 # printed comes from one run of the bench, its two halves on one engine.
@@ -17,6 +17,9 @@ PY=${PYTHON:-python}
 WORK=${WORK:-$(mktemp -d /tmp/vp-gpu-bench.XXXX)}
 N=${N:-256}
 echo "work: $WORK"
+# The checks that need a GPU but not vLLM first (fork after a CUDA query, the thread
+# plan, GPU resize), each printing what it checked; a fork problem stops here.
+PYTHONPATH=. "$PY" benchmarks/gpu/readiness.py --json "$WORK/readiness.json"
 # nvidia-smi, not torch: nothing here may initialise CUDA in a process that forks later.
 first=${CUDA_VISIBLE_DEVICES:-0}  # bench runs on the first visible GPU
 gpu=$(nvidia-smi -i "${first%%,*}" --query-gpu=name,compute_cap --format=csv,noheader)
