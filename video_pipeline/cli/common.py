@@ -9,8 +9,10 @@ import sys
 from video_pipeline.config import Config, ConfigError, load_config
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML config (see configs/describe.yaml)")
+def add_config_args(
+    p: argparse.ArgumentParser, config_help: str = "YAML config (see configs/describe.yaml)"
+) -> None:
+    p.add_argument("--config", required=True, help=config_help)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -102,19 +104,10 @@ def run_configs_or_die(
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """`--config` of a read-only command: a launch config, or the workflow config given
     to Snakemake (layered over config.yaml as the Snakefile layers it); and `--task`."""
-    p.add_argument(
-        "--config",
-        required=True,
-        help="the run's config: a launch config, or the workflow config passed to "
+    add_config_args(
+        p,
+        config_help="the run's config: a launch config, or the workflow config passed to "
         "Snakemake with --configfile (layered over config.yaml)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (repeatable)",
     )
     p.add_argument("--task", help="only this task (a name under tasks:)")
 
