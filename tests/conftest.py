@@ -85,3 +85,13 @@ def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def input_jsonl(tmp_path: Path, video_dir: Path) -> Path:
     """Eight rows, one per generated video."""
     return write_input_jsonl(tmp_path / "input.jsonl", sorted(video_dir.glob("*.mp4")))
+
+
+@pytest.fixture
+def environ_restored():
+    """Pinning and device choice write the process's environment; later tests must not
+    run pinned."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -18,13 +18,7 @@ from video_pipeline.devices import (
     take_rank_devices,
 )
 
-
-@pytest.fixture(autouse=True)
-def _environ_restored():
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+pytestmark = pytest.mark.usefixtures("environ_restored")
 
 
 def test_launch_takes_the_ids_given_else_those_visible(monkeypatch):

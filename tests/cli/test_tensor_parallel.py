@@ -17,13 +17,7 @@ from video_pipeline.workflow.settings import load_workflow
 RECORDER = "tests.cli.record_devices"
 
 
-@pytest.fixture(autouse=True)
-def _environ_restored():
-    """Pinning writes the process's environment; later tests must not run pinned."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+pytestmark = pytest.mark.usefixtures("environ_restored")
 
 
 def test_gpus_split_into_consecutive_groups_of_t():
