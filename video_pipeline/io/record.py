@@ -1,0 +1,180 @@
+"""The output record: one per finished sample and task, a result or an error.
+
+`Record` is what the runner writes to its journal and what every reader (merge,
+verify, quality, export, report, clips roll-up, status, the failure watch) gets back
+from `Record.from_dict`. On disk it is one JSON object per line, its fields in the
+order of `to_dict`: the first three (`__key`, `status`, `fingerprint`) are read by the
+fast resume scan (`io.journal.read_head`) and must stay first.
+
+Fields this version does not know (a newer writer's, a user's post-processing) are
+kept in `extra` and written back after the known ones, so reading and rewriting a
+record never loses anything.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from video_pipeline.io.keys import KEY_FIELD
+
+OK = "ok"
+ERROR = "error"
+
+
+@dataclass(slots=True)
+class RecordError:
+    """Why a sample has no answer: a kind from `errors.ERROR_KINDS` and a message."""
+
+    kind: str
+    message: str
+    transient: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> RecordError:
+        if not isinstance(d, dict):
+            return cls("unknown", str(d))
+        known = {"kind", "message", "transient"}
+        return cls(
+            kind=str(d.get("kind") or "unknown"),
+            message=str(d.get("message") or ""),
+            transient=bool(d.get("transient")),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "transient": self.transient,
+            **self.extra,
+        }
+
+
+@dataclass(slots=True)
+class Tokens:
+    """The engine's token counts for one request."""
+
+    prompt: int = 0
+    generated: int = 0
+    cached: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Tokens | None:
+        if not isinstance(d, dict):
+            return None
+        return cls(
+            int(d.get("prompt") or 0), int(d.get("generated") or 0), int(d.get("cached") or 0)
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt": self.prompt, "generated": self.generated, "cached": self.cached}
+
+
+# Known fields in their on-disk order; `video_key`/`clip` only for a clip's record,
+# `tokens`/`finish_reason` only where the engine answered.
+_FIELDS = (
+    KEY_FIELD, "status", "fingerprint", "task", "video_key", "clip", "raw", "rank", "time",
+    "text", "result", "error", "tokens", "finish_reason", "decode_s", "engine_s",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Record:
+    key: str
+    status: str
+    fingerprint: str = ""
+    task: str = ""
+    raw: Any = None
+    rank: int = 0
+    time: float = 0.0
+    text: str | None = None
+    result: Any = None
+    error: RecordError | None = None
+    tokens: Tokens | None = None
+    finish_reason: str | None = None
+    decode_s: float | None = None
+    engine_s: float | None = None
+    # A clip's record: the key of the video it was cut from and {index, start, end}
+    video_key: str | None = None
+    clip: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def error_kind(self) -> str | None:
+        """The error's kind for an error record, else None."""
+        if self.ok:
+            return None
+        return self.error.kind if self.error is not None else "unknown"
+
+    @property
+    def transient(self) -> bool:
+        """An error record a plain rerun tries again (see errors.ERROR_KINDS)."""
+        return not self.ok and self.error is not None and self.error.transient
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        """A record from its parsed JSON line; tolerant of older and foreign writers."""
+        error = d.get("error")
+        clip = d.get("clip")
+        video_key = d.get("video_key")
+        return cls(
+            key=str(d[KEY_FIELD]),
+            status=str(d.get("status") or ""),
+            fingerprint=str(d.get("fingerprint") or ""),
+            task=str(d.get("task") or ""),
+            raw=d.get("raw"),
+            rank=int(d.get("rank") or 0),
+            time=float(d.get("time") or 0.0),
+            text=d.get("text"),
+            result=d.get("result"),
+            error=RecordError.from_dict(error) if error is not None else None,
+            tokens=Tokens.from_dict(d.get("tokens")),
+            finish_reason=d.get("finish_reason"),
+            decode_s=d.get("decode_s"),
+            engine_s=d.get("engine_s"),
+            video_key=str(video_key) if video_key is not None else None,
+            clip=clip if isinstance(clip, dict) else None,
+            extra={k: v for k, v in d.items() if k not in _FIELDS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as written to disk, its fields in the fixed order."""
+        d: dict[str, Any] = {
+            KEY_FIELD: self.key,
+            "status": self.status,
+            "fingerprint": self.fingerprint,
+            "task": self.task,
+        }
+        if self.video_key is not None and self.clip is not None:
+            d["video_key"] = self.video_key
+            d["clip"] = self.clip
+        d.update(raw=self.raw, rank=self.rank, time=self.time)
+        d.update(text=self.text, result=self.result)
+        d["error"] = self.error.to_dict() if self.error is not None else None
+        if self.tokens is not None:
+            d["tokens"] = self.tokens.to_dict()
+            d["finish_reason"] = self.finish_reason
+        if self.decode_s is not None:
+            d["decode_s"] = self.decode_s
+        if self.engine_s is not None:
+            d["engine_s"] = self.engine_s
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def new(cls, key: str, status: str, fingerprint: str, task: str, raw: Any, rank: int) -> Record:
+        """A record stamped now, with a clip's `video_key` and `clip` lifted from its
+        row (written by clip expansion) so readers need no knowledge of the row."""
+        rec = cls(key, status, fingerprint, task, raw, rank, round(time.time(), 3))
+        if isinstance(raw, dict) and KEY_FIELD in raw and "video_key" in raw:
+            clip = raw.get("clip")
+            if isinstance(clip, dict) and {"index", "start", "end"} <= clip.keys():
+                rec.video_key, rec.clip = raw["video_key"], clip
+        return rec
