@@ -20,6 +20,7 @@ import numpy as np
 
 from video_pipeline.io.jsonl import dumps_line
 from video_pipeline.io.keys import KEY_FIELD, key_hash, key_hash_utf8
+from video_pipeline.io.record import Record
 
 _RANK_RE = re.compile(r"\.rank(\d+)\.jsonl$")
 
@@ -91,10 +92,9 @@ class JournalWriter:
         self.fsync_every = fsync_every
         self._n = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        if tuple(record)[:3] != HEAD_FIELDS:  # scan_done relies on this order
-            record = {**{k: record[k] for k in HEAD_FIELDS}, **record}
-        self._f.write(dumps_line(record, default=_json_default))
+    def write(self, record: Record) -> None:
+        # `to_dict` puts HEAD_FIELDS first, the order scan_done and read_head rely on
+        self._f.write(dumps_line(record.to_dict(), default=_json_default))
         self._n += 1
         if self._n % self.flush_every == 0:
             self._f.flush()
@@ -116,8 +116,15 @@ class JournalWriter:
         self.close()
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, record) of each record of a journal or a merged output.
+def iter_records(path: str | Path) -> Iterator[tuple[int, Record]]:
+    """(byte offset, record) of each record of a journal or a merged output."""
+    for offset, d in iter_record_dicts(path):
+        yield offset, Record.from_dict(d)
+
+
+def iter_record_dicts(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, parsed JSON object) of each record of a journal or a merged output,
+    for readers that pass records on as they are.
 
     A torn last line (a write cut by a crash), a corrupt line or one that is not a
     record is skipped, and a missing file has none: readers of a live run see what
@@ -174,10 +181,10 @@ def read_head(line: bytes, decoder: json.JSONDecoder) -> Head | None:
     rec = parse_record(line)
     if rec is None:
         return None
-    return Head(rec[KEY_FIELD], str(rec.get("status")), str(rec.get("fingerprint", "")))
+    return Head(rec.key, rec.status, rec.fingerprint)
 
 
-def parse_record(line: bytes) -> dict[str, Any] | None:
+def parse_record(line: bytes) -> Record | None:
     """A whole journal record, or None for a line that is not one."""
     try:
         rec = json.loads(line)
@@ -185,13 +192,7 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(rec, dict) or not isinstance(rec.get(KEY_FIELD), str):
         return None
-    return rec
-
-
-def is_transient(rec: dict[str, Any]) -> bool:
-    """An error record a plain rerun tries again (see errors.ERROR_KINDS)."""
-    error = rec.get("error")
-    return rec.get("status") != "ok" and isinstance(error, dict) and bool(error.get("transient"))
+    return Record.from_dict(rec)
 
 
 def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) -> np.ndarray:
@@ -223,11 +224,10 @@ def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) 
                     continue
                 if not line.endswith(b"\n") or (rec := parse_record(line)) is None:
                     continue
-                if rec.get("fingerprint") != fingerprint:
+                if rec.fingerprint != fingerprint:
                     continue
-                status = rec.get("status")
-                if status == "ok" or (include_errors and status and not is_transient(rec)):
-                    hashes.append(key_hash(rec[KEY_FIELD]))
+                if rec.ok or (include_errors and rec.status and not rec.transient):
+                    hashes.append(key_hash(rec.key))
     return np.unique(np.frombuffer(hashes, dtype=np.int64))
 
 
