@@ -26,6 +26,7 @@ import numpy as np
 
 from video_pipeline.config.schema import Config
 from video_pipeline.io.atomic import write_json
+from video_pipeline.io.record import Record
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.quality import RecordSource
 from video_pipeline.strips import StripIndex, strips_path
@@ -91,25 +92,23 @@ class Thumbnailer:
             self._setup()
         return self._dataset
 
-    def strip(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+    def strip(self, rec: Record) -> dict[str, Any] | None:
         """`{"frames": [{"src", "t"}], "sampled": n, "width", "height"}`, `{"error": …}`
         when the video cannot be decoded, or None for a record without a video."""
-        raw = rec.get("raw")
+        raw = rec.raw
         if not isinstance(raw, dict) or raw.get(self.cfg.data.video_field) is None:
             return None
-        stored = self.stored.get(rec.get("__key")) if self.stored is not None else None
+        stored = self.stored.get(rec.key) if self.stored is not None else None
         if stored is not None:
             try:
                 return self._write_stored(stored)
             except Exception as e:  # a damaged strip: decode instead
-                log.warning("thumbnail strip of %r unusable: %s", rec.get("__key"), e)
-        kind = (rec.get("error") or {}).get("kind") if rec.get("status") == "error" else None
-        if kind in NOT_DECODED:  # decoding again fails again (or hangs again): don't
-            return {"error": f"the run decoded no frames ({kind})"}
+                log.warning("thumbnail strip of %r unusable: %s", rec.key, e)
+        if rec.error_kind in NOT_DECODED:  # decoding again fails again (or hangs again)
+            return {"error": f"the run decoded no frames ({rec.error_kind})"}
         raw = dict(raw)
-        clip = rec.get("clip")
-        if isinstance(clip, dict):  # a clip of its video: decode within its bounds
-            raw.update(video_start=clip.get("start"), video_end=clip.get("end"))
+        if rec.clip is not None:  # a clip of its video: decode within its bounds
+            raw.update(video_start=rec.clip.get("start"), video_end=rec.clip.get("end"))
         try:
             messages = self._messages(rec, raw)
             sig = self._signature(messages)
@@ -144,9 +143,9 @@ class Thumbnailer:
         os.replace(tmp, index)
         return data
 
-    def _messages(self, rec: dict[str, Any], raw: dict[str, Any]) -> list[dict[str, Any]]:
+    def _messages(self, rec: Record, raw: dict[str, Any]) -> list[dict[str, Any]]:
         video = raw.get(self.cfg.data.video_field)
-        sample = {"__key": rec.get("__key"), "raw": raw, "__video": video}
+        sample = {"__key": rec.key, "raw": raw, "__video": video}
         sample["__video_uri"] = self.dataset.video_uri(video)
         return self.dataset.task_messages(self.task, sample, raw)
 
