@@ -33,7 +33,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
         default=100,
         help="records shown per status, error kind and quality flag (default 100)",
     )
-    p.add_argument("--thumb-size", type=int, default=160, help="thumbnail width in px")
+    p.add_argument(
+        "--thumb-size", type=int, default=160, help="thumbnail size in px, its longer side"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,9 +87,11 @@ def build_report(
         scan = scan_task(task.name, task.source, task.cfg.quality, task.cfg.data.video_field)
         quality = write_quality(out / "quality" / f"{task.name}.json", scan, task.cfg.quality)
         shown = select(scan, max_errors, per_category)
-        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source)
-        for i in shown:
-            pages.add(t, _row(scan, int(i), _read(scan, int(i)), thumbs))
+        records = [_read(scan, int(i)) for i in shown]  # bounded: the shown records only
+        keys = {r.key for r in records}
+        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source, keys)
+        for i, rec in zip(shown, records, strict=True):
+            pages.add(t, _row(scan, int(i), rec, thumbs))
         summary["tasks"].append(
             {
                 "name": task.name,
