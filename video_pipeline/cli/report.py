@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     named = named_configs_or_die(args)
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
-    from video_pipeline.report.build import ReportError, TaskInput, build_report
+    from video_pipeline.report.build import ReportError, build_report
     from video_pipeline.runner.state import recorded_fingerprint
 
     tasks = []
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"task {name}: no records: neither {one.data.output_jsonl} nor rank journals "
                 f"{output_stem(one.data.output_jsonl)}.rank*.jsonl exist; run launch first"
             )
-        tasks.append(TaskInput(name, one, source, launch_rank_stats(one.data.output_jsonl)))
+        tasks += clip_task_inputs(name, one, source)
     try:
         build_report(
             tasks,
@@ -78,6 +78,29 @@ def main(argv: list[str] | None = None) -> int:
     index = Path(args.out).resolve() / "index.html"
     print(f"report: {index}  (open file://{index})", file=sys.stderr)
     return 0
+
+
+def clip_task_inputs(name: str, cfg, source) -> list:
+    """The task's report input; a clip task's has its roll-up and summary records, and
+    its summary pass (when it ran) is a task of the report too, without thumbnails."""
+    from video_pipeline.clips.summary import summary_configs
+    from video_pipeline.io.journal import output_stem
+    from video_pipeline.quality import task_source
+    from video_pipeline.report.build import TaskInput
+    from video_pipeline.runner.state import recorded_fingerprint
+
+    task = TaskInput(name, cfg, source, launch_rank_stats(cfg.data.output_jsonl))
+    if not cfg.clips.enabled:
+        return [task]
+    task.videos = f"{output_stem(cfg.data.output_jsonl)}.videos.jsonl"
+    out = [task]
+    for summary in summary_configs([cfg]):
+        found = task_source(summary.data.output_jsonl, recorded_fingerprint(summary))
+        if found.files:
+            task.summaries = found
+            stats = launch_rank_stats(summary.data.output_jsonl)
+            out.append(TaskInput(f"{name}.summary", summary, found, stats, frames=False))
+    return out
 
 
 def launch_rank_stats(output_jsonl: str) -> list[tuple[str, dict]]:

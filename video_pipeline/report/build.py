@@ -4,6 +4,7 @@
     out/data/summary.js          per task: exact counts, quality, charts
     out/data/index.js            one compact entry per shown record (filters, search)
     out/data/chunk-NNNNN.js      the shown records in pages of CHUNK, loaded on demand
+    out/data/videos-tN.js        a clip task's sample of videos (report/videos.py), on demand
     out/charts/*.svg             Vega-Lite charts rendered offline
     out/thumbs/                  frame strips, reused by the next report of this folder
     out/quality/<task>.json      quality.json of each task
@@ -33,6 +34,7 @@ from video_pipeline.quality import FLAGS, RecordSource, scan_task, write_quality
 from video_pipeline.quality.scan import BIT, TaskScan
 from video_pipeline.report import charts
 from video_pipeline.report.thumbs import Thumbnailer
+from video_pipeline.report.videos import videos_section
 
 log = logging.getLogger("video_pipeline")
 
@@ -54,6 +56,10 @@ class TaskInput:
     cfg: Config
     source: RecordSource
     rank_stats: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # a clip task: its per-video roll-up and the records of its summary pass, if any
+    videos: str | None = None
+    summaries: RecordSource | None = None
+    frames: bool = True  # thumbnails (off for a text-only pass such as the summaries)
 
 
 def build_report(
@@ -89,7 +95,7 @@ def build_report(
         shown = select(scan, max_errors, per_category)
         records = [_read(scan, int(i)) for i in shown]  # bounded: the shown records only
         keys = {r.key for r in records}
-        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source, keys)
+        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source, keys) if task.frames else None
         for i, rec in zip(shown, records, strict=True):
             pages.add(t, _row(scan, int(i), rec, thumbs))
         summary["tasks"].append(
@@ -99,6 +105,7 @@ def build_report(
                 "quality": quality,
                 "shown": len(shown),
                 "charts": _charts(out, t, task, scan, quality),
+                "videos": _videos(out, t, task),
             }
         )
         log.info(
@@ -134,7 +141,7 @@ def select(scan: TaskScan, max_errors: int, per_category: int) -> np.ndarray:
     return np.unique(np.concatenate(picks))
 
 
-def _row(scan: TaskScan, i: int, rec: Record, thumbs: Thumbnailer) -> dict[str, Any]:
+def _row(scan: TaskScan, i: int, rec: Record, thumbs: Thumbnailer | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "key": rec.key,
         "status": "ok" if rec.ok else "error",
@@ -146,7 +153,7 @@ def _row(scan: TaskScan, i: int, rec: Record, thumbs: Thumbnailer) -> dict[str, 
         "rank": rec.rank,
         "raw": _cut(json.dumps(rec.raw, ensure_ascii=False, default=str)),
         "clip": _clip(rec),
-        "frames": thumbs.strip(rec),
+        "frames": thumbs.strip(rec) if thumbs is not None else None,
     }
     if rec.video_key is not None:
         row["video_key"] = rec.video_key
@@ -205,6 +212,17 @@ def _clip(rec: Record) -> dict[str, Any] | None:
     ):
         return {"index": None, "start": raw.get("video_start"), "end": raw.get("video_end")}
     return None
+
+
+def _videos(out: Path, t: int, task: TaskInput) -> dict[str, Any] | None:
+    """A clip task's roll-up: counts in the summary, its sample of videos in a data file
+    the page loads when asked."""
+    if task.videos is None or not Path(task.videos).is_file():
+        return None
+    section = videos_section(task.videos, task.summaries)
+    name = f"videos-t{t}.js"
+    _script(out / "data" / name, f"REPORT.videoSample({t}, ", section.pop("shown"), ");")
+    return {**section, "src": f"data/{name}"}
 
 
 def _charts(out: Path, t: int, task: TaskInput, scan: TaskScan, q: dict) -> list[dict]:
