@@ -132,6 +132,14 @@ def test_a_large_run_shows_a_bounded_sample_with_exact_counts(
     assert len(list((tmp_path / "r" / "data").glob("chunk-*.js"))) == -(-shown // CHUNK)
     with chromium() as ctx:
         page = open_report(ctx, tmp_path / "r" / "index.html")
+        # a fast page whatever the run's size: opening it loads the summary, the index
+        # and one data page of records, and shows one page of cards
+        loaded = page.evaluate("[...document.scripts].map(s => s.src.split('/').pop())")
+        data = [n for n in loaded if n != "app.js"]
+        assert sorted(data) == ["chunk-00000.js", "index.js", "summary.js"], loaded
+        opened = sum((tmp_path / "r" / "data" / n).stat().st_size for n in data)
+        assert opened < 50 * shown + 100_000  # tens of bytes per shown record, not per record
+        assert page.locator(".card").count() == 25
         count = page.inner_text("#count")
         assert f"{shown:,} of {shown:,}" in count
         page.select_option("#f-flag", label="truncated")
