@@ -16,8 +16,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from video_pipeline.cli.common import add_run_args, fail, named_configs_or_die, setup_logging
+
+if TYPE_CHECKING:
+    from video_pipeline.config import Config
+    from video_pipeline.quality import RecordSource
+    from video_pipeline.report.build import TaskInput
 
 log = logging.getLogger("video_pipeline")
 
@@ -80,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def clip_task_inputs(name: str, cfg, source) -> list:
+def clip_task_inputs(name: str, cfg: Config, source: RecordSource) -> list[TaskInput]:
     """The task's report input; a clip task's has its roll-up and summary records, and
     its summary pass (when it ran) is a task of the report too, without thumbnails."""
-    from video_pipeline.clips.summary import summary_configs
+    from video_pipeline.clips.summary import summary_config, summary_input
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
     from video_pipeline.report.build import TaskInput
@@ -93,14 +99,16 @@ def clip_task_inputs(name: str, cfg, source) -> list:
     if not cfg.clips.enabled:
         return [task]
     task.videos = f"{output_stem(cfg.data.output_jsonl)}.videos.jsonl"
-    out = [task]
-    for summary in summary_configs([cfg]):
-        found = task_source(summary.data.output_jsonl, recorded_fingerprint(summary))
-        if found.files:
-            task.summaries = found
-            stats = launch_rank_stats(summary.data.output_jsonl)
-            out.append(TaskInput(f"{name}.summary", summary, found, stats, frames=False))
-    return out
+    if not cfg.clips.summary:
+        return [task]
+    # launch's summaries, or a workflow's results/{task}.summary.jsonl
+    summary = summary_config(cfg, summary_input(cfg))
+    found = task_source(summary.data.output_jsonl, recorded_fingerprint(summary))
+    if not found.files:
+        return [task]
+    task.summaries = found
+    stats = launch_rank_stats(summary.data.output_jsonl)
+    return [task, TaskInput(f"{name}.summary", summary, found, stats, frames=False)]
 
 
 def launch_rank_stats(output_jsonl: str) -> list[tuple[str, dict]]:
