@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
 def clip_task_inputs(name: str, cfg: Config, source: RecordSource) -> list[TaskInput]:
     """The task's report input; a clip task's has its roll-up and summary records, and
     its summary pass (when it ran) is a task of the report too, without thumbnails."""
-    from video_pipeline.clips.summary import summary_config, summary_input
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
     from video_pipeline.report.build import TaskInput
@@ -97,7 +96,9 @@ def clip_task_inputs(name: str, cfg: Config, source: RecordSource) -> list[TaskI
 
     task = TaskInput(name, cfg, source, launch_rank_stats(cfg.data.output_jsonl))
     if not cfg.clips.enabled:
-        return [task]
+        return [task]  # and the clips package (it imports PyAV) stays unimported
+    from video_pipeline.clips.summary import summary_config, summary_input
+
     task.videos = f"{output_stem(cfg.data.output_jsonl)}.videos.jsonl"
     if not cfg.clips.summary:
         return [task]
