@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.config import Config, load_config
-from video_pipeline.config.loader import task_configs
 from video_pipeline.devices import machine_has_gpu
 
 
@@ -146,12 +145,11 @@ def sample_input(cfg: Config, n: int, dest: Path) -> int:
     return len(seen)
 
 
-def bench_config(config: str, overrides: list[str], work: Path, n: int) -> tuple[Config, int]:
-    """The config to measure: its first task, on a sample of `n` videos, fixed-length
+def bench_config(cfg: Config, work: Path, n: int) -> tuple[Config, int]:
+    """The task config `cfg` to measure: on a sample of `n` videos, fixed-length
     answers, written to `work`."""
     from video_pipeline.runner.checks import check_engine
 
-    cfg = task_configs(load_config(config, overrides=overrides))[0]
     check_engine([cfg], on_cpu=not machine_has_gpu())
     rows = work / "input.jsonl"
     videos = sample_input(cfg, n, rows)
