@@ -447,12 +447,20 @@ class ClipsConfig(Section):
         return {k: getattr(self, k) for k in ("mode", "seconds", "overlap", "min_seconds")}
 
 
+def _prefix_keys(schema: dict[str, Any]) -> None:
+    """In YAML, each URL prefix is a key of `storage` itself."""
+    prefixes = schema["properties"].pop("prefixes")
+    schema["patternProperties"] = {PREFIX_MARK: prefixes["additionalProperties"]}
+
+
 class StorageConfig(Section):
     """Remote videos and inputs (s3://, gs://, http(s)://, any fsspec protocol).
 
     Videos are fetched into a bounded local cache ahead of the decoders and removed once
     decoded. Not part of the fingerprint: where bytes come from does not change answers.
     """
+
+    model_config = ConfigDict(json_schema_extra=_prefix_keys)
 
     cache_dir: str | None = Field(
         None,
@@ -527,8 +535,17 @@ class StorageConfig(Section):
         return d
 
 
+def _name_or_mapping(schema: dict[str, Any]) -> None:
+    """An entry of `tasks` may be just the name."""
+    mapping = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [mapping["properties"]["name"], mapping]
+
+
 class TaskSpec(Section):
     """One entry of `tasks`: a registered task under an output name, with overrides."""
+
+    model_config = ConfigDict(json_schema_extra=_name_or_mapping)
 
     name: Annotated[str, Says(must="be letters, digits, '_', '-' or '.' (it names files)")] = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
