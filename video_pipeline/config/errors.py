@@ -43,9 +43,11 @@ class Says:
     got: bool = True
 
 
-def problem_error(problems: list[str]) -> PydanticCustomError:
-    """A model validator's messages, carried through pydantic unchanged."""
-    return PydanticCustomError(PROBLEMS, "{problems}", {"problems": problems})
+def problem_error(problems: list[str], relative: bool = False) -> PydanticCustomError:
+    """A validator's messages, carried through pydantic unchanged; `relative` ones
+    (`must be ...`) follow the key path of where they were raised."""
+    ctx = {"problems": problems, "relative": relative}
+    return PydanticCustomError(PROBLEMS, "{problems}", ctx)
 
 
 def problems(
@@ -63,15 +65,17 @@ def problems(
     out: list[str] = []
     for e in err.errors(include_url=False):
         if e["type"] == PROBLEMS:
-            out += [p for p in e["ctx"]["problems"] if p not in out]
-            continue
-        msg = _message(e, model, data, prefix, unknown)
-        if msg not in out:
-            out.append(msg)
+            path = _locate(e, model, data, prefix)[0] if e["ctx"]["relative"] else ""
+            found = [f"{path} {p}" if path else p for p in e["ctx"]["problems"]]
+        else:
+            found = [_message(e, model, data, prefix, unknown)]
+        out += [p for p in found if p not in out]
     return out
 
 
-def _message(e: dict, model: type[BaseModel], data: Any, prefix: str, unknown: Any) -> str:
+def _locate(e: dict, model: type[BaseModel], data: Any, prefix: str) -> tuple:
+    """(key path, field, its type, the value given, the rest of the error's location):
+    the deepest model field the error is under (not inside a list or mapping value)."""
     cls: Any = model
     field: FieldInfo | None = None
     parts = [prefix] if prefix else []
@@ -83,15 +87,20 @@ def _message(e: dict, model: type[BaseModel], data: Any, prefix: str, unknown: A
         if inner is not None and isinstance(step, str) and step in inner.model_fields:
             field = inner.model_fields[step]
             cls = field.annotation
-        elif isinstance(step, int) and get_origin(_strip(cls)) is list:
-            cls = get_args(_strip(cls))[0]
+        elif isinstance(step, int) and _model_of(_item_type(cls)) is not None:
+            cls = _item_type(cls)
             field = None
         else:
             break
         loc.pop(0)
         parts.append(f"[{step}]" if isinstance(step, int) else str(step))
         value = value.get(step) if isinstance(value, dict) else _item(value, step)
-    path = ".".join(parts).replace(".[", "[")
+    return ".".join(parts).replace(".[", "["), field, cls, value, loc
+
+
+def _message(e: dict, model: type[BaseModel], data: Any, prefix: str, unknown: Any) -> str:
+    path, field, cls, value, loc = _locate(e, model, data, prefix)
+    parts = path.split(".") if path else []
     kind = e["type"]
     if kind == "extra_forbidden":
         key, owner = str(loc[-1] if loc else e["loc"][-1]), _model_of(cls) or model
@@ -138,6 +147,11 @@ def _item(value: Any, step: Any) -> Any:
         return value[step]
     except (TypeError, IndexError, KeyError):
         return None
+
+
+def _item_type(tp: Any) -> Any:
+    tp = _strip(tp)
+    return get_args(tp)[0] if get_origin(tp) is list else None
 
 
 def _strip(tp: Any) -> Any:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from video_pipeline.config.errors import ConfigError, problems
-from video_pipeline.config.schema import Config, StorageConfig
+from video_pipeline.config.schema import SECTIONS, YAML, Config, StorageConfig
 from video_pipeline.config.tasks import check_task_params, task_configs, unknown_task
 
 __all__ = [
@@ -74,19 +74,19 @@ def validate(data: Any, source: str | None = None) -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"the top level must be a mapping, got {type(data).__name__}"], source)
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={YAML: True})
     except ValidationError as e:
         raise ConfigError(problems(e, Config, data, unknown=_unknown_section), source) from None
 
 
 def _unknown_section(key: str, allowed: list[str]) -> str:
-    return f"unknown section {key!r}; allowed: {', '.join(allowed)}"
+    return f"unknown section {key!r}; allowed: {', '.join([*SECTIONS, 'task_params', 'tasks'])}"
 
 
 def storage_config(raw: dict[str, Any]) -> StorageConfig:
     """The `storage` section alone (the workflow reads it before any task config)."""
     try:
-        return StorageConfig.model_validate(raw)
+        return StorageConfig.model_validate(raw, context={YAML: True})
     except ValidationError as e:
         raise ConfigError(problems(e, StorageConfig, raw, "storage")) from None
 

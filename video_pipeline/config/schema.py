@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     model_validator,
 )
@@ -24,6 +25,7 @@ from video_pipeline.config.errors import Says, problem_error, problems
 READERS = ("auto", "torchcodec", "decord")  # torchvision 0.28 has no io.read_video
 DTYPES = ("auto", "bfloat16", "float16", "float32", "half", "float")
 PREFIX_MARK = "://"  # a key of `storage` holding it is a URL prefix, not a setting
+YAML = "yaml"  # validation context: the mapping is a config file's, not code's
 TASK_PLACEHOLDER = "{task}"  # in data.output_jsonl when `tasks` lists several tasks
 
 
@@ -490,10 +492,13 @@ class StorageConfig(Section):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _split(cls, raw: Any, handler: ValidatorFunctionWrapHandler) -> StorageConfig:
-        """`storage` mixes settings and URL prefixes: the prefixes go to `prefixes`."""
-        if not isinstance(raw, dict) or ("prefixes" in raw and PREFIX_MARK not in "".join(raw)):
-            return handler(raw)  # a mapping built in code, or not a mapping at all
+    def _split(
+        cls, raw: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> StorageConfig:
+        """`storage` in YAML mixes settings and URL prefixes: the prefixes go to
+        `prefixes` (code passes `prefixes=` itself)."""
+        if not isinstance(raw, dict) or not (info.context or {}).get(YAML):
+            return handler(raw)
         errs = []
         if "prefixes" in raw:
             errs.append("storage.prefixes is not a key: write each URL prefix as a key of storage")
@@ -562,7 +567,11 @@ class TaskSpec(Section):
     @model_validator(mode="before")
     @classmethod
     def _named(cls, raw: Any) -> Any:
-        return {"name": raw} if isinstance(raw, str) else raw
+        if isinstance(raw, str):
+            return {"name": raw}
+        if not isinstance(raw, (dict, TaskSpec)):
+            raise problem_error([f"must be a task name or a mapping, got {raw!r}"], True)
+        return raw
 
     @property
     def task_name(self) -> str:
