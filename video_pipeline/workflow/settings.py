@@ -279,17 +279,7 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         section, key = path.split(".")
         if isinstance(base.get(section), dict) and key in base[section]:
             errs.append(f"{path} is set by the workflow for each job; use `{instead}` instead")
-    raw = {k: v for k, v in config.items() if k not in SEED_SECTIONS}
-    settings: WorkflowSettings | None = None
-    try:
-        settings = WorkflowSettings.model_validate(raw)
-    except ValidationError as e:
-        # Bad entries of `tasks` alone: the good ones are checked too (every problem at once)
-        if not errs and all(
-            err["loc"][:1] == ("tasks",) and len(err["loc"]) > 2 for err in e.errors()
-        ):
-            settings = _good_tasks(raw)
-        errs += problems(e, WorkflowSettings, raw, unknown=_unknown_key)
+    settings = _settings({k: v for k, v in config.items() if k not in SEED_SECTIONS}, errs)
     if settings is None:
         raise ConfigError(errs)
     layout = Layout(settings.outdir)
@@ -327,6 +317,18 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
     return wf
+
+
+def _settings(raw: dict[str, Any], errs: list[str]) -> WorkflowSettings | None:
+    """The workflow's own keys; problems go to `errs`. With bad entries of `tasks` alone,
+    the good ones are returned to be checked too (every problem at once)."""
+    try:
+        return WorkflowSettings.model_validate(raw)
+    except ValidationError as e:
+        only_tasks = all(err["loc"][:1] == ("tasks",) and len(err["loc"]) > 2 for err in e.errors())
+        settings = _good_tasks(raw) if only_tasks and not errs else None
+        errs += problems(e, WorkflowSettings, raw, unknown=_unknown_key)
+        return settings
 
 
 def _good_tasks(raw: dict[str, Any]) -> WorkflowSettings | None:
