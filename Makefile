@@ -25,6 +25,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(PY) -m video_pipeline.config.docs && $(PY) -m video_pipeline.config.schemas
 	$(VENV)/bin/snakemake --lint --configfile configs/demo.yaml
 
 # Every benchmark at full size, one after another (`benchmarks/run_all.py --smoke`: tiny sizes).

@@ -3,10 +3,20 @@
 # Layout and contracts: see README.md; all logic lives in the video_pipeline package.
 
 
+from snakemake.utils import validate
+
+
 configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+# common.smk has named any bad key in the project's words; the exported JSON Schema
+# holds the layered config to the same models. set_default=False: it adds no keys.
+validate(config, "schemas/workflow.schema.json", set_default=False)
+
+
 include: "rules/demo.smk"
 include: "rules/shard.smk"
 include: "rules/clips.smk"

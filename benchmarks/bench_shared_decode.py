@@ -99,13 +99,6 @@ def _configs(s: dict[str, Any], input_jsonl: str, out_dir: Path) -> list[Any]:
     return task_configs(load_config(data=d))
 
 
-def _reset_caches(llm: Any) -> None:
-    if not llm.reset_prefix_cache():  # refused while blocks are held: nothing may be running
-        raise RuntimeError("the prefix cache was not reset")
-    llm.reset_mm_cache()
-    llm.llm_engine.reset_encoder_cache()
-
-
 def _totals(stats: list[Any], walls: list[float]) -> dict[str, Any]:
     return {
         "wall_s": sum(walls),
@@ -126,6 +119,7 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     _register()
     from transformers import AutoProcessor
 
+    from video_pipeline import bench
     from video_pipeline.engine.vllm_engine import VllmEngine, build_llm
     from video_pipeline.runner.rank import run_tasks
 
@@ -154,12 +148,12 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
         if variant == "separate":
             walls, stats = [], []
             for j in every:
-                _reset_caches(llm)
+                bench.reset_caches(llm)
                 wall, (st,) = run(s["input_jsonl"], [j])
                 walls.append(wall)
                 stats.append(st)
         else:
-            _reset_caches(llm)
+            bench.reset_caches(llm)
             wall, stats = run(s["input_jsonl"], every)
             walls = [wall]
         result[variant] = _totals(stats, walls)

@@ -19,7 +19,6 @@ float ones, and small frames would differ). For each:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -129,11 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, vision_keys in profiles.items():
         decoded[name] = {}
         for dtype in ("float32", "uint8"):
-            vision = dataclasses.replace(
-                cfg.vision,
-                frame_dtype=dtype,
-                total_pixels=vision_keys.get("total_pixels"),
-                min_pixels=vision_keys.get("min_pixels"),
+            vision = cfg.vision.model_copy(
+                update={
+                    "frame_dtype": dtype,
+                    "total_pixels": vision_keys.get("total_pixels"),
+                    "min_pixels": vision_keys.get("min_pixels"),
+                }
             )
             ds = QwenVideoDataset(samples, task, processor, vision)
             decoded[name][dtype] = items = [ds[i] for i in range(len(ds))]

@@ -10,9 +10,10 @@ order (decode workers must be forked before the engine exists):
   decoding done for free during engine start-up, and engine start-up is not counted.
 - `naive`: the seed's loop on the same engine: DataLoader with num_workers 0 and
   batch_size 2, one blocking `LLM.generate` per batch, outputs appended to a JSONL.
-- `engine_only`: every input decoded beforehand (untimed), then one `LLM.generate`
-  over all of them: the engine's own throughput, the pipeline's upper bound.
-- `engine_only_loaded`: the same `LLM.generate`, while another process on the decode
+- `engine_only`: every input decoded and rendered beforehand (untimed), then all added
+  and stepped to the end with `video_pipeline.bench.engine_alone`, the measurement
+  `bench` makes: the engine's own throughput, the pipeline's upper bound.
+- `engine_only_loaded`: the same, while another process on the decode
   cores decodes every video once (the decode work a pipeline run does). On a machine
   whose cores share a physical core or its caches, decoding slows the engine even on
   another core; this is the bound such a machine allows.
@@ -206,11 +207,9 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     _register()
     from transformers import AutoProcessor
 
-    from video_pipeline.data.registry import get_dataset_class
-    from video_pipeline.data.samples import SampleSource
+    from video_pipeline import bench
     from video_pipeline.data.video_reader import install_reader
     from video_pipeline.engine.vllm_engine import VllmEngine, build_llm, build_sampling_params
-    from video_pipeline.io.jsonl import InputIndex
     from video_pipeline.runner.rank import run_rank
     from video_pipeline.tasks.registry import get_task_class
 
@@ -219,12 +218,9 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
     install_reader(cfg.vision.reader)
     processor = AutoProcessor.from_pretrained(cfg.vllm.model)
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
-    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
-    samples = SampleSource(index, range(len(index)), cfg.data.video_field, None)
-    ungated = {**cfg.dataset_params, "gated": False}
-    dataset = get_dataset_class(task.dataset_name)(samples, task, processor, cfg.vision, ungated)
+    dataset = bench.build_dataset(cfg, task, processor, {"gated": False})
     params = build_sampling_params(cfg.sampling, task)
-    result: dict[str, Any] = {"videos": len(index), "spec": s, "load_avg": [os.getloadavg()[0]]}
+    result: dict[str, Any] = {"videos": len(dataset), "spec": s, "load_avg": [os.getloadavg()[0]]}
 
     predecoded: list[dict[str, Any]] = []
     if any(v.startswith("engine_only") for v in s["variants"]):
@@ -244,11 +240,12 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
             warm = dataset[0]
         llm.generate([warm["llm_input"]], params, use_tqdm=False)  # first-call costs
         llm_box["llm"] = llm
+        llm_box["engine"] = engine = VllmEngine(llm)
         result["engine_start_s"] = time.perf_counter() - t0
         llm_box["t0"] = time.perf_counter()
         llm_box["t0_epoch"] = time.time()
         _GATE.set()
-        return VllmEngine(llm)
+        return engine
 
     if "pipeline" in s["variants"]:
         stats = run_rank(cfg, 0, 1, engine_factory=engine_factory, processor=processor)
@@ -274,7 +271,10 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
         }
     else:
         engine_factory()
-    llm = llm_box["llm"]
+    llm, engine = llm_box["llm"], llm_box["engine"]
+    # the engine alone, measured as `bench` measures it: every request added, then stepped
+    requests = bench.render_all(engine, predecoded)  # untimed
+    full = len(requests) * s["max_tokens"]  # ignore_eos: every answer is max_tokens long
 
     if "naive" in s["variants"]:
         n = gen = 0
@@ -293,23 +293,17 @@ def child(s: dict[str, Any]) -> dict[str, Any]:
         result["naive"] = {"wall_s": wall, "videos_per_s": n / wall, "generated_tokens": gen}
 
     if "engine_only_loaded" in s["variants"]:
-        inputs = [it["llm_input"] for it in predecoded if "error" not in it]
         with DecodeLoad(s) as load:
-            t0 = time.perf_counter()
             load.go()
-            llm.generate(inputs, params, use_tqdm=False)
-            wall = time.perf_counter() - t0
+            wall, _ = bench.engine_alone(engine, requests, params, 1)
         result["engine_only_loaded"] = {"wall_s": wall, "load_s": load.seconds}
 
     if "engine_only" in s["variants"]:
-        inputs = [it["llm_input"] for it in predecoded if "error" not in it]
-        t0 = time.perf_counter()
-        outs = llm.generate(inputs, params, use_tqdm=False)
-        wall = time.perf_counter() - t0
+        wall, _ = bench.engine_alone(engine, requests, params, 0)
         result["engine_only"] = {
             "wall_s": wall,
-            "videos_per_s": len(inputs) / wall,
-            "generated_tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+            "videos_per_s": len(requests) / wall,
+            "generated_tokens": full,
         }
     result["load_avg"].append(os.getloadavg()[0])
     return result
@@ -349,21 +343,15 @@ def decode_load(s: dict[str, Any]) -> None:
     _register()
     from transformers import AutoProcessor
 
-    from video_pipeline.data.registry import get_dataset_class
-    from video_pipeline.data.samples import SampleSource
+    from video_pipeline import bench
     from video_pipeline.data.video_reader import install_reader
-    from video_pipeline.io.jsonl import InputIndex
     from video_pipeline.tasks.registry import get_task_class
 
     cfg = _config(s, Path(tempfile.mkdtemp(prefix="decodeload")), gated=False)
     install_reader(cfg.vision.reader)
     processor = AutoProcessor.from_pretrained(cfg.vllm.model)
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
-    index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
-    samples = SampleSource(index, range(len(index)), cfg.data.video_field, None)
-    dataset = get_dataset_class(task.dataset_name)(
-        samples, task, processor, cfg.vision, cfg.dataset_params
-    )
+    dataset = bench.build_dataset(cfg, task, processor)
     print("ready", flush=True)
     sys.stdin.readline()
     t0 = time.perf_counter()

@@ -10,12 +10,14 @@ from video_pipeline.workflow.settings import (
     load_workflow,
     missing_input_message,
     missing_model_message,
+    with_local_input,
 )
 from video_pipeline.workflow.summary import print_summary
 
 # The whole config is validated here, when the DAG is parsed: a bad key fails before
-# any job starts, naming the key path, the bad value and what is allowed.
-WF = load_workflow(config)
+# any job starts, naming the key path, the bad value and what is allowed. A remote
+# input is then copied under outdir (the shard jobs read the copy).
+WF = with_local_input(load_workflow(config))
 LAYOUT = WF.layout
 DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yaml)
 

@@ -24,6 +24,7 @@ rule report:
         errors=[LAYOUT.result(t, ".errors.jsonl") for t in WF.task_names],
         quality=[LAYOUT.result(t, ".quality.json") for t in WF.task_names],
         stats=[LAYOUT.part(t, s, ".stats.json") for t in WF.task_names for s in WF.shards],
+        clips=clip_outputs(),  # a clip task's roll-up and summaries, shown beside its clips
     output:
         index=LAYOUT.report(),
     log:

@@ -10,7 +10,9 @@
 - the rest (`pip install`, `pytest`, `cat` of rank journals, tools' scripts, opening the
   report): what they rely on exists.
 Commands mentioned in the text (`launch --retry-errors`) are checked like the ones of
-```bash blocks, except that values may be left out.
+```bash blocks, except that values may be left out. The examples in each command's
+--help (video_pipeline/cli/*.py) are checked the same way; a `--config` named must be
+a kind the command takes (a workflow config only where its --help says so).
 A command of a kind not listed here fails the test: add a check for it.
 """
 
@@ -207,6 +209,25 @@ def check_python(argv: list[str], mention: bool = False) -> None:
         if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", proc.stdout)
     ]
     assert not missing, f"flags not in --help: {missing}\n{proc.stdout}"
+    check_config_kind(argv, proc.stdout)
+
+
+def check_config_kind(argv: list[str], help_text: str) -> None:
+    """`--config X` names a config the command takes: a workflow config (one of the
+    repository's, or `my-run.yaml`, the docs' name for one) only for a command whose
+    --help says it takes one, and a file of the repository only if it exists."""
+    from video_pipeline.workflow.targets import is_workflow_config, read_yaml
+
+    if "--config" not in argv[:-1]:
+        return
+    config = argv[argv.index("--config") + 1]
+    if config.startswith("configs/"):
+        assert (REPO / config).is_file(), f"no {config}"
+        workflow = is_workflow_config(read_yaml(REPO / config))
+    else:
+        workflow = config == "my-run.yaml"
+    takes_workflow = "workflow config" in " ".join(help_text.split())
+    assert takes_workflow or not workflow, f"{argv[2]} takes a launch config, not {config}"
 
 
 def check_make(argv: list[str]) -> None:
@@ -284,6 +305,41 @@ def check(command: str, mention: bool = False) -> None:
 )
 def test_command(page: str, command: str, block: bool):
     check(command, mention=not block)
+
+
+def help_examples() -> list[tuple[str, str]]:
+    """(module, command) of each `python -m video_pipeline...` example in the --help
+    texts (module docstrings) of video_pipeline/cli/*.py, continuation lines joined."""
+    import ast
+
+    out = []
+    for path in sorted((REPO / "video_pipeline" / "cli").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        text = re.sub(r"\\\n\s*", " ", doc)
+        out += [
+            (path.stem, c.strip())
+            for c in re.findall(r"^\s+(python -m video_pipeline.*)$", text, re.M)
+        ]
+    return out
+
+
+HELP_EXAMPLES = help_examples()
+
+
+@pytest.mark.parametrize("module,command", HELP_EXAMPLES, ids=lambda v: v[:60])
+def test_help_example(module: str, command: str):
+    check(command)
+
+
+def test_every_command_with_a_config_shows_an_example():
+    shown = {m for m, _ in HELP_EXAMPLES}
+    assert {"launch", "merge", "preflight", "verify", "report", "export", "bench"} <= shown
+
+
+def test_config_check_catches_a_workflow_config_given_to_launch():
+    with pytest.raises(AssertionError, match=r"takes a launch config, not configs/demo\.yaml"):
+        check("python -m video_pipeline.cli.launch --config configs/demo.yaml --nproc 2")
+    check("python -m video_pipeline.cli.verify --config configs/demo.yaml")
 
 
 def test_help_check_catches_an_unknown_flag():

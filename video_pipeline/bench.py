@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.config import Config, load_config
-from video_pipeline.config.loader import task_configs
 from video_pipeline.devices import machine_has_gpu
 
 
@@ -146,12 +145,11 @@ def sample_input(cfg: Config, n: int, dest: Path) -> int:
     return len(seen)
 
 
-def bench_config(config: str, overrides: list[str], work: Path, n: int) -> tuple[Config, int]:
-    """The config to measure: its first task, on a sample of `n` videos, fixed-length
+def bench_config(cfg: Config, work: Path, n: int) -> tuple[Config, int]:
+    """The task config `cfg` to measure: on a sample of `n` videos, fixed-length
     answers, written to `work`."""
     from video_pipeline.runner.checks import check_engine
 
-    cfg = task_configs(load_config(config, overrides=overrides))[0]
     check_engine([cfg], on_cpu=not machine_has_gpu())
     rows = work / "input.jsonl"
     videos = sample_input(cfg, n, rows)
@@ -185,10 +183,10 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any], repeat: int = 1)
         t0 = time.perf_counter()
         stats = run_rank(run_cfg, 0, 1, engine_factory=lambda: engine, processor=processor)
         pipeline_s = time.perf_counter() - t0
-        _reset_caches(llm)  # before rendering: the processor cache mirrors the engine's
+        reset_caches(llm)  # before rendering: the processor cache mirrors the engine's
         requests = _predecode(cfg, engine, task, processor)
-        alone_s, alone_steps = _engine_alone(engine, requests, params, k)
-        _reset_caches(llm)
+        alone_s, alone_steps = engine_alone(engine, requests, params, k)
+        reset_caches(llm)
         pairs.append(
             Pair(
                 pipeline_s,
@@ -235,8 +233,8 @@ def _with_output(cfg: Config, k: int) -> Config:
     return load_config(data=data)
 
 
-def _predecode(cfg: Config, engine: Any, task: Any, processor: Any) -> list[Any]:
-    """Every sample decoded and rendered in this process, as the ceiling's input."""
+def build_dataset(cfg: Config, task: Any, processor: Any, params: dict | None = None) -> Any:
+    """The task's dataset over every row of the config's input, as a rank builds it."""
     import numpy as np
 
     from video_pipeline.data.registry import get_dataset_class
@@ -245,25 +243,32 @@ def _predecode(cfg: Config, engine: Any, task: Any, processor: Any) -> list[Any]
 
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     samples = SampleSource(index, np.arange(len(index)), cfg.data.video_field, cfg.data.id_field)
-    dataset = get_dataset_class(task.dataset_name)(
-        samples, task, processor, cfg.vision, cfg.dataset_params
-    )
-    out = []
-    for i in range(len(dataset)):
-        item = dataset[i]
-        if "llm_input" in item:
-            out.append(engine.render(engine.tokenize(item["llm_input"])))
-    return out
+    dataset_cls = get_dataset_class(task.dataset_name)
+    return dataset_cls(samples, task, processor, cfg.vision, cfg.dataset_params | (params or {}))
 
 
-def _reset_caches(llm: Any) -> None:
-    for name in ("reset_prefix_cache", "reset_mm_cache"):
-        fn = getattr(llm, name, None)
-        if fn is not None:
-            fn()
+def render_all(engine: Any, items: list[Any]) -> list[Any]:
+    """The engine requests of decoded items (those without an error), rendered here."""
+    return [engine.render(engine.tokenize(it["llm_input"])) for it in items if "llm_input" in it]
 
 
-def _engine_alone(engine: Any, requests: list[Any], params: Any, k: int) -> tuple[float, Steps]:
+def _predecode(cfg: Config, engine: Any, task: Any, processor: Any) -> list[Any]:
+    """Every sample decoded and rendered in this process, as the ceiling's input."""
+    dataset = build_dataset(cfg, task, processor)
+    return render_all(engine, [dataset[i] for i in range(len(dataset))])
+
+
+def reset_caches(llm: Any) -> None:
+    """Empty vLLM's prefix, processor and encoder caches, so a run after another is not
+    handed work the first one did."""
+    if not llm.reset_prefix_cache():  # refused while blocks are held: nothing may be running
+        raise RuntimeError("the prefix cache was not reset")
+    llm.reset_mm_cache()
+    llm.llm_engine.reset_encoder_cache()
+
+
+def engine_alone(engine: Any, requests: list[Any], params: Any, k: int) -> tuple[float, Steps]:
+    """Every request added at once, then stepped to the end: the engine's own speed."""
     from video_pipeline.runner.loop import StepMeter
 
     meter = StepMeter()

@@ -4,9 +4,10 @@ Columns, in order: `key`; `video_key`, `clip_index`, `clip_start`, `clip_end` wh
 record is a clip; each field of the parsed result (`description`, or `summary`,
 `objects`, ...); `text` (the model's raw answer); `prompt_tokens`, `generated_tokens`,
 `cached_tokens`, `finish_reason`, `decode_s`, `engine_s`, `rank`, `task`,
-`fingerprint`; then every field of the input row as it was (named `raw_<field>` if
-the name is taken). The errors file has `error_kind`, `error_message` and
-`error_transient` in place of the result fields.
+`fingerprint` (each of these only when some record of the run has a value: no
+`decode_s` for a run that did not time decodes); then every field of the input row as
+it was (named `raw_<field>` if the name is taken). The errors file has `error_kind`,
+`error_message` and `error_transient` in place of the result fields.
 
 A field whose values are all booleans, integers, numbers, strings or lists of strings
 gets that type; anything else (mappings, mixed types) is stored as JSON text. Types
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from video_pipeline.io.keys import KEY_FIELD
+from video_pipeline.io.record import Record, as_record
 from video_pipeline.quality.source import RecordSource
 
 BATCH = 10_000  # rows per Arrow batch (and Parquet row group)
@@ -40,6 +43,7 @@ TAIL = (
     "fingerprint",
 )
 ERROR = ("error_kind", "error_message", "error_transient")
+OPTIONAL = frozenset(CLIP + TAIL)  # written only when some record has a value
 
 
 @dataclass
@@ -118,6 +122,9 @@ class _Columns:
         names = [n for n in self.head if n in self.kinds] + [
             n for n in self.kinds if n not in self.head
         ]
+        # the pipeline's own columns that no record of the run has (no engine stats in
+        # an older run's records, no tokens in errors before the engine) are left out
+        names = [n for n in names if n not in OPTIONAL or self.kinds[n] != {"null"}]
         for n in names:
             t, as_json = _arrow_type(self.kinds[n])
             fields.append(pa.field(n, t))
@@ -135,51 +142,55 @@ class _Columns:
         return pa.schema(fields), where
 
 
-def _values(rec: dict[str, Any], ok: bool) -> dict[str, Any]:
+def _values(rec: Record) -> dict[str, Any]:
     """The record's columns other than the input row's fields."""
-    v: dict[str, Any] = {"key": str(rec["__key"])}
-    clip = rec.get("clip")
-    raw = rec.get("raw") if isinstance(rec.get("raw"), dict) else {}
-    if isinstance(clip, dict):
+    v: dict[str, Any] = {"key": rec.key}
+    raw = rec.raw if isinstance(rec.raw, dict) else {}
+    if rec.clip is not None:
+        clip = rec.clip
         v.update(
             clip_index=clip.get("index"), clip_start=clip.get("start"), clip_end=clip.get("end")
         )
     elif raw.get("video_start") is not None or raw.get("video_end") is not None:
         v.update(clip_start=raw.get("video_start"), clip_end=raw.get("video_end"))
-    if rec.get("video_key") is not None:
-        v["video_key"] = rec["video_key"]
-    if ok:
-        result = rec.get("result")
-        if isinstance(result, dict):
-            v.update(result)
+    if rec.video_key is not None:
+        v["video_key"] = rec.video_key
+    if rec.ok:
+        if isinstance(rec.result, dict):
+            v.update(rec.result)
         else:
-            v["result"] = result
+            v["result"] = rec.result
     else:
-        err = rec.get("error") or {}
+        err = rec.error
         v.update(
-            error_kind=err.get("kind"),
-            error_message=err.get("message"),
-            error_transient=err.get("transient"),
+            error_kind=rec.error_kind,
+            error_message=err.message if err is not None else None,
+            error_transient=rec.transient,
         )
-    tokens = rec.get("tokens") or {}
+    tokens = rec.tokens
     v.update(
-        text=rec.get("text"),
-        prompt_tokens=tokens.get("prompt"),
-        generated_tokens=tokens.get("generated"),
-        cached_tokens=tokens.get("cached"),
-        finish_reason=rec.get("finish_reason"),
-        decode_s=rec.get("decode_s"),
-        engine_s=rec.get("engine_s"),
-        rank=rec.get("rank"),
-        task=rec.get("task"),
-        fingerprint=rec.get("fingerprint"),
+        text=rec.text,
+        prompt_tokens=tokens.prompt if tokens is not None else None,
+        generated_tokens=tokens.generated if tokens is not None else None,
+        cached_tokens=tokens.cached if tokens is not None else None,
+        finish_reason=rec.finish_reason,
+        decode_s=rec.decode_s,
+        engine_s=rec.engine_s,
+        rank=rec.rank,
+        task=rec.task,
+        fingerprint=rec.fingerprint,
     )
     return v
 
 
-def _raw(rec: dict[str, Any]) -> dict[str, Any]:
-    raw = rec.get("raw")
-    return {k: v for k, v in raw.items() if k != "__key"} if isinstance(raw, dict) else {}
+def _raw(rec: Record) -> dict[str, Any]:
+    raw = rec.raw
+    return {k: v for k, v in raw.items() if k != KEY_FIELD} if isinstance(raw, dict) else {}
+
+
+def _records(source: RecordSource) -> Iterator[Record]:
+    for _, _, rec in source:
+        yield as_record(rec)
 
 
 def shard_paths(out: str, rows: int, rows_per_file: int | None) -> list[str]:
@@ -200,11 +211,10 @@ def export_parquet(
     """Write the results of `source` to `out` (and its errors to `errors_out`)."""
     ok_cols = _Columns(("key", *CLIP))
     err_cols = _Columns(("key", *CLIP, *ERROR))
-    for _, _, rec in source:  # pass 1: the columns and their types
-        is_ok = rec.get("status") == "ok"
-        cols = ok_cols if is_ok else err_cols
-        if is_ok or errors_out:
-            cols.see(_values(rec, is_ok), _raw(rec))
+    for rec in _records(source):  # pass 1: the columns and their types
+        cols = ok_cols if rec.ok else err_cols
+        if rec.ok or errors_out:
+            cols.see(_values(rec), _raw(rec))
     report = ExportReport(rows=ok_cols.rows, error_rows=err_cols.rows if errors_out else 0)
     report.files = _write(source, True, ok_cols, out, rows_per_file)
     if errors_out:
@@ -254,10 +264,10 @@ def _write(
 def _rows(
     source: RecordSource, ok: bool, where: dict[str, tuple[str, str]], json_cols: set[str]
 ) -> Iterator[dict[str, Any]]:
-    for _, _, rec in source:
-        if (rec.get("status") == "ok") != ok:
+    for rec in _records(source):
+        if rec.ok != ok:
             continue
-        values, raw = _values(rec, ok), _raw(rec)
+        values, raw = _values(rec), _raw(rec)
         row = {}
         for col, (src, name) in where.items():
             v = (values if src == "v" else raw).get(name)

@@ -12,7 +12,6 @@ engine settings in THROUGHPUT_ENGINE_KWARGS), so changing those resumes finished
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -90,7 +89,7 @@ def payload(cfg: Config, reader: str | None = None) -> dict[str, Any]:
     from video_pipeline.tasks.registry import get_task_class
 
     v = cfg.vllm
-    vision = dataclasses.asdict(cfg.vision)
+    vision = cfg.vision.model_dump()
     vision.pop("frame_dtype")  # the same pixel values reach the model either way
     # the defaults give the frames configs had before these keys: keep their hash
     for key, same in (("resize", "exact"), ("decode_device", "cpu")):
@@ -114,7 +113,7 @@ def payload(cfg: Config, reader: str | None = None) -> dict[str, Any]:
         "task": cfg.run.task,
         "task_version": get_task_class(cfg.run.task).version,
         "task_params": cfg.task_params,
-        "sampling": dataclasses.asdict(cfg.sampling),
+        "sampling": cfg.sampling.model_dump(),
         "vision": vision,
         "video_field": cfg.data.video_field,
         "id_field": cfg.data.id_field,

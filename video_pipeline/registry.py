@@ -17,11 +17,27 @@ class RegistryError(KeyError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    """Named items of one kind; with `base_cls`, each must be an instance or a subclass
+    of it (a registry of classes or of objects)."""
+
+    def __init__(self, kind: str, base_cls: type | None = None) -> None:
         self.kind = kind
+        self.base_cls = base_cls
         self._items: dict[str, T] = {}
 
+    def check(self, item: object) -> None:
+        """Refuse an item that is not a `base_cls` (nor a subclass of it)."""
+        base = self.base_cls
+        if base is None or isinstance(item, base):
+            return
+        if isinstance(item, type) and issubclass(item, base):
+            return
+        raise RegistryError(
+            f"registering a {self.kind} needs a {base.__name__} or a subclass of it, got {item!r}"
+        )
+
     def add(self, name: str, item: T) -> T:
+        self.check(item)
         if not isinstance(name, str) or not name:
             raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._items and self._items[name] is not item:

@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,19 @@ def write_sample_strip(writers: list[StripWriter | None], key: str | None, input
 class StripIndex:
     """Where each key's strip is: the last complete line of the right fingerprint."""
 
-    def __init__(self, files: Iterable[Path], fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        files: Iterable[Path],
+        fingerprint: str | None = None,
+        keys: Collection[str] | None = None,
+    ) -> None:
+        """`keys`: index only these (a report's shown records), so that memory stays
+        bounded whatever the number of strips."""
         self.files = [Path(p) for p in files if Path(p).is_file()]
         self.where: dict[str, tuple[int, int]] = {}
         for i, path in enumerate(self.files):
             for offset, key, fp in _heads(path):
-                if fingerprint is None or fp == fingerprint:
+                if (fingerprint is None or fp == fingerprint) and (keys is None or key in keys):
                     self.where[key] = (i, offset)
 
     @classmethod

@@ -20,6 +20,7 @@ CHEAP = [
     "bench_shard_merge.py",
     "bench_memory.py",
     "bench_export_report.py",
+    "bench_report_scale.py",
     "bench_decode_real.py",
     "bench_decode_cost.py",
 ]
@@ -67,6 +68,7 @@ def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
         "shard_merge",
         "memory",
         "export_report",
+        "report_scale",
         "decode_real",
         "decode_cost",
     }

@@ -200,3 +200,38 @@ def test_preflight_reports_clips_per_video_and_tokens_per_clip(run, tiny_model):
     assert video["key"] == LONG and over.clips is None
     (error,) = [p["error"] for p in read_jsonl(probes) if p["key"] == LONG]
     assert error["kind"] == "too_many_tokens" and "clips.mode" in error["message"]
+
+
+def test_the_report_shows_the_videos_and_summaries_beside_the_clips(run):
+    """The report of a clip run: the roll-up's counts, the summary pass as a task of its
+    own, and each sampled video's clips in time order with its summary beside them."""
+    from tests.report.browser import chromium, open_report
+
+    report = run["dir"] / "report"
+    run_cli("video_pipeline.cli.report", "--config", str(run["cfg"]), "--out", str(report))
+    summary = json.loads(
+        (report / "data" / "summary.js").read_text()[len("REPORT.summary = ") : -2]
+    )
+    clips, summaries = summary["tasks"]
+    assert (clips["name"], summaries["name"]) == ("describe", "describe.summary")
+    videos = clips["videos"]
+    assert (videos["videos"], videos["clips"]) == (4, 12)
+    assert videos["counts"] == {"ok": 3, "error": 1}
+    assert summaries["quality"]["records"] == 4 and summaries["videos"] is None
+    with chromium() as ctx:
+        page = open_report(ctx, report / "index.html")
+        assert "describe.summary" in page.inner_text("#stats")
+        page.click(".videos details summary")
+        page.wait_for_selector("#videos-0[data-ready='1']")
+        long = page.locator(f"[data-video='{LONG}']")
+        starts = [
+            r.split(" ")[0] for r in long.locator("table.clips td:first-child").all_inner_texts()
+        ]
+        assert starts == [f"{s}-{s + 30}" for s in range(0, 300, 30)]
+        assert long.locator(".summary").count() == 1  # its summary beside its clips
+        missing = page.locator(f"[data-video='{MISSING}']")
+        assert "video_not_found" in missing.inner_text()
+        page.select_option("#f-task", label="describe")
+        page.wait_for_selector("#rows[data-ready='1']")
+        assert f"of {LONG}" in page.inner_text("#rows")  # a clip card names its video
+        assert page.problems == [] and ctx.outside == []

@@ -60,6 +60,8 @@ def test_round_trip_through_datasets(tmp_path: Path) -> None:
     assert cols[:5] == ["key", "video_key", "clip_index", "clip_start", "clip_end"]
     assert {"summary", "objects", "prompt_tokens", "finish_reason", "fingerprint"} <= set(cols)
     assert {"path", "meta", "score", "raw_key"} <= set(cols)  # the input row's fields
+    # only the columns the run has: these records carry no decode or engine times
+    assert not {"decode_s", "engine_s"} & set(cols)
     row = ds[3]
     assert (row["clip_index"], row["clip_start"], row["clip_end"]) == (1, 4.0, 8.0)
     assert row["objects"] == ["a", "o3"] and row["summary"] == "s3"
@@ -68,6 +70,7 @@ def test_round_trip_through_datasets(tmp_path: Path) -> None:
     assert ds[4]["raw_key"] == "a field named like a column"
     errs = load(report.error_files, tmp_path / "e")
     assert errs["key"] == ["line:9"] and errs["error_kind"] == ["bad_row"]
+    assert "prompt_tokens" not in errs.column_names  # no error record has tokens
 
 
 def test_no_results_still_writes_a_loadable_file(tmp_path: Path) -> None:

@@ -50,3 +50,16 @@ def test_selection_keeps_every_error_up_to_the_cap_and_a_stable_sample(tmp_path:
     assert len(shown) <= 25 + 10 * 7
     truncated = [i for i in shown if "truncated" in scan.flag_names(int(i))]
     assert len(truncated) >= 10
+
+
+def test_a_histogram_of_one_value_is_a_narrow_bar_on_whole_numbers() -> None:
+    from video_pipeline.report import charts
+
+    spec = charts.histogram(np.full(50, 900), "prompt tokens", "tokens").to_dict()
+    (row,) = spec["data"]["values"]
+    assert (row["start"], row["end"], row["count"]) == (899.5, 900.5, 50)
+    lo, hi = spec["encoding"]["x"]["scale"]["domain"]
+    assert lo < 899 and hi > 901  # room either side, not one bar stretched over the axis
+    assert spec["encoding"]["x"]["axis"]["tickMinStep"] == 1
+    wide = charts.histogram(np.arange(0, 10_000), "t", "tokens").to_dict()
+    assert len(wide["data"]["values"]) <= 30 and "scale" not in wide["encoding"]["x"]

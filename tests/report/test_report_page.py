@@ -14,6 +14,7 @@ import pytest
 from tests.helpers import demo_config
 from tests.report.browser import broken_images, chromium, open_report, shown_keys
 from video_pipeline.config import load_config
+from video_pipeline.fixtures.videos import make_video
 from video_pipeline.quality import RecordSource
 from video_pipeline.report.build import CHUNK, TaskInput, build_report
 
@@ -50,8 +51,10 @@ def test_hostile_answers_and_messages_stay_text(
     tmp_path: Path, tiny_model: Path, video_dir: Path
 ) -> None:
     video = str(sorted(video_dir.glob("*.mp4"))[0])
+    tall = str(make_video(tmp_path / "tall.mp4", width=48, height=96))
     recs = [
         rec("a.mp4", video, 0, result={"description": SCRIPT}, text=SCRIPT),
+        rec("tall.mp4", tall, 3),
         rec(IMG, video, 1, result={"summary": IMG, "objects": [SCRIPT, "cat"]}),
         rec(
             "b.mp4",
@@ -78,6 +81,19 @@ def test_hostile_answers_and_messages_stay_text(
         assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
         assert page.title() == IMG
         assert page.problems == [] and ctx.outside == [] and broken_images(page) == []
+        # a vertical video's frames keep its aspect: taller than wide, as files and shown
+        sizes = page.evaluate(
+            "[...document.querySelectorAll('[data-key=\"tall.mp4\"] .strip img')].map("
+            "i => [i.naturalWidth, i.naturalHeight, i.width, i.height])"
+        )
+        assert sizes and all(nw < nh and w < h for nw, nh, w, h in sizes), sizes
+        wide = page.evaluate(
+            "[...document.querySelectorAll('[data-key=\"a.mp4\"] .strip img')].map("
+            "i => [i.width, i.height])"
+        )
+        # one row height for every strip: a tall frame is narrower, not taller
+        assert wide and {h for _, h in wide} == {h for *_, h in sizes}
+        assert all(w >= h for w, h in wide)
 
 
 def test_a_large_run_shows_a_bounded_sample_with_exact_counts(
@@ -116,6 +132,14 @@ def test_a_large_run_shows_a_bounded_sample_with_exact_counts(
     assert len(list((tmp_path / "r" / "data").glob("chunk-*.js"))) == -(-shown // CHUNK)
     with chromium() as ctx:
         page = open_report(ctx, tmp_path / "r" / "index.html")
+        # a fast page whatever the run's size: opening it loads the summary, the index
+        # and one data page of records, and shows one page of cards
+        loaded = page.evaluate("[...document.scripts].map(s => s.src.split('/').pop())")
+        data = [n for n in loaded if n != "app.js"]
+        assert sorted(data) == ["chunk-00000.js", "index.js", "summary.js"], loaded
+        opened = sum((tmp_path / "r" / "data" / n).stat().st_size for n in data)
+        assert opened < 50 * shown + 100_000  # tens of bytes per shown record, not per record
+        assert page.locator(".card").count() == 25
         count = page.inner_text("#count")
         assert f"{shown:,} of {shown:,}" in count
         page.select_option("#f-flag", label="truncated")

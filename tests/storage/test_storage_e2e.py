@@ -4,7 +4,8 @@ after two rows naming new remote videos were added to the input.
 
 The same video read from disk, HTTP or S3 gets the same answer; keys are the rows'
 `id`; a missing object, a stalled server and a refused credential each cost only
-their own row (or stop the run before the model loads, when every video is refused).
+their own row (or stop the run before the model loads, when every video is refused,
+its bucket does not exist or its host does not resolve).
 """
 
 from __future__ import annotations
@@ -211,6 +212,48 @@ def test_refused_credentials_stop_before_the_model_loads(site, tiny_model, tmp_p
     assert f"storage.'{site['http'].url}/private/'" in proc.stderr
     assert "Loading weights" not in proc.stderr and time.monotonic() - t0 < 60
     assert journal_paths(site["root"] / "refused" / "res.jsonl") == []
+
+
+def launch_over(site, tiny_model, tmp_path: Path, name: str, urls: list[str], **storage):
+    """`launch` over a local input naming `urls`; it must stop before the model loads."""
+    inp = tmp_path / f"{name}.jsonl"
+    inp.write_text(
+        "".join(json.dumps({"id": f"r{i}", "path": u}) + "\n" for i, u in enumerate(urls))
+    )
+    cfg = launch_config(site, tiny_model, name)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["data"]["input_jsonl"] = str(inp)
+    raw["storage"] = {**raw["storage"], **storage}
+    write_config(cfg, raw)
+    t0 = time.monotonic()
+    proc = run_cli("video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "1", check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Loading weights" not in proc.stderr and time.monotonic() - t0 < 60
+    assert journal_paths(site["root"] / name / "res.jsonl") == []  # no error per video
+    return proc.stderr
+
+
+def test_a_bucket_that_does_not_exist_stops_the_run(site, tiny_model, tmp_path):
+    """Every video in a missing bucket: one message naming the bucket and its storage
+    prefix, not a `video_not_found` record per video."""
+    urls = [f"s3://no-such-bucket/clips/{v.name}" for v in site["videos"]]
+    err = launch_over(
+        site,
+        tiny_model,
+        tmp_path,
+        "nobucket",
+        urls,
+        **{"s3://no-such-bucket": site["s3"].storage_options()},
+    )
+    assert "the bucket 'no-such-bucket' does not exist" in err
+    assert "storage prefix 's3://no-such-bucket'" in err
+
+
+def test_a_host_that_does_not_resolve_stops_the_run(site, tiny_model, tmp_path):
+    urls = [f"http://nonexistent.invalid/videos/{v.name}" for v in site["videos"]]
+    err = launch_over(site, tiny_model, tmp_path, "nohost", urls)
+    assert "the host nonexistent.invalid does not resolve" in err
+    assert "http://nonexistent.invalid (no storage prefix)" in err
 
 
 def test_preflight_reports_the_bytes_to_fetch(site, tiny_model):

@@ -28,6 +28,15 @@ def test_registry_duplicate_and_unknown():
     assert "Did you mean 'alpha'" in str(err.value)
 
 
+def test_registry_refuses_items_of_another_kind():
+    reg: Registry[int] = Registry("number", base_cls=int)
+    assert reg.add("one", 1) == 1 and reg.add("bool", bool) is bool  # an instance, a subclass
+    with pytest.raises(RegistryError, match="registering a number needs a int or a subclass"):
+        reg.add("two", "2")
+    with pytest.raises(RegistryError, match="needs a Task or a subclass of it, got 'echo'"):
+        register_task("echo")  # type: ignore[arg-type]
+
+
 def test_register_task_seed_api():
     @register_task
     class EchoTask(Task):

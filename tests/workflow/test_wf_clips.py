@@ -105,3 +105,22 @@ def test_roll_up_and_summaries_per_video(run):
     assert len(next(r for r in ok if r["__key"] == LONG)["raw"]["captions"]) == 10
     stats = json.loads((res / "describe.summary.stats.json").read_text())
     assert stats["ok"] + stats["failed"] == 3
+
+
+def test_report_of_the_workflow_config_shows_videos_and_summaries(run, monkeypatch, tmp_path):
+    """`report` given the workflow config: the targeted task's videos from its roll-up,
+    its summaries beside them and as a task of their own."""
+    from video_pipeline.cli.report import main
+
+    monkeypatch.chdir(run["dir"])
+    assert main(["--config", "overlay.yaml", "--task", "describe", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "data" / "summary.js").read_text()
+    summary = json.loads(text[len("REPORT.summary = ") : -2])
+    clips, summaries = summary["tasks"]
+    assert summaries["name"] == "describe.summary" and summaries["quality"]["records"] == 3
+    assert (clips["videos"]["videos"], clips["videos"]["clips"]) == (3, 11)
+    sample = (tmp_path / "data" / "videos-t0.js").read_text()
+    videos = json.loads(sample[len("REPORT.videoSample(0, ") : -3])
+    long = next(v for v in videos if v["key"] == LONG)
+    assert [c["start"] for c in long["clips"]] == [float(s) for s in range(0, 300, 30)]
+    assert "summary" in long

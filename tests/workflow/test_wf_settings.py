@@ -146,3 +146,14 @@ def test_share_decode_needs_tasks_that_read_videos_alike() -> None:
     assert load_workflow(merged({"tasks": tasks}))  # fine when each task runs alone
     errs = problems(merged({"tasks": tasks, "share_decode": "true"}))
     assert any(e.startswith("share_decode: tasks[1] (other).task_params.dataset") for e in errs)
+
+
+def test_validation_does_no_io_the_remote_input_is_copied_after() -> None:
+    from video_pipeline.workflow.settings import with_local_input
+
+    url = "http://127.0.0.1:9/in/rows.jsonl"  # nothing listens: any fetch fails at once
+    wf = load_workflow(merged({"input": url, "storage": {"retries": 0, "timeout_s": 2}}))
+    assert wf.settings.input == url
+    assert wf.shard_config("describe", "00000").data.base_dir == "http://127.0.0.1:9/in"
+    with pytest.raises(ConfigError, match=r"input: .*rows\.jsonl"):
+        with_local_input(wf)

@@ -4,7 +4,9 @@
     python -m video_pipeline.cli.bench --config my.yaml --sweep \\
         [--grid vllm.max_num_seqs=64,128 --grid data.num_workers=2,4]
 
-On the first `--n` videos of the config's input (its first task), it runs the engine
+`--config` is a launch config or the workflow config given to Snakemake, as for the
+other commands; `--task` picks the task (default: the first). On the first `--n`
+videos of that task's input, it runs the engine
 alone on pre-decoded, pre-rendered inputs (the ceiling), then the pipeline on the same
 videos with the same engine, and prints the ratio, videos per GPU-hour, prompt and
 generated tokens/s, and where the pipeline's time went. Answers have a fixed length
@@ -24,6 +26,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from video_pipeline.config import Config
 
 DEFAULT_GRID = [
     "vllm.max_num_seqs=64,128,256",
@@ -33,12 +39,12 @@ DEFAULT_GRID = [
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from video_pipeline.cli.common import add_config_args
+    from video_pipeline.cli.common import add_run_args
 
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_config_args(p)
+    add_run_args(p)
     p.add_argument("--n", type=int, default=64, help="videos from the start of the input")
     p.add_argument(
         "--repeat",
@@ -87,19 +93,27 @@ def pin_bench(workers: int, render: int) -> str:
     return f"CPU, engine on cores {os.environ['VLLM_CPU_OMP_THREADS_BIND']}"
 
 
-def measure_here(args: argparse.Namespace, settings: dict[str, str]) -> dict:
-    from video_pipeline import bench
-    from video_pipeline.config import load_config
+def task_config(args: argparse.Namespace, settings: dict[str, str]) -> Config:
+    """The config of the task to measure (`--task`, else the first), `settings` applied:
+    a launch config's task, or a workflow task's over the workflow's whole input."""
+    from video_pipeline.cli.common import named_configs_or_die
 
     overrides = [*args.overrides, *(f"{k}={v}" for k, v in settings.items())]
-    shape = load_config(args.config, overrides=overrides, check_task=False)
+    named = named_configs_or_die(argparse.Namespace(**{**vars(args), "overrides": overrides}))
+    return named[0][1]
+
+
+def measure_here(args: argparse.Namespace, settings: dict[str, str]) -> dict:
+    from video_pipeline import bench
+
+    shape = task_config(args, settings)
     where = pin_bench(max(1, shape.data.num_workers), shape.run.render_threads)
     from video_pipeline.engine.vllm_engine import engine_env_defaults
 
     engine_env_defaults()
     work = bench.scratch()
     try:
-        cfg, n = bench.bench_config(args.config, overrides, work, args.n)
+        cfg, n = bench.bench_config(shape, work, args.n)
         if n == 0:
             raise SystemExit("error: no usable rows in data.input_jsonl")
         m = bench.measure(cfg, n, settings, repeat=args.repeat)
@@ -138,6 +152,7 @@ def sweep(args: argparse.Namespace) -> list[dict]:
     for settings in combos(args.grid or DEFAULT_GRID):
         cmd = [sys.executable, "-m", "video_pipeline.cli.bench", "--config", args.config]
         cmd += [*(a for o in args.overrides for a in ("--set", o)), "--n", str(args.n)]
+        cmd += ["--task", args.task] if args.task else []
         cmd += ["--repeat", str(args.repeat)]
         cmd += ["--one", json.dumps(settings)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -16,8 +16,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from video_pipeline.cli.common import add_run_args, fail, named_configs_or_die, setup_logging
+
+if TYPE_CHECKING:
+    from video_pipeline.config import Config
+    from video_pipeline.quality import RecordSource
+    from video_pipeline.report.build import TaskInput
 
 log = logging.getLogger("video_pipeline")
 
@@ -33,7 +39,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
         default=100,
         help="records shown per status, error kind and quality flag (default 100)",
     )
-    p.add_argument("--thumb-size", type=int, default=160, help="thumbnail width in px")
+    p.add_argument(
+        "--thumb-size", type=int, default=160, help="thumbnail size in px, its longer side"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     named = named_configs_or_die(args)
     from video_pipeline.io.journal import output_stem
     from video_pipeline.quality import task_source
-    from video_pipeline.report.build import ReportError, TaskInput, build_report
+    from video_pipeline.report.build import ReportError, build_report
     from video_pipeline.runner.state import recorded_fingerprint
 
     tasks = []
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"task {name}: no records: neither {one.data.output_jsonl} nor rank journals "
                 f"{output_stem(one.data.output_jsonl)}.rank*.jsonl exist; run launch first"
             )
-        tasks.append(TaskInput(name, one, source, launch_rank_stats(one.data.output_jsonl)))
+        tasks += clip_task_inputs(name, one, source)
     try:
         build_report(
             tasks,
@@ -76,6 +84,32 @@ def main(argv: list[str] | None = None) -> int:
     index = Path(args.out).resolve() / "index.html"
     print(f"report: {index}  (open file://{index})", file=sys.stderr)
     return 0
+
+
+def clip_task_inputs(name: str, cfg: Config, source: RecordSource) -> list[TaskInput]:
+    """The task's report input; a clip task's has its roll-up and summary records, and
+    its summary pass (when it ran) is a task of the report too, without thumbnails."""
+    from video_pipeline.io.journal import output_stem
+    from video_pipeline.quality import task_source
+    from video_pipeline.report.build import TaskInput
+    from video_pipeline.runner.state import recorded_fingerprint
+
+    task = TaskInput(name, cfg, source, launch_rank_stats(cfg.data.output_jsonl))
+    if not cfg.clips.enabled:
+        return [task]  # and the clips package (it imports PyAV) stays unimported
+    from video_pipeline.clips.summary import summary_config, summary_input
+
+    task.videos = f"{output_stem(cfg.data.output_jsonl)}.videos.jsonl"
+    if not cfg.clips.summary:
+        return [task]
+    # launch's summaries, or a workflow's results/{task}.summary.jsonl
+    summary = summary_config(cfg, summary_input(cfg))
+    found = task_source(summary.data.output_jsonl, recorded_fingerprint(summary))
+    if not found.files:
+        return [task]
+    task.summaries = found
+    stats = launch_rank_stats(summary.data.output_jsonl)
+    return [task, TaskInput(f"{name}.summary", summary, found, stats, frames=False)]
 
 
 def launch_rank_stats(output_jsonl: str) -> list[tuple[str, dict]]:

@@ -8,7 +8,6 @@ config; everything below `launch` sees a clip row as an ordinary row.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -23,8 +22,8 @@ class ClipsNotExpanded(RuntimeError):
 
 def clip_run_config(cfg: Config, rows: str | Path) -> Config:
     """`cfg` reading the clip rows `rows`, relative video paths still the input's."""
-    data = dataclasses.replace(cfg.data, input_jsonl=str(rows), base_dir=cfg.data.video_dir)
-    return dataclasses.replace(cfg, data=data)
+    data = cfg.data.model_copy(update={"input_jsonl": str(rows), "base_dir": cfg.data.video_dir})
+    return cfg.model_copy(update={"data": data})
 
 
 def run_overrides(run_cfg: Config) -> list[str]:

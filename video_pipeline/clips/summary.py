@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from video_pipeline.clips.rollup import write_rollup
-from video_pipeline.config.loader import from_dict
-from video_pipeline.config.schema import Config
+from video_pipeline.config.schema import ClipsConfig, Config
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.atomic import atomic_write, atomic_writer
 from video_pipeline.io.journal import output_stem
@@ -76,13 +75,17 @@ def summary_config(cfg: Config, rows: str | Path) -> Config:
     model, sampling and run settings are the clip task's. Clips are off: its samples
     are whole videos.
     """
-    d = cfg.to_dict()
-    d.pop("clips", None)
-    d["data"] = {**d["data"], "input_jsonl": str(rows), "output_jsonl": summary_output(cfg)}
-    d["run"] = {**d["run"], "task": cfg.clips.summary_task}
+    data = {"input_jsonl": str(rows), "output_jsonl": summary_output(cfg)}
     # The captions' fingerprint names what is summarised: new captions, new summaries.
-    d["task_params"] = {**cfg.clips.summary_params, "dataset": {"captions_of": fingerprint(cfg)}}
-    return from_dict(d)
+    params = {**cfg.clips.summary_params, "dataset": {"captions_of": fingerprint(cfg)}}
+    return cfg.model_copy(
+        update={
+            "data": cfg.data.model_copy(update=data),
+            "run": cfg.run.model_copy(update={"task": cfg.clips.summary_task}),
+            "task_params": params,
+            "clips": ClipsConfig(),
+        }
+    )
 
 
 def write_summary_rows(

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from video_pipeline.data.base import BaseDataset
-from video_pipeline.registry import Registry, RegistryError
+from video_pipeline.registry import Registry
 
-DATASETS: Registry[type[BaseDataset]] = Registry("dataset")
+DATASETS: Registry[type[BaseDataset]] = Registry("dataset", base_cls=BaseDataset)
 
 
 def register_dataset(name: str) -> Callable[[type[BaseDataset]], type[BaseDataset]]:
     def register(cls: type[BaseDataset]) -> type[BaseDataset]:
-        if not (isinstance(cls, type) and issubclass(cls, BaseDataset)):
-            raise RegistryError(f"@register_dataset needs a BaseDataset subclass, got {cls!r}")
         return DATASETS.add(name, cls)
 
     return register

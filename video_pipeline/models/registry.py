@@ -16,7 +16,7 @@ from typing import Any
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.registry import Registry, RegistryError
 
-MODEL_FAMILIES: Registry[ModelProfile] = Registry("model family")
+MODEL_FAMILIES: Registry[ModelProfile] = Registry("model family", base_cls=ModelProfile)
 
 
 class UnsupportedModelError(ValueError):
@@ -25,8 +25,7 @@ class UnsupportedModelError(ValueError):
 
 
 def register_model_family(profile: ModelProfile) -> ModelProfile:
-    if not isinstance(profile, ModelProfile):
-        raise RegistryError(f"register_model_family needs a ModelProfile, got {profile!r}")
+    MODEL_FAMILIES.check(profile)  # before its fields are read
     for name in MODEL_FAMILIES:
         other = MODEL_FAMILIES.get(name)
         shared = set(other.architectures) & set(profile.architectures)

@@ -20,7 +20,6 @@ JSON answer is the usual cause of a `parse_error`); the last two compare results
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import heapq
 from array import array
@@ -107,7 +106,7 @@ class TaskScan:
             "lengths": self.lengths,
             "near_duplicates": self.near,
             "examples": self.examples,
-            "thresholds": dataclasses.asdict(cfg),
+            "thresholds": cfg.model_dump(),
         }
 
 

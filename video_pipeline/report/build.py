@@ -4,6 +4,7 @@
     out/data/summary.js          per task: exact counts, quality, charts
     out/data/index.js            one compact entry per shown record (filters, search)
     out/data/chunk-NNNNN.js      the shown records in pages of CHUNK, loaded on demand
+    out/data/videos-tN.js        a clip task's sample of videos (report/videos.py), on demand
     out/charts/*.svg             Vega-Lite charts rendered offline
     out/thumbs/                  frame strips, reused by the next report of this folder
     out/quality/<task>.json      quality.json of each task
@@ -28,10 +29,12 @@ import numpy as np
 
 from video_pipeline.config.schema import Config
 from video_pipeline.io.atomic import atomic_write
+from video_pipeline.io.record import Record, as_record
 from video_pipeline.quality import FLAGS, RecordSource, scan_task, write_quality
 from video_pipeline.quality.scan import BIT, TaskScan
 from video_pipeline.report import charts
 from video_pipeline.report.thumbs import Thumbnailer
+from video_pipeline.report.videos import videos_section
 
 log = logging.getLogger("video_pipeline")
 
@@ -53,6 +56,10 @@ class TaskInput:
     cfg: Config
     source: RecordSource
     rank_stats: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # a clip task: its per-video roll-up and the records of its summary pass, if any
+    videos: str | None = None
+    summaries: RecordSource | None = None
+    frames: bool = True  # thumbnails (off for a text-only pass such as the summaries)
 
 
 def build_report(
@@ -86,9 +93,10 @@ def build_report(
         scan = scan_task(task.name, task.source, task.cfg.quality, task.cfg.data.video_field)
         quality = write_quality(out / "quality" / f"{task.name}.json", scan, task.cfg.quality)
         shown = select(scan, max_errors, per_category)
-        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source)
-        for i in shown:
-            rec = scan.source.read(int(scan.file_index[i]), int(scan.offset[i]))
+        records = [_read(scan, int(i)) for i in shown]  # bounded: the shown records only
+        keys = {r.key for r in records}
+        thumbs = Thumbnailer(task.cfg, out, thumb_size, task.source, keys) if task.frames else None
+        for i, rec in zip(shown, records, strict=True):
             pages.add(t, _row(scan, int(i), rec, thumbs))
         summary["tasks"].append(
             {
@@ -97,6 +105,7 @@ def build_report(
                 "quality": quality,
                 "shown": len(shown),
                 "charts": _charts(out, t, task, scan, quality),
+                "videos": _videos(out, t, task),
             }
         )
         log.info(
@@ -132,23 +141,24 @@ def select(scan: TaskScan, max_errors: int, per_category: int) -> np.ndarray:
     return np.unique(np.concatenate(picks))
 
 
-def _row(scan: TaskScan, i: int, rec: dict[str, Any], thumbs: Thumbnailer) -> dict[str, Any]:
-    ok = rec.get("status") == "ok"
+def _row(scan: TaskScan, i: int, rec: Record, thumbs: Thumbnailer | None) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "key": str(rec.get("__key")),
-        "status": "ok" if ok else "error",
+        "key": rec.key,
+        "status": "ok" if rec.ok else "error",
         "flags": scan.flag_names(i),
-        "tokens": rec.get("tokens"),
-        "finish_reason": rec.get("finish_reason"),
-        "decode_s": rec.get("decode_s"),
-        "engine_s": rec.get("engine_s"),
-        "rank": rec.get("rank"),
-        "raw": _cut(json.dumps(rec.get("raw"), ensure_ascii=False, default=str)),
+        "tokens": rec.tokens.to_dict() if rec.tokens is not None else None,
+        "finish_reason": rec.finish_reason,
+        "decode_s": rec.decode_s,
+        "engine_s": rec.engine_s,
+        "rank": rec.rank,
+        "raw": _cut(json.dumps(rec.raw, ensure_ascii=False, default=str)),
         "clip": _clip(rec),
-        "frames": thumbs.strip(rec),
+        "frames": thumbs.strip(rec) if thumbs is not None else None,
     }
-    if ok:
-        result = rec.get("result")
+    if rec.video_key is not None:
+        row["video_key"] = rec.video_key
+    if rec.ok:
+        result = rec.result
         if isinstance(result, dict) and len(result) == 1 and isinstance(_only(result), str):
             row["answer"] = {"text": _cut(_only(result))}
         elif isinstance(result, dict):
@@ -156,19 +166,24 @@ def _row(scan: TaskScan, i: int, rec: dict[str, Any], thumbs: Thumbnailer) -> di
         else:
             row["answer"] = {"text": _cut(_value(result))}
     else:
-        err = rec.get("error") or {}
+        err = rec.error
         row["error"] = {
-            "kind": str(err.get("kind", "unknown")),
-            "message": _cut(str(err.get("message", ""))),
-            "transient": err.get("transient"),
+            "kind": rec.error_kind,
+            "message": _cut(err.message if err is not None else ""),
+            "transient": rec.transient,
         }
-        if isinstance(rec.get("text"), str):
-            row["text"] = _cut(rec["text"])
+        if isinstance(rec.text, str):
+            row["text"] = _cut(rec.text)
     j = int(scan.partner[i])
     if j >= 0:
-        other = scan.source.read(int(scan.file_index[j]), int(scan.offset[j]))
-        row["copy_of"] = {"key": str(other["__key"]), "similarity": scan.similarity.get(i, 1.0)}
+        other = _read(scan, j)
+        row["copy_of"] = {"key": other.key, "similarity": scan.similarity.get(i, 1.0)}
     return row
+
+
+def _read(scan: TaskScan, i: int) -> Record:
+    """Record `i` of the scan, read again from its place on disk."""
+    return as_record(scan.source.read(int(scan.file_index[i]), int(scan.offset[i])))
 
 
 def _only(d: dict[str, Any]) -> Any:
@@ -187,17 +202,27 @@ def _cut(s: str) -> str:
     return s if len(s) <= MAX_TEXT else s[:MAX_TEXT] + f"… ({len(s) - MAX_TEXT} more characters)"
 
 
-def _clip(rec: dict[str, Any]) -> dict[str, Any] | None:
+def _clip(rec: Record) -> dict[str, Any] | None:
     """Clip bounds: the record's `clip`, else the row's `video_start` / `video_end`."""
-    clip = rec.get("clip")
-    if isinstance(clip, dict):
-        return {k: clip.get(k) for k in ("index", "start", "end")}
-    raw = rec.get("raw")
+    if rec.clip is not None:
+        return {k: rec.clip.get(k) for k in ("index", "start", "end")}
+    raw = rec.raw
     if isinstance(raw, dict) and (
         raw.get("video_start") is not None or raw.get("video_end") is not None
     ):
         return {"index": None, "start": raw.get("video_start"), "end": raw.get("video_end")}
     return None
+
+
+def _videos(out: Path, t: int, task: TaskInput) -> dict[str, Any] | None:
+    """A clip task's roll-up: counts in the summary, its sample of videos in a data file
+    the page loads when asked."""
+    if task.videos is None or not Path(task.videos).is_file():
+        return None
+    section = videos_section(task.videos, task.summaries)
+    name = f"videos-t{t}.js"
+    _script(out / "data" / name, f"REPORT.videoSample({t}, ", section.pop("shown"), ");")
+    return {**section, "src": f"data/{name}"}
 
 
 def _charts(out: Path, t: int, task: TaskInput, scan: TaskScan, q: dict) -> list[dict]:

@@ -50,25 +50,38 @@ def counts(items: dict[str, int], title: str, axis: str, colors: dict[str, str] 
 
 
 def histogram(values: np.ndarray, title: str, unit: str, bins: int = 30):
-    """Distribution of a per-record number, binned here (the chart gets the bins only)."""
+    """Distribution of a per-record count (tokens), binned here (the chart gets the bins
+    only). Bins are whole numbers wide and centred on them, so one value or a few give
+    narrow bars over integer ticks, with a bin of room on either side."""
     import altair as alt
 
     values = values[values >= 0]
+    scale = alt.Undefined
     if len(values) == 0:
         rows = [{"start": 0, "end": 1, "count": 0}]
     else:
         lo, hi = int(values.min()), int(values.max())
-        edges = np.histogram_bin_edges(values, bins=min(bins, max(hi - lo, 1)), range=(lo, hi + 1))
+        width = max(1, -(-(hi - lo + 1) // bins))  # ceil: at most `bins` bins
+        edges = np.arange(lo, hi + width + 1, width) - 0.5
         hist, edges = np.histogram(values, bins=edges)
         rows = [
             {"start": float(a), "end": float(b), "count": int(c)}
             for a, b, c in zip(edges[:-1], edges[1:], hist, strict=True)
+            if c
         ]
+        if len(hist) < 5:  # a few bars: not stretched over the whole axis
+            scale = alt.Scale(domain=[float(edges[0] - 2 * width), float(edges[-1] + 2 * width)])
     return (
         _chart(rows, title)
         .mark_bar()
         .encode(
-            x=alt.X("start:Q", title=unit, bin="binned"),
+            x=alt.X(
+                "start:Q",
+                title=unit,
+                bin="binned",
+                scale=scale,
+                axis=alt.Axis(tickMinStep=1, format="d"),
+            ),
             x2=alt.X2("end"),
             y=alt.Y("count:Q", title="records"),
         )

@@ -7,9 +7,10 @@ run, thumbnails off) has its video decoded:
 The same reader (`vision.reader`), the task's own messages, the dataset's vision
 settings and clip bounds, and the dataset's `decode_vision` (qwen_vl_utils'
 `process_vision_info`): the strip shows the sampled frames at their timestamps, at the
-size the model saw them, scaled to `size` pixels wide. Each video's strip is written
-once under `thumbs/` and reused by the next report of the same folder, as long as the
-video file and the settings are unchanged.
+size the model saw them, scaled to fit `size` pixels on their longer side (a vertical
+video keeps its aspect). Each video's strip is written once under `thumbs/` and reused
+by the next report of the same folder, as long as the video file and the settings are
+unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from video_pipeline.config.schema import Config
 from video_pipeline.io.atomic import write_json
+from video_pipeline.io.record import Record
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.quality import RecordSource
 from video_pipeline.strips import StripIndex, strips_path
@@ -52,12 +55,19 @@ class Thumbnailer:
     """Strips for the records of one task, written under `root/thumbs/`."""
 
     def __init__(
-        self, cfg: Config, root: Path, size: int = 160, source: RecordSource | None = None
+        self,
+        cfg: Config,
+        root: Path,
+        size: int = 160,
+        source: RecordSource | None = None,
+        keys: Collection[str] | None = None,
     ) -> None:
+        """`keys`: the records that will be shown (the run's strips of others are not
+        indexed, so a run of millions costs one pass over its strips, not their keys)."""
         self.cfg = cfg
         self.root = root
         self.size = size
-        self.stored = _stored_strips(source) if source is not None else None
+        self.stored = _stored_strips(source, keys) if source is not None else None
         self.decoded = 0  # videos decoded for want of a stored strip
         self._dataset: Any = None
 
@@ -91,25 +101,23 @@ class Thumbnailer:
             self._setup()
         return self._dataset
 
-    def strip(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+    def strip(self, rec: Record) -> dict[str, Any] | None:
         """`{"frames": [{"src", "t"}], "sampled": n, "width", "height"}`, `{"error": …}`
         when the video cannot be decoded, or None for a record without a video."""
-        raw = rec.get("raw")
+        raw = rec.raw
         if not isinstance(raw, dict) or raw.get(self.cfg.data.video_field) is None:
             return None
-        stored = self.stored.get(rec.get("__key")) if self.stored is not None else None
+        stored = self.stored.get(rec.key) if self.stored is not None else None
         if stored is not None:
             try:
                 return self._write_stored(stored)
             except Exception as e:  # a damaged strip: decode instead
-                log.warning("thumbnail strip of %r unusable: %s", rec.get("__key"), e)
-        kind = (rec.get("error") or {}).get("kind") if rec.get("status") == "error" else None
-        if kind in NOT_DECODED:  # decoding again fails again (or hangs again): don't
-            return {"error": f"the run decoded no frames ({kind})"}
+                log.warning("thumbnail strip of %r unusable: %s", rec.key, e)
+        if rec.error_kind in NOT_DECODED:  # decoding again fails again (or hangs again)
+            return {"error": f"the run decoded no frames ({rec.error_kind})"}
         raw = dict(raw)
-        clip = rec.get("clip")
-        if isinstance(clip, dict):  # a clip of its video: decode within its bounds
-            raw.update(video_start=clip.get("start"), video_end=clip.get("end"))
+        if rec.clip is not None:  # a clip of its video: decode within its bounds
+            raw.update(video_start=rec.clip.get("start"), video_end=rec.clip.get("end"))
         try:
             messages = self._messages(rec, raw)
             sig = self._signature(messages)
@@ -144,9 +152,9 @@ class Thumbnailer:
         os.replace(tmp, index)
         return data
 
-    def _messages(self, rec: dict[str, Any], raw: dict[str, Any]) -> list[dict[str, Any]]:
+    def _messages(self, rec: Record, raw: dict[str, Any]) -> list[dict[str, Any]]:
         video = raw.get(self.cfg.data.video_field)
-        sample = {"__key": rec.get("__key"), "raw": raw, "__video": video}
+        sample = {"__key": rec.key, "raw": raw, "__video": video}
         sample["__video_uri"] = self.dataset.video_uri(video)
         return self.dataset.task_messages(self.task, sample, raw)
 
@@ -187,9 +195,10 @@ class Thumbnailer:
         folder.mkdir(parents=True, exist_ok=True)
         out = []
         h, w = int(arr.shape[2]), int(arr.shape[3])
+        scale = self.size / max(h, w)  # within a size x size box: a tall video stays tall
+        box = (max(1, round(w * scale)), max(1, round(h * scale)))
         for j in picks:
-            img = Image.fromarray(arr[j].transpose(1, 2, 0))
-            img = img.resize((self.size, max(1, round(h * self.size / w))), Image.BILINEAR)
+            img = Image.fromarray(arr[j].transpose(1, 2, 0)).resize(box, Image.BILINEAR)
             name = f"{j:04d}.jpg"
             img.save(folder / name, quality=85)
             t = indices[j] / fps if fps and j < len(indices) else None
@@ -200,11 +209,11 @@ class Thumbnailer:
         return data
 
 
-def _stored_strips(source: RecordSource) -> StripIndex:
+def _stored_strips(source: RecordSource, keys: Collection[str] | None) -> StripIndex:
     """The strips beside a merged output, or in the sidecars of the rank journals."""
     if source.merged:
-        return StripIndex([strips_path(source.files[0])])
-    return StripIndex([strips_path(p) for p in source.files], source.fingerprint)
+        return StripIndex([strips_path(source.files[0])], keys=keys)
+    return StripIndex([strips_path(p) for p in source.files], source.fingerprint, keys)
 
 
 def _profile(cfg: Config) -> ModelProfile:

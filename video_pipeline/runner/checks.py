@@ -72,8 +72,10 @@ PROBED_VIDEOS = 3  # remote videos asked for before any rank starts
 
 def check_storage(cfg: Config) -> None:
     """The first few remote videos of the input, asked for (a HEAD or a stat) before the
-    model loads: when the storage refuses every one (credentials), or a protocol's
-    library is missing, the run stops here with one message instead of in every rank."""
+    model loads: when the storage refuses every one (credentials), their host does not
+    resolve, their bucket does not exist, or a protocol's library is missing, the run
+    stops here with one message naming the storage prefix instead of in every rank (or
+    with an error record for every video)."""
     import json
 
     from video_pipeline.errors import SampleError
@@ -93,7 +95,15 @@ def check_storage(cfg: Config) -> None:
             urls.append(url)
         if len(urls) >= PROBED_VIDEOS:
             break
-    failures = []
+    from video_pipeline.storage import probe
+
+    for url in urls:  # before any fetch, whose retries would only say "failed"
+        why = probe.unresolved(url, cfg.storage)
+        if why is not None:
+            raise ConfigError(
+                [f"storage: {why}: no video of {probe.where(url, cfg.storage)} can be fetched"]
+            )
+    failures, fs = [], None
     for url in urls:
         try:
             fs, path = filesystem(url, cfg.storage)
@@ -103,6 +113,16 @@ def check_storage(cfg: Config) -> None:
             if e.kind == "internal_error":  # no library for the protocol
                 raise ConfigError([f"storage: {e.message}"]) from None
             failures.append(e)
+    if fs is not None and failures and all(e.kind == "video_not_found" for e in failures):
+        bucket = probe.missing_bucket(fs, urls[0])
+        if bucket is not None:
+            raise ConfigError(
+                [
+                    f"storage: the bucket {bucket!r} does not exist: the first "
+                    f"{len(failures)} remote videos ({urls[0]}, ...) cannot be found there; "
+                    f"check the video URLs and {probe.where(urls[0], cfg.storage)}"
+                ]
+            )
     if failures and all(e.kind == "fetch_denied" for e in failures):
         prefix = max(
             (p for p in cfg.storage.prefixes if urls[0].startswith(p)), key=len, default=None

@@ -4,24 +4,39 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from video_pipeline.config.errors import problems
+
 
 class ParseError(ValueError):
     """The model's answer does not have the shape the task needs (kept as an error record)."""
+
+
+class Params(BaseModel):
+    """A task's `task_params` (minus `dataset`): unknown keys refused, no coercion.
+
+    Defaults document the task; the task reads its params from the config's mapping.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Task:
     """A question asked of every video.
 
     Subclasses set `name` (the registry key, used in `run.task`), may set
-    `dataset_name`, and implement `build_messages` and `parse`. `params` holds the
-    config's `task_params` (minus `dataset`). Bump `version` when a change to the code
-    changes answers, so that old results are not mixed with new ones.
+    `dataset_name` and `params_model`, and implement `build_messages` and `parse`.
+    `params` holds the config's `task_params` (minus `dataset`). Bump `version` when a
+    change to the code changes answers, so that old results are not mixed with new ones.
     """
 
     name: ClassVar[str] = ""
     dataset_name: ClassVar[str] = "qwen_video"
     version: ClassVar[str] = "1"
-    # Keys `task_params` may hold; None accepts anything.
+    # The model `task_params` must fit; None accepts anything (or the keys of
+    # `allowed_params`, the older way to declare them).
+    params_model: ClassVar[type[Params] | None] = None
     allowed_params: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **params: Any) -> None:
@@ -30,14 +45,23 @@ class Task:
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> list[str]:
         """Messages for bad `task_params`, each naming the key; empty when fine."""
-        if cls.allowed_params is None:
+        model = cls.params_model
+        if model is None and cls.allowed_params is not None:
+            model = _keys_model(cls.allowed_params)
+        if model is None:
             return []
-        return [
-            f"task_params.{k} is not a parameter of task {cls.name!r}; "
-            f"allowed: {', '.join(cls.allowed_params) or '(none)'}"
-            for k in params
-            if k not in cls.allowed_params
-        ]
+        try:
+            model.model_validate(params)
+        except ValidationError as e:
+            return problems(e, model, params, "task_params", unknown=cls._unknown_param)
+        return []
+
+    @classmethod
+    def _unknown_param(cls, key: str, allowed: list[str]) -> str:
+        return (
+            f"task_params.{key} is not a parameter of task {cls.name!r}; "
+            f"allowed: {', '.join(allowed) or '(none)'}"
+        )
 
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         """Chat messages for one sample; `sample["__video_uri"]` names the video."""
@@ -75,3 +99,10 @@ class Task:
             }
         )
         return messages
+
+
+def _keys_model(keys: tuple[str, ...]) -> type[Params]:
+    """A params model taking `keys`, any value each (for `allowed_params`)."""
+    from pydantic import create_model
+
+    return create_model("Params", __base__=Params, **{k: (Any, None) for k in keys})

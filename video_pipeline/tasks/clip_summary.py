@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from video_pipeline.io.keys import format_seconds
-from video_pipeline.tasks.base import ParseError, Task
+from video_pipeline.tasks.base import Params, ParseError, Task
 from video_pipeline.tasks.registry import register_task
 
 DEFAULT_PROMPT = (
@@ -18,19 +20,16 @@ DEFAULT_PROMPT = (
 )
 
 
+class ClipSummaryParams(Params):
+    prompt: str = Field(DEFAULT_PROMPT, description="the question asked")
+    system: str = Field("You are a helpful assistant.", description="the system message")
+
+
 @register_task
 class ClipSummaryTask(Task):
     name = "clip_summary"
     dataset_name = "clip_captions"
-    allowed_params = ("prompt", "system")
-
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> list[str]:
-        errs = super().check_params(params)
-        for key in ("prompt", "system"):
-            if key in params and not isinstance(params[key], str):
-                errs.append(f"task_params.{key} must be a string, got {params[key]!r}")
-        return errs
+    params_model = ClipSummaryParams
 
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         lines = [

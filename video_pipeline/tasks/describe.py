@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from video_pipeline.tasks.base import ParseError, Task
+from pydantic import Field
+
+from video_pipeline.tasks.base import Params, ParseError, Task
 from video_pipeline.tasks.registry import register_task
 
 DEFAULT_PROMPT = (
@@ -13,18 +15,15 @@ DEFAULT_PROMPT = (
 )
 
 
+class DescribeParams(Params):
+    prompt: str = Field(DEFAULT_PROMPT, description="the question asked")
+    system: str = Field("You are a helpful assistant.", description="the system message")
+
+
 @register_task
 class DescribeTask(Task):
     name = "describe"
-    allowed_params = ("prompt", "system")
-
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> list[str]:
-        errs = super().check_params(params)
-        for key in ("prompt", "system"):
-            if key in params and not isinstance(params[key], str):
-                errs.append(f"task_params.{key} must be a string, got {params[key]!r}")
-        return errs
+    params_model = DescribeParams
 
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         return self.video_first(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from video_pipeline.registry import Registry, RegistryError
 from video_pipeline.tasks.base import Task
 
-TASKS: Registry[type[Task]] = Registry("task")
+TASKS: Registry[type[Task]] = Registry("task", base_cls=Task)
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise RegistryError(f"@register_task needs a Task subclass, got {cls!r}")
+    TASKS.check(cls)
     if not cls.name:
         raise RegistryError(f"{cls.__qualname__} must set a non-empty `name` to be registered")
     return TASKS.add(cls.name, cls)

@@ -8,11 +8,13 @@ early (max_tokens, an end token the grammar does not mask) and leave invalid JSO
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
+from pydantic import Field, field_validator
 
-from video_pipeline.tasks.base import ParseError, Task
+from video_pipeline.config.errors import Says, problem_error
+from video_pipeline.tasks.base import Params, ParseError, Task
 from video_pipeline.tasks.registry import register_task
 
 # Field name -> JSON schema of its value.
@@ -24,30 +26,35 @@ FIELDS: dict[str, dict[str, Any]] = {
     "camera": {"type": "string"},
 }
 DEFAULT_FIELDS = list(FIELDS)
+_COUNT = Says(must="be an integer >= 1")
+
+
+class CaptionParams(Params):
+    fields: Annotated[list[str], Says(must="be a non-empty list")] = Field(
+        default_factory=lambda: list(DEFAULT_FIELDS),
+        min_length=1,
+        description=f"fields of the answer, a subset of {', '.join(FIELDS)}",
+    )
+    prompt: str | None = Field(None, description="the question; null: one naming the fields")
+    system: str = Field("You are a helpful assistant.", description="the system message")
+    max_items: Annotated[int, _COUNT] = Field(8, ge=1, description="longest list field")
+    max_chars: Annotated[int, _COUNT] = Field(1000, ge=1, description="longest string")
+
+    @field_validator("fields")
+    @classmethod
+    def _known(cls, fields: list[str]) -> list[str]:
+        bad = [f for f in fields if f not in FIELDS]
+        if bad:
+            raise problem_error(
+                [f"task_params.fields has unknown field(s) {bad}; allowed: {', '.join(FIELDS)}"]
+            )
+        return fields
 
 
 @register_task
 class StructuredCaptionTask(Task):
     name = "structured_caption"
-    allowed_params = ("fields", "prompt", "system", "max_items", "max_chars")
-
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> list[str]:
-        errs = super().check_params(params)
-        fields = params.get("fields", DEFAULT_FIELDS)
-        if not isinstance(fields, list) or not fields:
-            errs.append(f"task_params.fields must be a non-empty list, got {fields!r}")
-        else:
-            bad = [f for f in fields if f not in FIELDS]
-            if bad:
-                errs.append(
-                    f"task_params.fields has unknown field(s) {bad}; allowed: {', '.join(FIELDS)}"
-                )
-        for name, default in (("max_items", 8), ("max_chars", 1000)):
-            v = params.get(name, default)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                errs.append(f"task_params.{name} must be an integer >= 1, got {v!r}")
-        return errs
+    params_model = CaptionParams
 
     @property
     def fields(self) -> list[str]:

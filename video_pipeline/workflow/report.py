@@ -39,9 +39,25 @@ def shard_rank_stats(wf: Workflow, task: str) -> list[tuple[str, dict[str, Any]]
 def write_report(wf: Workflow, index_html: str) -> None:
     from video_pipeline.report.build import TaskInput, build_report
 
-    tasks = [
+    tasks = []
+    for t in wf.task_names:
         # The first shard's config: the dataset resolves paths as the infer jobs did.
-        TaskInput(t, wf.shard_config(t, wf.shards[0]), _source(wf, t), shard_rank_stats(wf, t))
-        for t in wf.task_names
-    ]
+        cfg = wf.shard_config(t, wf.shards[0])
+        task = TaskInput(t, cfg, _source(wf, t), shard_rank_stats(wf, t))
+        tasks.append(task)
+        if wf.clips.enabled:
+            task.videos = wf.layout.result(t, ".videos.jsonl")
+        if wf.clips.summary:
+            from video_pipeline.clips.summary import summary_config, summary_input
+
+            src = wf.summary_source(t)
+            found = RecordSource(
+                (
+                    wf.layout.result(t, ".summary.jsonl"),
+                    wf.layout.result(t, ".summary.errors.jsonl"),
+                )
+            )
+            task.summaries = found
+            summary = summary_config(src, summary_input(src))
+            tasks.append(TaskInput(f"{t}.summary", summary, found, frames=False))
     build_report(tasks, Path(index_html).parent, title=f"video-pipeline report: {wf.layout.outdir}")

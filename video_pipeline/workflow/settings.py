@@ -9,13 +9,16 @@ parses the workflow, so a bad key fails before any job starts.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from video_pipeline.config import Config, ConfigError, load_config
-from video_pipeline.config.loader import build_section, load_task_specs, task_dict
-from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, TaskSpec
+from pydantic import BeforeValidator, Field, ValidationError, WithJsonSchema, model_validator
+
+from video_pipeline.config import Config, ConfigError
+from video_pipeline.config.errors import Says, problem_error, problems
+from video_pipeline.config.loader import validate
+from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, Section, TaskSpec
+from video_pipeline.config.tasks import check_task_params, task_config
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.storage.urls import is_remote
 from video_pipeline.workflow.layout import Layout
@@ -39,30 +42,75 @@ MANAGED = {
 }
 
 
-@dataclass
-class WorkflowSettings:
-    input: str
-    tasks: list[Any]
-    outdir: str = "results"
-    num_shards: int = 1
-    gpus_per_job: int = 1
-    cpu_ranks: int = 1
-    device: Literal["auto", "cpu"] = "auto"
-    gpu_ids: list[Any] | None = None
-    gpu_lock_dir: str = "/tmp/video-pipeline-gpu-locks"
-    gpu_claim_timeout_s: float | None = None
-    fresh: bool = False
-    share_decode: bool = False
-    report: bool = False  # build <outdir>/report/index.html as part of `all`
+def _cli_bool(value: Any) -> Any:
+    """`--config fresh=true` reaches the config as the string 'true' (Snakemake's own
+    parser only turns `True` and `False` into booleans); accept both spellings."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
 
-    def check(self) -> list[str]:
+
+CliBool = Annotated[
+    bool,
+    BeforeValidator(_cli_bool),
+    WithJsonSchema(
+        {"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": "^(?i:true|false)$"}]}
+    ),
+]
+
+
+class WorkflowSettings(Section):
+    """The workflow's own top-level keys."""
+
+    input: str = Field(description="JSONL, one video per line, a path or a URL ([Input](input.md))")
+    tasks: Annotated[list[TaskSpec], Says(must="list at least one task", got=False)] = Field(
+        min_length=1,
+        description="one output per entry, `<outdir>/<name>.jsonl`: a task name, or a mapping "
+        "of `name`, `task` (default: the name), `sampling` and `task_params` overrides",
+    )
+    outdir: str = Field("results", description="everything the run writes goes under this folder")
+    num_shards: int = Field(1, ge=1, description="input split by a stable hash of each row's key")
+    gpus_per_job: Annotated[int, Says(note=" (0 = CPU ranks)")] = Field(
+        1,
+        ge=0,
+        description="GPUs per infer job, one torchrun rank per `vllm.tensor_parallel_size` of "
+        "them; 0 = CPU ranks",
+    )
+    cpu_ranks: int = Field(1, ge=1, description="ranks per job when `gpus_per_job` is 0")
+    device: Literal["auto", "cpu"] = Field(
+        "auto",
+        description="`auto`: ranks on the job's GPUs; `cpu`: ranks on CPU even when the job "
+        "holds GPU ids (tests the scheduling)",
+    )
+    gpu_ids: list[Any] | None = Field(
+        None, description="pool jobs claim GPU ids from; null = all visible GPUs"
+    )
+    gpu_lock_dir: str = Field(
+        "/tmp/video-pipeline-gpu-locks",
+        description="lock files of claimed ids (local disk)",
+    )
+    gpu_claim_timeout_s: Annotated[float | None, Says(note=" or null")] = Field(
+        None, gt=0, description="give up waiting for free GPUs after this; null = wait"
+    )
+    fresh: CliBool = Field(
+        False,
+        description="jobs that run set their journals aside and start over (use with "
+        "`--forcerun`, see [Workflow](workflow.md))",
+    )
+    share_decode: CliBool = Field(
+        False,
+        description="one job per shard runs every task, decoding each video once (tasks must "
+        "use the same dataset settings)",
+    )
+    report: CliBool = Field(
+        False,
+        description="`all` also builds `<outdir>/report/index.html` (frames beside answers, "
+        "quality flags, charts; see [Report](report.md))",
+    )
+
+    @model_validator(mode="after")
+    def _across(self) -> WorkflowSettings:
         errs = []
-        if self.num_shards < 1:
-            errs.append(f"num_shards must be >= 1, got {self.num_shards}")
-        if self.gpus_per_job < 0:
-            errs.append(f"gpus_per_job must be >= 0 (0 = CPU ranks), got {self.gpus_per_job}")
-        if self.cpu_ranks < 1:
-            errs.append(f"cpu_ranks must be >= 1, got {self.cpu_ranks}")
         if self.gpu_ids is not None:
             ids = [str(i) for i in self.gpu_ids]
             bad = [i for i in self.gpu_ids if not isinstance(i, (str, int)) or isinstance(i, bool)]
@@ -75,11 +123,14 @@ class WorkflowSettings:
                     f"gpus_per_job ({self.gpus_per_job}) must be <= the number of gpu_ids "
                     f"({len(ids)})"
                 )
-        if self.gpu_claim_timeout_s is not None and self.gpu_claim_timeout_s <= 0:
-            errs.append(f"gpu_claim_timeout_s must be > 0 or null, got {self.gpu_claim_timeout_s}")
-        if not self.tasks:
-            errs.append("tasks must list at least one task")
-        return errs
+        seen = set()
+        for i, spec in enumerate(self.tasks):
+            if spec.name in seen:
+                errs.append(f"tasks[{i}].name {spec.name!r} is used twice; names must be unique")
+            seen.add(spec.name)
+        if errs:
+            raise problem_error(errs)
+        return self
 
     @property
     def ranks_per_job(self) -> int:
@@ -96,7 +147,7 @@ class Workflow:
 
     settings: WorkflowSettings
     tasks: dict[str, TaskSpec]
-    base: dict[str, Any]  # the seed's sections as given
+    shell: Config  # the seed's sections, validated once; the tasks fill in the rest
     layout: Layout
     configs: dict[str, Config] = field(default_factory=dict)  # per task, shard-independent
 
@@ -120,7 +171,7 @@ class Workflow:
 
     def quality_settings(self, task: str) -> str:
         q = self.configs[task].quality
-        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(q).items())
+        return " ".join(f"{k}={v}" for k, v in q.model_dump().items())
 
     @property
     def clips(self) -> ClipsConfig:
@@ -144,21 +195,20 @@ class Workflow:
         The summary pass is the workflow's own rule, after the merge: jobs run clips.
         """
         cfg = self.configs[task]
-        data = dataclasses.replace(
-            cfg.data,
-            input_jsonl=self.job_input(shard),
-            output_jsonl=self.layout.journal_stem(task, shard),
-            resume=cfg.data.resume and not self.settings.fresh,
-            base_dir=cfg.data.video_dir,
-        )
-        clips = dataclasses.replace(cfg.clips, summary=False)
-        return dataclasses.replace(cfg, data=data, clips=clips)
+        data = {
+            "input_jsonl": self.job_input(shard),
+            "output_jsonl": self.layout.journal_stem(task, shard),
+            "resume": cfg.data.resume and not self.settings.fresh,
+            "base_dir": cfg.data.video_dir,
+        }
+        clips = cfg.clips.model_copy(update={"summary": False})
+        return cfg.model_copy(update={"data": cfg.data.model_copy(update=data), "clips": clips})
 
     def summary_source(self, task: str) -> Config:
         """The clip task whose summary pass runs in work/{task}/summary/."""
         cfg = self.shard_config(task, self.layout.shard_name(0))
-        data = dataclasses.replace(cfg.data, output_jsonl=self.layout.summary_stem(task))
-        return dataclasses.replace(cfg, data=data)
+        data = cfg.data.model_copy(update={"output_jsonl": self.layout.summary_stem(task)})
+        return cfg.model_copy(update={"data": data})
 
     def summary_fingerprint(self, task: str) -> str:
         """What identifies a task's summaries (its captions' fingerprint included)."""
@@ -175,18 +225,20 @@ class Workflow:
         """
         first = next(iter(self.configs.values()))
         data = {
-            **self.base.get("data", {}),
             "input_jsonl": self.job_input(shard),
             "output_jsonl": self.layout.journal_stem(TASK_PLACEHOLDER, shard),
             "base_dir": first.data.video_dir,
+            "resume": first.data.resume and not self.settings.fresh,
         }
-        if self.settings.fresh:
-            data["resume"] = False
-        tasks = [dataclasses.asdict(spec) for spec in self.tasks.values()]
-        base = {**self.base, "data": data, "tasks": tasks}
-        if "clips" in base:
-            base["clips"] = {**base["clips"], "summary": False}
-        return load_config(data=base)
+        group = self.shell.model_copy(
+            update={
+                "data": self.shell.data.model_copy(update=data),
+                "clips": self.shell.clips.model_copy(update={"summary": False}),
+                "tasks": list(self.tasks.values()),
+            }
+        )
+        check_task_params(group)
+        return group
 
 
 def missing_input_message(path: str) -> str:
@@ -216,46 +268,49 @@ def missing_model_message(wf: Workflow) -> str | None:
 
 
 def load_workflow(config: dict[str, Any]) -> Workflow:
-    """Validate Snakemake's config mapping; raises ConfigError listing every problem."""
+    """Validate Snakemake's config mapping; raises ConfigError listing every problem.
+
+    No I/O: a remote `input` is copied by `with_local_input`."""
     if not isinstance(config, dict):
         raise ConfigError([f"the top level must be a mapping, got {type(config).__name__}"])
     errs: list[str] = []
-    wf_fields = [f.name for f in dataclasses.fields(WorkflowSettings)]
-    for key in config:
-        if key not in wf_fields and key not in SEED_SECTIONS:
-            errs.append(f"unknown key {key!r}; allowed: {', '.join([*wf_fields, *SEED_SECTIONS])}")
     base = {k: config[k] for k in SEED_SECTIONS if config.get(k) is not None}
     for path, instead in MANAGED.items():
         section, key = path.split(".")
         if isinstance(base.get(section), dict) and key in base[section]:
             errs.append(f"{path} is set by the workflow for each job; use `{instead}` instead")
-    raw = {
-        k: _cli_bool(config[k]) if k in _BOOL_KEYS else config[k] for k in wf_fields if k in config
-    }
-    settings = build_section(WorkflowSettings, raw, "", errs)
-    if settings is not None:
-        errs += settings.check()
-    if errs or settings is None:
-        raise ConfigError([e.removeprefix(".") for e in errs])
+    settings = _settings({k: v for k, v in config.items() if k not in SEED_SECTIONS}, errs)
+    if settings is None:
+        raise ConfigError(errs)
     layout = Layout(settings.outdir)
-    if is_remote(settings.input):
-        base = _local_input(settings, base, layout, errs)
-        if errs:
-            raise ConfigError(errs)
-    tasks = {spec.name: spec for spec in load_task_specs(settings.tasks, errs)}
+    tasks = {spec.name: spec for spec in settings.tasks}
+    data = {**base.get("data", {}), "input_jsonl": settings.input}
+    if is_remote(settings.input):  # relative video paths resolve against the remote folder
+        from video_pipeline.storage.urls import parent
+
+        data.setdefault("base_dir", parent(settings.input))
+    data["output_jsonl"] = layout.journal_stem(TASK_PLACEHOLDER, layout.shard_name(0))
+    try:
+        shell = validate({**base, "data": data})
+    except ConfigError as e:  # each task would run with these problems
+        each = [f"tasks[{i}] ({n}): {p}" for i, n in enumerate(tasks) for p in e.problems]
+        raise ConfigError(errs + each) from None
     configs: dict[str, Config] = {}
     for i, spec in enumerate(tasks.values()):
         where = f"tasks[{i}] ({spec.name})"
+        stem = layout.journal_stem(spec.name, layout.shard_name(0))
         try:
-            data = {**base, "data": {**base.get("data", {}), "input_jsonl": settings.input}}
-            stem = layout.journal_stem(spec.name, layout.shard_name(0))
-            configs[spec.name] = load_config(data=task_dict(data, spec, stem))
+            configs[spec.name] = one = task_config(shell, spec, stem)
+            check_task_params(one)
+        except ValidationError as e:
+            over = {**shell.sampling.model_dump(), **spec.sampling}
+            errs += [f"{where}: {p}" for p in problems(e, type(shell.sampling), over, "sampling")]
         except ConfigError as e:
             errs += [f"{where}: {p}" for p in e.problems]
     errs += _tensor_parallel_problems(settings, configs)
     if errs:
         raise ConfigError(errs)
-    wf = Workflow(settings, tasks, base, layout, configs)
+    wf = Workflow(settings, tasks, shell, layout, configs)
     if settings.share_decode and len(tasks) > 1:
         try:
             wf.group_config(layout.shard_name(0))
@@ -264,25 +319,53 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
     return wf
 
 
-def _local_input(
-    settings: WorkflowSettings, base: dict[str, Any], layout: Layout, errs: list[str]
-) -> dict[str, Any]:
-    """A remote `input` is copied under `outdir` (again only when it changed); the jobs
-    read the copy, relative video paths resolve against the remote folder."""
-    from video_pipeline.config.loader import storage_config
-    from video_pipeline.storage.inputs import local_input
-    from video_pipeline.storage.urls import parent
-
-    url = settings.input
+def _settings(raw: dict[str, Any], errs: list[str]) -> WorkflowSettings | None:
+    """The workflow's own keys; problems go to `errs`. With bad entries of `tasks` alone,
+    the good ones are returned to be checked too (every problem at once)."""
     try:
-        storage = storage_config(base.get("storage") or {})
-        settings.input = str(local_input(url, storage, layout.inputs()))
-    except (ConfigError, ValueError) as e:
-        errs.append(f"input: {e}")
-        return base
-    data = dict(base.get("data") or {})
-    data.setdefault("base_dir", parent(url))
-    return {**base, "data": data}
+        return WorkflowSettings.model_validate(raw)
+    except ValidationError as e:
+        only_tasks = all(err["loc"][:1] == ("tasks",) and len(err["loc"]) > 2 for err in e.errors())
+        settings = _good_tasks(raw) if only_tasks and not errs else None
+        errs += problems(e, WorkflowSettings, raw, unknown=_unknown_key)
+        return settings
+
+
+def _good_tasks(raw: dict[str, Any]) -> WorkflowSettings | None:
+    """The settings with the bad entries of `tasks` left out; None if that is not enough."""
+    good = []
+    for entry in raw.get("tasks") or []:
+        try:
+            good.append(TaskSpec.model_validate(entry))
+        except ValidationError:
+            continue
+    try:
+        return WorkflowSettings.model_validate({**raw, "tasks": good})
+    except ValidationError:
+        return None
+
+
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    return f"unknown key {key!r}; allowed: {', '.join([*allowed, *SEED_SECTIONS])}"
+
+
+def with_local_input(wf: Workflow) -> Workflow:
+    """A remote `input` copied under `outdir` (again only when it changed): the jobs
+    read the copy. Kept out of `load_workflow`, which does no I/O."""
+    from video_pipeline.storage.inputs import local_input
+
+    if not is_remote(wf.settings.input):
+        return wf
+    try:
+        path = str(local_input(wf.settings.input, wf.shell.storage, wf.layout.inputs()))
+    except ValueError as e:
+        raise ConfigError([f"input: {e}"]) from None
+    wf.settings = wf.settings.model_copy(update={"input": path})
+    for name, cfg in wf.configs.items():
+        wf.configs[name] = cfg.model_copy(
+            update={"data": cfg.data.model_copy(update={"input_jsonl": path})}
+        )
+    return wf
 
 
 def _tensor_parallel_problems(settings: WorkflowSettings, configs: dict[str, Config]) -> list[str]:
@@ -300,13 +383,3 @@ def _tensor_parallel_problems(settings: WorkflowSettings, configs: dict[str, Con
 
 
 SHARED = "_shared"  # work/ folder of share_decode jobs; task names cannot start with "_"
-
-_BOOL_KEYS = {f.name for f in dataclasses.fields(WorkflowSettings) if f.type == "bool"}
-
-
-def _cli_bool(value: Any) -> Any:
-    """`--config fresh=true` reaches the config as the string 'true' (Snakemake's own
-    parser only turns `True` and `False` into booleans); accept both spellings."""
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value

@@ -9,7 +9,6 @@ and shard (one per task for `launch`), each with its `launch` config (whose
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from video_pipeline.config import Config, ConfigError, load_config
-from video_pipeline.config.loader import _apply_override, task_configs
+from video_pipeline.config.loader import apply_override, task_configs
 
 # The repository's defaults, which the Snakefile loads before any --configfile.
 WORKFLOW_DEFAULTS = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -107,14 +106,14 @@ def load_run(
         units = _narrow(units, task, shard)
         kept = {u.task for u in units}
         return Run("launch", units, None, [(u.task, u.config) for u in units if u.task in kept])
-    from video_pipeline.workflow.settings import load_workflow
+    from video_pipeline.workflow.settings import load_workflow, with_local_input
 
     data = read_yaml(WORKFLOW_DEFAULTS) if WORKFLOW_DEFAULTS.exists() else {}
     for layer in layers:
         data = merge_config(data, layer)
     for item in overrides:
-        _apply_override(data, item, str(paths[-1]))
-    wf = load_workflow(data)
+        apply_override(data, item, str(paths[-1]))
+    wf = with_local_input(load_workflow(data))
     units = [
         Unit(t, s, wf.shard_config(t, s), wf.layout.part(t, s))
         for t in wf.task_names
@@ -129,7 +128,7 @@ def load_run(
 
 
 def _with_output(cfg: Config, output: str) -> Config:
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, output_jsonl=output))
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"output_jsonl": output})})
 
 
 def _narrow(units: list[Unit], task: str | None, shard: str | None) -> list[Unit]:

@@ -70,11 +70,57 @@
         ]),
       );
       box.append(tables);
+      if (t.videos) box.append(videosBox(s.tasks.indexOf(t), t.videos));
       const charts = el("div", { class: "charts" });
       for (const c of t.charts) charts.append(el("img", { src: c.src, alt: c.title, title: c.title }));
       box.append(charts);
       root.append(box);
     }
+  }
+
+  // A clip task's videos: the roll-up's counts, and a sample of videos (their clips in
+  // time order, their summary beside them) loaded from its data file when opened.
+  R.videoSample = function (t, videos) {
+    const box = document.getElementById("videos-" + t);
+    box.replaceChildren(...videos.map(videoCard));
+    box.setAttribute("data-ready", "1");
+  };
+
+  function videosBox(t, v) {
+    const counts = Object.entries(v.counts).map(([k, n]) => [k, fmt(n)]);
+    const box = el("div", { class: "videos" }, el("h3", {}, "Videos"),
+      el("div", { class: "tables" },
+        table(["videos", "count"], [["all", fmt(v.videos)], ...counts]),
+        table(["clips", ""], [["clips", fmt(v.clips)], ["hours of video", fmt(v.hours)]])));
+    const sample = el("div", { id: "videos-" + t, class: "video-sample", "data-ready": "0" });
+    const more = el("details", {}, el("summary", {}, "a sample of videos: clips and summary"), sample);
+    more.addEventListener("toggle", () => {
+      if (!more.open || sample.getAttribute("data-loading")) return;
+      sample.setAttribute("data-loading", "1");
+      document.head.append(el("script", { src: v.src }));
+    }, { once: false });
+    box.append(more);
+    return box;
+  }
+
+  function videoCard(v) {
+    const c = el("article", { class: "card video " + (v.status === "ok" ? "ok" : "error"), "data-video": v.key });
+    c.append(el("div", { class: "head" }, el("span", { class: "key" }, v.key),
+      el("span", { class: "badge " + (v.status === "ok" ? "ok" : "error") }, v.status),
+      el("span", { class: "badge" }, (v.duration === null ? "?" : v.duration.toFixed(1)) + " s, " +
+        v.ok + " ok, " + v.failed + " failed, " + v.pending + " pending")));
+    if (v.error) c.append(el("div", { class: "message" }, v.error));
+    const sum = v.summary;
+    if (sum && sum.text !== undefined) c.append(el("div", { class: "meta" }, "summary:"), el("div", { class: "answer summary" }, sum.text));
+    else if (sum) c.append(el("div", { class: "message summary" }, "summary: " + sum.error));
+    const rows = v.clips.map((k) => [(k.start ?? 0) + "-" + (k.end ?? "end") + " s", k.status, k.text ?? k.error ?? ""]);
+    if (v.more_clips) rows.push(["", "", "… " + v.more_clips + " more clips"]);
+    if (rows.length) {
+      const t = table(["clip", "status", "caption"], rows);
+      t.classList.add("clips");
+      c.append(t);
+    }
+    return c;
   }
 
   function options(id, items) {
@@ -150,6 +196,7 @@
       head.append(el("span", { class: "badge" },
         "clip " + (r.clip.index ?? "") + " " + (r.clip.start ?? 0) + "-" + (r.clip.end ?? "end") + " s"));
     }
+    if (r.video_key && r.clip) head.append(el("span", { class: "badge" }, "of " + r.video_key));
     c.append(head);
     const fr = r.frames;
     if (fr && fr.frames) {
