@@ -50,7 +50,7 @@ def scan(tmp_path: Path, recs: list[dict], **cfg: Any):
 
 def flagged(s, flag: str) -> list[str]:
     return [
-        s.source.record(int(s.file_index[i]), int(s.offset[i])).key
+        s.source.read(int(s.file_index[i]), int(s.offset[i])).key
         for i in range(len(s))
         if flag in s.flag_names(i)
     ]
@@ -155,7 +155,7 @@ def test_journals_one_record_per_key_result_over_error(tmp_path: Path) -> None:
     write(r1, [ok("a", distinct(1)), ok("b", distinct(2))])
     src = task_source(tmp_path / "o.jsonl", "fp")
     assert not src.merged
-    keys = sorted((r["__key"], r["status"]) for _, _, r in src)
+    keys = sorted((r.key, r.status) for _, _, r in src)
     assert keys == [("a", "ok"), ("b", "ok")]
     write(tmp_path / "o.jsonl", [ok("z", distinct(9))])
     # a merged output without its manifest is not trusted (a merge killed half way)

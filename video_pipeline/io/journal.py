@@ -14,7 +14,7 @@ import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -117,14 +117,7 @@ class JournalWriter:
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[int, Record]]:
-    """(byte offset, record) of each record of a journal or a merged output."""
-    for offset, d in iter_record_dicts(path):
-        yield offset, Record.from_dict(d)
-
-
-def iter_record_dicts(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset, parsed JSON object) of each record of a journal or a merged output,
-    for readers that pass records on as they are.
+    """(byte offset, record) of each record of a journal or a merged output.
 
     A torn last line (a write cut by a crash), a corrupt line or one that is not a
     record is skipped, and a missing file has none: readers of a live run see what
@@ -145,7 +138,7 @@ def iter_record_dicts(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if isinstance(rec, dict) and KEY_FIELD in rec:
-                yield start, rec
+                yield start, Record.from_dict(rec)
 
 
 HEAD_FIELDS = (KEY_FIELD, "status", "fingerprint")

@@ -113,7 +113,7 @@ class TaskScan:
 def scan_task(task: str, source: RecordSource, cfg: QualityConfig, video_field: str) -> TaskScan:
     """Read every record of `source` once and flag its answers."""
     p = _Pass(cfg, video_field)
-    for i, (fi, off, rec) in enumerate(source.records()):
+    for i, (fi, off, rec) in enumerate(source):
         p.add(i, fi, off, rec)
     scan = TaskScan(
         task=task,
@@ -286,6 +286,6 @@ def _flag_outliers(scan: TaskScan, length: np.ndarray, cfg: QualityConfig) -> No
 def _examples(scan: TaskScan, flag: str, mask: np.ndarray) -> None:
     """Keys of the first flagged records, read back from disk."""
     scan.examples[flag] = [
-        scan.source.record(int(scan.file_index[i]), int(scan.offset[i])).key
+        scan.source.read(int(scan.file_index[i]), int(scan.offset[i])).key
         for i in np.flatnonzero(mask)[:EXAMPLES]
     ]

@@ -14,9 +14,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from video_pipeline.io.journal import iter_record_dicts, journal_paths, output_stem
+from video_pipeline.io.journal import iter_records, journal_paths, output_stem
 from video_pipeline.io.record import Record
 
 
@@ -31,39 +30,30 @@ class RecordSource:
     def merged(self) -> bool:
         return self.fingerprint is None
 
-    def records(self) -> Iterator[tuple[int, int, Record]]:
+    def __iter__(self) -> Iterator[tuple[int, int, Record]]:
         """(file index, byte offset, record) of every record."""
-        for i, offset, d in self:
-            yield i, offset, Record.from_dict(d)
-
-    def record(self, file_index: int, offset: int) -> Record:
-        """The record at `offset` of file `file_index` (a place `records` gave)."""
-        return Record.from_dict(self.read(file_index, offset))
-
-    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
-        """(file index, byte offset, record as parsed JSON) of every record."""
         if self.merged:
             for i, path in enumerate(self.files):
-                for offset, rec in iter_record_dicts(path):
+                for offset, rec in iter_records(path):
                     yield i, offset, rec
             return
         yield from self._journal_records()
 
-    def _journal_records(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def _journal_records(self) -> Iterator[tuple[int, int, Record]]:
         from video_pipeline.merge import collect
 
         best, _dups = collect([Path(p) for p in self.files], self.fingerprint or "")
         chosen = {(j, offset) for j, offset, _ok in best.values()}
         for i, path in enumerate(self.files):
-            for offset, rec in iter_record_dicts(path):
+            for offset, rec in iter_records(path):
                 if (i, offset) in chosen:
                     yield i, offset, rec
 
-    def read(self, file_index: int, offset: int) -> dict[str, Any]:
-        """The parsed JSON object at `offset` of file `file_index`."""
+    def read(self, file_index: int, offset: int) -> Record:
+        """The record at `offset` of file `file_index` (a place iterating gave)."""
         with open(self.files[file_index], "rb") as f:
             f.seek(offset)
-            return json.loads(f.readline())
+            return Record.from_dict(json.loads(f.readline()))
 
 
 def errors_path(output_jsonl: str | Path) -> str:
