@@ -213,6 +213,7 @@ def synthetic_journals(
     from video_pipeline.fingerprint import fingerprint
     from video_pipeline.io.journal import JournalWriter, journal_path
     from video_pipeline.io.jsonl import iter_lines, parse_line
+    from video_pipeline.io.record import RecordError
     from video_pipeline.runner.records import error_record, ok_record
 
     paths = [journal_path(cfg.data.output_jsonl, r) for r in range(ranks)]
@@ -231,13 +232,14 @@ def synthetic_journals(
             raw = parse_line(line, lineno)
             key = raw["path"]
             rank = i % ranks
-            timing = {"decode_s": 0.0123, "engine_s": 0.4567}
+            timing = (0.0123, 0.4567)  # decode_s, engine_s
             if error_every and i % error_every == error_every - 1:
-                err = {"kind": "decode_error", "message": "torchcodec: RuntimeError: bad frame"}
-                rec = error_record(key, fp, "describe", raw, rank, err, timing=timing)
+                err = RecordError("decode_error", "torchcodec: RuntimeError: bad frame")
+                rec = error_record(key, fp, "describe", raw, rank, err, None, *timing)
             else:
                 out = Finished(f"r{rank}-{i}", text, 1800, 64, "stop", 0)
-                rec = ok_record(key, fp, "describe", raw, rank, out, {"description": text}, timing)
+                result = {"description": text}
+                rec = ok_record(key, fp, "describe", raw, rank, out, result, *timing)
             writers[rank].write(rec)
     finally:
         for w in writers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from video_pipeline.errors import error_dict
+from video_pipeline.errors import record_error
 
 
 def test_a_real_decoder_message_loses_its_source_paths(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_a_real_decoder_message_loses_its_source_paths(tmp_path: Path) -> None:
     else:
         raise AssertionError("torchcodec opened 100 zero bytes")
     assert ".cpp:" in raw  # what the decoder says, as of torchcodec 0.17
-    message = error_dict("decode_error", raw)["message"]
+    message = record_error("decode_error", raw).message
     assert ".cpp" not in message and "/__w/" not in message
     assert "Could not open input file" in message and str(bad) in message
 
@@ -29,6 +29,6 @@ def test_c10_traces_are_cut_and_plain_messages_kept() -> None:
         "RuntimeError: boom Exception raised from f at /src/a.cpp:12 (most recent call "
         "first):\nframe #0: g"
     )
-    assert error_dict("decode_error", traced)["message"] == "RuntimeError: boom"
+    assert record_error("decode_error", traced).message == "RuntimeError: boom"
     plain = "no such file: /data/videos/a.h"  # a path that merely looks like a header
-    assert error_dict("video_not_found", plain)["message"] == plain
+    assert record_error("video_not_found", plain).message == plain

@@ -22,8 +22,9 @@ from tests.helpers import REPO
 from video_pipeline.config import ConfigError
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_path
+from video_pipeline.io.record import Record, RecordError
 from video_pipeline.runner.lock import lock_path
-from video_pipeline.runner.records import base_record, error_record
+from video_pipeline.runner.records import error_record
 from video_pipeline.status import run_status
 from video_pipeline.workflow.targets import Unit, load_run
 
@@ -37,14 +38,14 @@ def _write(path: Path, lines: list[dict]) -> None:
 
 def _journal(unit: Unit, oks: int, errors: dict[str, int], rank: int = 0) -> None:
     fp = fingerprint(unit.config)
-    recs = [base_record(f"{unit.shard}-ok{i}", "ok", fp, unit.task, {}, rank) for i in range(oks)]
+    recs = [Record.new(f"{unit.shard}-ok{i}", "ok", fp, unit.task, {}, rank) for i in range(oks)]
     for kind, n in errors.items():
         recs += [
-            error_record(f"{unit.shard}-{kind}{i}", fp, unit.task, {}, rank, {"kind": kind})
+            error_record(f"{unit.shard}-{kind}{i}", fp, unit.task, {}, rank, RecordError(kind, ""))
             for i in range(n)
         ]
-    stale = base_record("old-answer", "ok", "0123abcd", unit.task, {}, rank)  # another config
-    _write(journal_path(unit.config.data.output_jsonl, rank), [stale, *recs])
+    stale = Record.new("old-answer", "ok", "0123abcd", unit.task, {}, rank)  # another config
+    _write(journal_path(unit.config.data.output_jsonl, rank), [r.to_dict() for r in [stale, *recs]])
 
 
 @pytest.fixture

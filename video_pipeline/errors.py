@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from video_pipeline.io.record import RecordError
+
 
 @dataclass(frozen=True)
 class ErrorKind:
@@ -50,16 +52,17 @@ class SampleError(Exception):
         self.kind = kind
         self.message = message
 
+    def record_error(self) -> RecordError:
+        return record_error(self.kind, self.message)
+
     def to_dict(self) -> dict[str, Any]:
-        return error_dict(self.kind, self.message)
+        """The error as a dataset item in the seed's contract holds it."""
+        return self.record_error().to_dict()
 
 
-def error_dict(kind: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "message": bounded(without_native_frames(message)),
-        "transient": ERROR_KINDS[kind].transient,
-    }
+def record_error(kind: str, message: str) -> RecordError:
+    """The error of a record: its kind's retry rule, the message cleaned and bounded."""
+    return RecordError(kind, bounded(without_native_frames(message)), ERROR_KINDS[kind].transient)
 
 
 # "SingleStreamDecoder, /__w/.../SingleStreamDecoder.cpp:41, Could not open ...": the

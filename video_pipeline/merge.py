@@ -26,6 +26,7 @@ from video_pipeline.io.journal import journal_paths, output_stem, parse_record, 
 from video_pipeline.io.jsonl import RowError, iter_lines, parse_line
 from video_pipeline.io.keys import line_key, row_key
 from video_pipeline.io.outputs import publish
+from video_pipeline.io.record import Record
 from video_pipeline.strips import StripIndex, strips_path
 
 
@@ -94,8 +95,8 @@ def collect(paths: list[Path], fp: str) -> tuple[dict[str, tuple[int, int, bool]
                         if prev is None or not prev[2]:
                             best[head.key] = (j, offset, True)
                     elif prev is None or not prev[2]:
-                        rec = parse_record(line) or {}
-                        t = float(rec.get("time") or 0.0)
+                        rec = parse_record(line)
+                        t = rec.time if rec is not None else 0.0
                         if prev is None or t >= error_time[head.key]:
                             best[head.key] = (j, offset, False)
                             error_time[head.key] = t
@@ -167,7 +168,7 @@ def merge_outputs(
                 else:
                     fe.write(line)
                     report.failed += 1
-                    kinds[json.loads(line)["error"]["kind"]] += 1
+                    kinds[Record.from_dict(json.loads(line)).error_kind] += 1
             results.close()
             errors.close()
             report.unique_keys = len(seen)

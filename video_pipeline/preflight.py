@@ -138,21 +138,24 @@ class _Probe:
         return self.probe(self.dataset[i])
 
     def probe(self, item: Any) -> dict[str, Any]:
-        if isinstance(item, Prepared):  # a decode that crashed or timed out
-            item = {"__key": item.key, "raw": item.raw, "error": item.error}
-        if "key" in item:
-            return item  # already probed
-        out: dict[str, Any] = {"key": item["__key"], "decode_s": round(item.get("decode_s", 0), 4)}
-        raw = item.get("raw")
+        if not isinstance(item, Prepared):  # the dataset's item (the seed's contract)
+            if "key" in item:
+                return item  # already probed
+            item = Prepared.from_item(0, item, [0])
+        # else a decode that crashed or timed out
+        out: dict[str, Any] = {"key": item.key, "decode_s": round(item.decode_s, 4)}
+        raw = item.raw
         if isinstance(raw, dict):  # where the video is, for the decode cost prediction
             out["video"] = {
                 "value": raw.get(self.video_field),
                 "start": raw.get("video_start"),
                 "end": raw.get("video_end"),
             }
-        if "error" in item:
-            return {**out, "status": "error", "error": item["error"]}
-        llm_input = item["llm_input"]
+        if item.error is not None:
+            return {**out, "status": "error", "error": item.error.to_dict()}
+        if not item.inputs:
+            raise KeyError("llm_input")  # an item with neither an input nor an error
+        llm_input = item.inputs[0]
         n = self.budget.measure(llm_input)
         over = self.budget.over(n) if n is not None else None
         out.update(

@@ -70,9 +70,9 @@ def unit_status(unit: Unit, now: float | None = None, stall_s: float = 600.0) ->
                 if head.status == "ok":
                     best[head.key] = "ok"
                 elif best.get(head.key) != "ok":
-                    rec = parse_record(line) or {}
-                    error = rec.get("error") if isinstance(rec.get("error"), dict) else {}
-                    best[head.key] = str(error.get("kind") or head.status)
+                    rec = parse_record(line)
+                    kind = rec.error_kind if rec is not None else None
+                    best[head.key] = kind or head.status
     kinds = Counter(best.values())
     status.ok = kinds.pop("ok", 0)
     status.errors = dict(kinds.most_common())

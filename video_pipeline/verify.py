@@ -168,8 +168,8 @@ def _check_merged(
                     report.violations.append(f"{path} line {lineno} is not a complete record")
                     continue
                 n += 1
-                seen[head[0]] += 1
-                fps[head[2]] += 1
+                seen[head.key] += 1
+                fps[head.fingerprint] += 1
         report.merged[name] = n
     if len(fps) > 1:
         report.violations.append(f"{out} mixes records of fingerprints {', '.join(sorted(fps))}")

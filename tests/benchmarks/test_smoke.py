@@ -16,6 +16,7 @@ from tests.helpers import REPO, cli_env
 
 CHEAP = [
     "bench_resume_scan.py",
+    "bench_record_read.py",
     "bench_shard_merge.py",
     "bench_memory.py",
     "bench_export_report.py",
@@ -63,6 +64,7 @@ def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
     result = run_smoke(script, work, tmp_path)
     assert result["benchmark"] in {
         "resume_scan",
+        "record_read",
         "shard_merge",
         "memory",
         "export_report",

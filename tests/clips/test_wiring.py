@@ -14,7 +14,7 @@ from video_pipeline.clips.run import ClipsNotExpanded, run_configs
 from video_pipeline.clips.summary import summary_config, summary_row
 from video_pipeline.config import ConfigError, load_config
 from video_pipeline.fingerprint import fingerprint
-from video_pipeline.runner.records import base_record
+from video_pipeline.io.record import Record
 from video_pipeline.tasks.registry import get_task_class
 from video_pipeline.workflow.clips import write_clip_shards
 
@@ -94,11 +94,11 @@ def test_clip_records_carry_their_clip_and_video_at_the_top():
         "video_key": "a.mp4",
         "clip": {"index": 0, "start": 0.0, "end": 30.0},
     }
-    rec = base_record(raw["__key"], "ok", "fp", "describe", raw, 0)
+    rec = Record.new(raw["__key"], "ok", "fp", "describe", raw, 0).to_dict()
     assert list(rec)[:3] == ["__key", "status", "fingerprint"]  # the resume scan's order
     assert rec["video_key"] == "a.mp4" and rec["clip"] == raw["clip"]
-    plain = base_record("a.mp4", "ok", "fp", "describe", {"path": "a.mp4", "clip": 3}, 0)
-    assert "clip" not in plain and "video_key" not in plain
+    plain = Record.new("a.mp4", "ok", "fp", "describe", {"path": "a.mp4", "clip": 3}, 0)
+    assert "clip" not in plain.to_dict() and "video_key" not in plain.to_dict()
 
 
 def _clip(i: int, status: str, kind: str | None = None) -> dict:

@@ -18,6 +18,7 @@ from video_pipeline.io.journal import (
 )
 from video_pipeline.io.jsonl import InputIndex, RowReader
 from video_pipeline.io.keys import key_hash, row_key
+from video_pipeline.io.record import Record
 
 
 def test_key_rules():
@@ -50,8 +51,8 @@ def test_index_and_random_access(tmp_path: Path):
     assert idx.first_occurrence().tolist() == [True, True, True, False]
 
 
-def _record(key: str, status: str = "ok", fp: str = "f1") -> dict:
-    return {"__key": key, "status": status, "fingerprint": fp, "task": "t", "raw": {}}
+def _record(key: str, status: str = "ok", fp: str = "f1") -> Record:
+    return Record(key, status, fp, "t", {})
 
 
 def test_journal_torn_tail_is_ignored_and_repaired(tmp_path: Path):
@@ -61,13 +62,13 @@ def test_journal_torn_tail_is_ignored_and_repaired(tmp_path: Path):
         w.write(_record("b"))
     with open(path, "ab") as f:
         f.write(b'{"__key": "c", "status": "ok", "finger')  # a crash mid-write
-    assert [r["__key"] for _, r in iter_records(path)] == ["a", "b"]
+    assert [r.key for _, r in iter_records(path)] == ["a", "b"]
     done = scan_done([path], "f1")
     assert sorted(done.tolist()) == sorted([key_hash("a"), key_hash("b")])
     assert repair_torn_tail(path) > 0
     with JournalWriter(path) as w:  # appending after repair gives whole lines only
         w.write(_record("c"))
-    assert [r["__key"] for _, r in iter_records(path)] == ["a", "b", "c"]
+    assert [r.key for _, r in iter_records(path)] == ["a", "b", "c"]
     assert path.read_bytes().endswith(b"\n")
 
 
@@ -75,23 +76,23 @@ def test_record_reader_skips_what_is_not_a_whole_record(tmp_path: Path):
     """Offsets point at each record's line; a corrupt line, a line that is not a
     record, a blank line and a torn last line are passed over; no file, no records."""
     lines = [
-        json.dumps(_record("a")).encode() + b"\n",
+        json.dumps(_record("a").to_dict()).encode() + b"\n",
         b'{"__key": "x", "status"\n',  # cut, then appended after
         b"[1, 2]\n",
         b'{"no_key": 1}\n',
         b"\n",
         b"\xff\xfe\n",
-        json.dumps(_record("b\u00e9")).encode() + b"\n",
+        json.dumps(_record("b\u00e9").to_dict()).encode() + b"\n",
         b'{"__key": "c", "status": "ok"}',  # torn: no newline yet
     ]
     path = tmp_path / "out.jsonl"
     path.write_bytes(b"".join(lines))
     got = list(iter_records(path))
-    assert [r["__key"] for _, r in got] == ["a", "b\u00e9"]
+    assert [r.key for _, r in got] == ["a", "b\u00e9"]
     with open(path, "rb") as f:
         for offset, rec in got:
             f.seek(offset)
-            assert json.loads(f.readline()) == rec
+            assert Record.from_dict(json.loads(f.readline())) == rec
     assert list(iter_records(tmp_path / "missing.jsonl")) == []
 
 
@@ -102,14 +103,7 @@ def test_scan_done_filters_fingerprint_and_errors(tmp_path: Path):
         w.write(_record("b", status="error"))
         w.write(_record("c", fp="old"))
         # A raw row that mentions the fields must not fool the scan.
-        w.write(
-            {
-                "__key": "d",
-                "status": "error",
-                "fingerprint": "old",
-                "raw": {"status": "ok", "fingerprint": "f1"},
-            }
-        )
+        w.write(Record("d", "error", "old", raw={"status": "ok", "fingerprint": "f1"}))
     assert set(scan_done([path], "f1").tolist()) == {key_hash("a"), key_hash("b")}
     assert set(scan_done([path], "f1", include_errors=False).tolist()) == {key_hash("a")}
 
@@ -117,7 +111,7 @@ def test_scan_done_filters_fingerprint_and_errors(tmp_path: Path):
 def test_writer_puts_head_fields_first(tmp_path: Path):
     path = tmp_path / "o.rank0.jsonl"
     with JournalWriter(path) as w:
-        w.write({"task": "t", "fingerprint": "f", "status": "ok", "__key": "k"})
+        w.write(Record.from_dict({"task": "t", "fingerprint": "f", "status": "ok", "__key": "k"}))
     assert path.read_text().startswith('{"__key": "k", "status": "ok", "fingerprint": "f"')
 
 

@@ -10,19 +10,13 @@ from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import JournalWriter, journal_path
+from video_pipeline.io.record import Record, RecordError
 from video_pipeline.merge import merge_outputs
 
 
-def _rec(key: str, fp: str, status: str = "ok") -> dict:
-    err = None if status == "ok" else {"kind": "decode_error", "message": "x", "transient": False}
-    return {
-        "__key": key,
-        "status": status,
-        "fingerprint": fp,
-        "task": "describe",
-        "raw": {},
-        "error": err,
-    }
+def _rec(key: str, fp: str, status: str = "ok") -> Record:
+    err = None if status == "ok" else RecordError("decode_error", "x", False)
+    return Record(key, status, fp, "describe", {}, error=err)
 
 
 def test_merge_order_dedup_and_stale_temps(tmp_path: Path):

@@ -12,6 +12,7 @@ from video_pipeline.config import ConfigError, load_config
 from video_pipeline.config.schema import QualityConfig
 from video_pipeline.fingerprint import fingerprint, payload
 from video_pipeline.io.outputs import publish
+from video_pipeline.io.record import Record
 from video_pipeline.quality import RecordSource, flags_line, scan_task, task_source
 from video_pipeline.quality.text import answer_text, repeated_share, words
 
@@ -49,7 +50,7 @@ def scan(tmp_path: Path, recs: list[dict], **cfg: Any):
 
 def flagged(s, flag: str) -> list[str]:
     return [
-        str(s.source.read(int(s.file_index[i]), int(s.offset[i]))["__key"])
+        s.source.read(int(s.file_index[i]), int(s.offset[i])).key
         for i in range(len(s))
         if flag in s.flag_names(i)
     ]
@@ -136,7 +137,7 @@ def test_fill_rates_of_structured_fields(tmp_path: Path) -> None:
     ]
     q = scan(tmp_path, recs).quality(QualityConfig())
     assert q["fill_rates"] == {"summary": 0.75, "objects": 0.75, "camera": 0.5}
-    assert answer_text(recs[2]) == "\ncat\nsofa\npan"
+    assert answer_text(Record.from_dict(recs[2])) == "\ncat\nsofa\npan"
 
 
 def test_journals_one_record_per_key_result_over_error(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_journals_one_record_per_key_result_over_error(tmp_path: Path) -> None:
     write(r1, [ok("a", distinct(1)), ok("b", distinct(2))])
     src = task_source(tmp_path / "o.jsonl", "fp")
     assert not src.merged
-    keys = sorted((r["__key"], r["status"]) for _, _, r in src)
+    keys = sorted((r.key, r.status) for _, _, r in src)
     assert keys == [("a", "ok"), ("b", "ok")]
     write(tmp_path / "o.jsonl", [ok("z", distinct(9))])
     # a merged output without its manifest is not trusted (a merge killed half way)

@@ -80,7 +80,7 @@ def _torn_write(write):
         calls[0] += 1
         if calls[0] < at or os.environ.get("RANK", "0") != "0":
             return write(self, record)
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        line = (json.dumps(record.to_dict(), ensure_ascii=False, default=str) + "\n").encode()
         self._f.write(line[: len(line) // 2])
         self._f.flush()
         os.fsync(self._f.fileno())

@@ -84,19 +84,19 @@ def test_crashes_and_hangs_cost_only_their_sample(tmp_path):
         feed.close()
     assert sorted(items) == sorted(f"k{i}" for i in range(12))  # each sample exactly once
     errors = {k: it.error for k, it in items.items() if it.error}
-    assert {k: e["kind"] for k, e in errors.items()} == {
+    assert {k: e.kind for k, e in errors.items()} == {
         "k1": "decode_crash",
         "k3": "decode_crash",
         "k5": "decode_crash",
         "k7": "decode_crash",
         "k9": "decode_timeout",
     }
-    assert "SIGSEGV" in errors["k1"]["message"] and "-11" in errors["k1"]["message"]
-    assert "SIGABRT" in errors["k3"]["message"]
-    assert "exited with code 3" in errors["k5"]["message"]
-    assert "SIGKILL" in errors["k7"]["message"] and "OOM" in errors["k7"]["message"]
-    assert "run.decode_timeout_s=2" in errors["k9"]["message"]
-    assert not any(e["transient"] for e in errors.values())  # a plain rerun skips them
+    assert "SIGSEGV" in errors["k1"].message and "-11" in errors["k1"].message
+    assert "SIGABRT" in errors["k3"].message
+    assert "exited with code 3" in errors["k5"].message
+    assert "SIGKILL" in errors["k7"].message and "OOM" in errors["k7"].message
+    assert "run.decode_timeout_s=2" in errors["k9"].message
+    assert not any(e.transient for e in errors.values())  # a plain rerun skips them
     for k, it in items.items():  # the good samples' tensors arrived intact
         if not it.error:
             assert int(it.inputs[0]["frames"][0, 0, 0, 0]) == int(k[1:])

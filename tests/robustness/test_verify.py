@@ -12,6 +12,7 @@ from video_pipeline.config import load_config
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_path
 from video_pipeline.io.outputs import publish
+from video_pipeline.io.record import RecordError
 from video_pipeline.merge import manifest_path, merge_outputs
 from video_pipeline.runner.records import error_record
 from video_pipeline.verify import verify_run
@@ -29,11 +30,11 @@ def run(tmp_path, tiny_model):
 
 
 def _rec(cfg, key: str, status: str = "ok", fp: str | None = None) -> str:
-    err = {"kind": "decode_error", "message": "x", "transient": False}
+    err = RecordError("decode_error", "x", False)
     rec = error_record(key, fp or fingerprint(cfg), "describe", {"path": key}, 0, err)
     if status == "ok":
-        rec.update(status="ok", error=None, result={"description": "d"}, text="d")
-    return json.dumps(rec) + "\n"
+        rec.status, rec.error, rec.result, rec.text = "ok", None, {"description": "d"}, "d"
+    return json.dumps(rec.to_dict()) + "\n"
 
 
 def _journal(out: Path, rank: int, text: str) -> None:

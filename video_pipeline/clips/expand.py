@@ -22,8 +22,9 @@ from video_pipeline.clips.probe import VideoProbe, probe_video, video_location
 from video_pipeline.clips.shots import ShotsUnavailable, detect_cuts
 from video_pipeline.clips.spans import Clip, fixed_windows, shot_windows
 from video_pipeline.config.schema import ClipsConfig
-from video_pipeline.errors import SampleError, error_dict
+from video_pipeline.errors import SampleError, record_error
 from video_pipeline.io.keys import KEY_FIELD, clip_key, row_key
+from video_pipeline.io.record import RecordError
 
 VIDEO_KEY_FIELD = "video_key"
 CLIP_FIELD = "clip"
@@ -52,7 +53,7 @@ class Expansion:
     rows: list[dict[str, Any]]
     probe: VideoProbe | None = None
     clips: list[Clip] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: RecordError | None = None
 
     def probe_record(self) -> dict[str, Any]:
         """One line of the probe report (what preflight reads instead of probing again)."""
@@ -60,7 +61,7 @@ class Expansion:
         if self.probe is not None:
             out.update(self.probe.to_dict())
         out["clips"] = len(self.clips)
-        out["error"] = self.error
+        out["error"] = self.error.to_dict() if self.error is not None else None
         return out
 
 
@@ -100,7 +101,7 @@ def expand_row(row: dict[str, Any], options: ExpandOptions) -> Expansion:
     if ERROR_FIELD in row:  # a bad line carried with its key: stays one error
         kind = row.get(ERROR_KIND_FIELD, "bad_row")
         key = row_key(row, options.video_field, options.id_field)
-        return Expansion(key, [row], error=error_dict(kind, str(row[ERROR_FIELD])))
+        return Expansion(key, [row], error=record_error(kind, str(row[ERROR_FIELD])))
     own, file_key = video_keys(row, options.video_field, options.id_field)
     base = {k: v for k, v in row.items() if k != KEY_FIELD}
     probe = None
@@ -132,7 +133,7 @@ def expand_row(row: dict[str, Any], options: ExpandOptions) -> Expansion:
 def _failed(key: str, base: dict[str, Any], probe: VideoProbe | None, e: SampleError) -> Expansion:
     row = {KEY_FIELD: key, **base, VIDEO_KEY_FIELD: key, ERROR_FIELD: e.message}
     row[ERROR_KIND_FIELD] = e.kind
-    return Expansion(key, [row], probe=probe, error=e.to_dict())
+    return Expansion(key, [row], probe=probe, error=e.record_error())
 
 
 def plan_clips(

@@ -89,7 +89,7 @@ def expand_file(
                 probed[exp.probe.source] += 1
             if exp.error is not None:
                 report.failed += 1
-                kinds[exp.error["kind"]] += 1
+                kinds[exp.error.kind] += 1
             else:
                 report.videos += 1
                 report.clips += len(exp.rows)

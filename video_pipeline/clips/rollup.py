@@ -34,9 +34,10 @@ from video_pipeline.clips.expand import (
     VIDEO_KEY_FIELD,
 )
 from video_pipeline.io.atomic import atomic_writer
-from video_pipeline.io.journal import read_head
+from video_pipeline.io.journal import parse_record, read_head
 from video_pipeline.io.jsonl import dumps_line, dumps_text, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
+from video_pipeline.io.record import Record
 
 _CACHE_KIB = 64 * 1024  # SQLite page cache; sorting spills to temporary files beyond it
 _BATCH = 5000
@@ -123,10 +124,7 @@ def _load_records(db: sqlite3.Connection, paths: Sequence[str | Path]) -> None:
             for line in iter_complete_lines(path):
                 head = read_head(line, decoder)
                 if head is not None:
-                    yield _stored(head[0]), int(head[1] == "ok"), line
-                elif line.strip():
-                    rec = json.loads(line)
-                    yield _stored(str(rec[KEY_FIELD])), int(rec.get("status") == "ok"), line
+                    yield _stored(head.key), int(head.status == "ok"), line
 
     for batch in _batches(heads()):
         db.executemany(
@@ -146,7 +144,7 @@ def _rows_of_files(paths: Sequence[str | Path]) -> Iterator[dict[str, Any]]:
 
 def _rows_of_records(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     for (line,) in db.execute("SELECT line FROM records ORDER BY rowid"):
-        raw = json.loads(line).get("raw")
+        raw = _record(line).raw
         if isinstance(raw, dict) and KEY_FIELD in raw:
             yield raw
 
@@ -201,16 +199,16 @@ def _video_lines(db: sqlite3.Connection, report: RollupReport) -> Iterator[dict[
             current = vseq
             video = {"name": _text(name), "duration": duration, "raw": json.loads(raw), "clips": []}
             video.update(error=None, error_pending=False)
-        rec = json.loads(line) if line is not None else None
+        rec = _record(line) if line is not None else None
         if clip is None:  # the video failed as a whole: its one error row
-            video["error"] = rec["error"] if rec else None
+            video["error"] = rec.error if rec else None
             video["error_pending"] = rec is None
             continue
         entry: dict[str, Any] = {KEY_FIELD: _text(key), CLIP_FIELD: json.loads(clip)}
         if rec is None:
             entry["status"] = "pending"
         else:
-            entry.update((k, v) for k, v in rec.items() if k not in _CLIP_FIELDS_DROPPED)
+            entry.update((k, v) for k, v in rec.to_dict().items() if k not in _CLIP_FIELDS_DROPPED)
         video["clips"].append(entry)
     if video is not None:
         yield _finish(video, report)
@@ -243,10 +241,17 @@ def _finish(video: dict[str, Any], report: RollupReport) -> dict[str, Any]:
         "ok": counts["ok"],
         "failed": counts["error"],
         "pending": counts["pending"],
-        "error": error,
+        "error": error.to_dict() if error is not None else None,
         "raw": video["raw"],
         "clips": clips,
     }
+
+
+def _record(line: bytes) -> Record:
+    """A record the database holds (read_head accepted its line)."""
+    rec = parse_record(line)
+    assert rec is not None
+    return rec
 
 
 def _stored(key: str) -> bytes:

@@ -30,6 +30,7 @@ from video_pipeline.io.atomic import atomic_write, atomic_writer
 from video_pipeline.io.journal import output_stem
 from video_pipeline.io.jsonl import dumps_line, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
+from video_pipeline.io.record import ERROR, Record, RecordError
 
 if TYPE_CHECKING:
     from video_pipeline.engine.base import Engine
@@ -115,7 +116,8 @@ def summary_row(
     """The summary row of one roll-up line; None while the video is pending."""
     if video["status"] == "pending":
         return None
-    if retried and any((c.get("error") or {}).get("transient") for c in video["clips"]):
+    clips = [Record.from_dict(c) for c in video["clips"]]  # each a clip's record
+    if retried and any(c.error is not None and c.error.transient for c in clips):
         return None
     key = video[KEY_FIELD]
     raw = video.get("raw") or {}
@@ -126,24 +128,26 @@ def summary_row(
         "duration": video.get("duration"),
     }
     if video.get("error"):  # the video failed whole (could not be probed)
-        return {**row, "__error": video["error"]["message"], "__error_kind": video["error"]["kind"]}
-    ok = [c for c in video["clips"] if c.get("status") == "ok"]
-    failed = [c for c in video["clips"] if c.get("status") == "error"]
+        error = RecordError.from_dict(video["error"])
+        return {**row, "__error": error.message, "__error_kind": error.kind}
+    ok = [c for c in clips if c.ok]
+    failed = [c for c in clips if c.status == ERROR]
     if not ok:
-        kinds = Counter(c["error"]["kind"] for c in failed) or Counter(decode_error=0)
+        kinds = Counter(c.error_kind for c in failed) or Counter(decode_error=0)
         listed = ", ".join(f"{k}={n}" for k, n in kinds.most_common())
         return {
             **row,
             "__error": f"no clip of this video has a caption ({listed})",
             "__error_kind": kinds.most_common(1)[0][0],
         }
-    row[CAPTIONS_FIELD] = [{**_bounds(c), "text": (c.get("text") or "").strip()} for c in ok]
-    row["failed_clips"] = [{**_bounds(c), "kind": c["error"]["kind"]} for c in failed]
+    row[CAPTIONS_FIELD] = [{**_bounds(c), "text": (c.text or "").strip()} for c in ok]
+    row["failed_clips"] = [{**_bounds(c), "kind": c.error_kind} for c in failed]
     return row
 
 
-def _bounds(clip: dict[str, Any]) -> dict[str, Any]:
-    return {k: clip["clip"][k] for k in ("index", "start", "end")}
+def _bounds(rec: Record) -> dict[str, Any]:
+    clip = rec.clip or {}
+    return {k: clip[k] for k in ("index", "start", "end")}
 
 
 def run_summary_pass(

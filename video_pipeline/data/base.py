@@ -22,7 +22,7 @@ import torch.utils.data
 from video_pipeline.config.schema import StorageConfig, VisionConfig
 from video_pipeline.data import frames
 from video_pipeline.data.frames import DecodeSettings, decode_settings
-from video_pipeline.data.sample import Sample
+from video_pipeline.data.sample import Prepared, Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
 from video_pipeline.models.profile import ModelProfile
@@ -55,39 +55,38 @@ class BaseDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = self.prepare(i, [self.task])
-        if "llm_inputs" in item:
-            item["llm_input"] = item.pop("llm_inputs")[0]
-        return item
+        """The seed's item: `{__key, raw, llm_input}` or `{__key, raw, error}`."""
+        return self.prepare(i, [self.task]).to_item()
 
-    def prepare(self, i: int, tasks: Sequence[Task]) -> dict[str, Any]:
-        """Sample i for several tasks at once, each video decoded once.
+    def prepare(self, i: int, tasks: Sequence[Task]) -> Prepared:
+        """Sample i for several tasks at once (`tasks[j]` served as task j), each video
+        decoded once: one input per task, or the error that holds for every task.
 
-        `{__key, raw, llm_inputs: [one per task], decodes}`, or `{__key, raw, error}`
-        when the sample cannot be prepared (the error then holds for every task). A
-        failure of the video is the video's (`decode_error`); a failure of the task's
+        A failure of the video is the video's (`decode_error`); a failure of the task's
         messages or the chat template is the setup's (`internal_error`, retried by the
         next run), since it would fail every video alike.
         """
         t0, cpu0 = time.perf_counter(), time.process_time()
         frames.worker_start()
-        key, raw = None, None
+        served = list(range(len(tasks)))
+        item = Prepared(i, None, None, served)
         try:
             sample = self.samples[i]
-            key, raw = sample["__key"], sample["raw"]
-            sample["__video_uri"] = self.video_uri(sample["__video"])
-            per_task = [self.task_messages(task, sample, raw) for task in tasks]
-            inputs, decodes = self.build_llm_inputs(per_task)
-            item = {"__key": key, "raw": raw, "llm_inputs": inputs, "decodes": decodes}
+            item.key, item.raw = sample.key, sample.raw
+            sample.video_uri = self.video_uri(sample.video)
+            per_task = [self.task_messages(task, sample, sample.raw) for task in tasks]
+            item.inputs, item.decodes = self.build_llm_inputs(per_task)
         except KeyedSampleError as e:
-            item = {"__key": e.key, "raw": e.raw, "error": e.to_dict()}
+            item.key, item.raw, item.error = e.key, e.raw, e.record_error()
         except SampleError as e:
-            item = {"__key": key, "raw": raw, "error": e.to_dict()}
+            item.error = e.record_error()
         except Exception as e:  # a decoder's own exception types are many and unstable
-            item = {"__key": key, "raw": raw, "error": _decode_failure(e).to_dict()}
-        item["decode_s"] = time.perf_counter() - t0
+            item.error = _decode_failure(e).record_error()
+        if item.error is not None:
+            item.inputs = None
+        item.decode_s = time.perf_counter() - t0
         # this process's CPU time (FFmpeg's threads included), frames and peak RSS
-        item["decode_stats"] = {
+        item.decode_stats = {
             "cpu_s": round(time.process_time() - cpu0, 4),
             **frames.take_figures(),
         }

@@ -13,8 +13,10 @@ A dataset that overrides `__getitem__` and returns the seed's dict is read into 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from video_pipeline.io.record import RecordError
 
 _SEED_KEYS = {"__key": "key", "raw": "raw", "__video": "video", "__video_uri": "video_uri"}
 
@@ -64,12 +66,12 @@ class Prepared:
     raw: Any
     tasks: list[int]  # indices of the tasks it serves
     inputs: list[dict[str, Any]] | None = None  # one per entry of `tasks`
-    error: dict[str, Any] | None = None
+    error: RecordError | None = None
     decode_s: float = 0.0
     decodes: int = 1
+    decode_stats: dict[str, Any] | None = None  # the decode's CPU time, frames, peak RSS
     clip: Clip | None = None
     video_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, index: int, item: Mapping[str, Any], tasks: list[int]) -> Prepared:
@@ -78,14 +80,34 @@ class Prepared:
         inputs = item.get("llm_inputs")
         if inputs is None and "llm_input" in item:
             inputs = [item["llm_input"]]
+        error = item.get("error")
         return cls(
             index=index,
             key=item.get("__key"),
             raw=item.get("raw"),
             tasks=list(item.get("tasks", tasks)),
             inputs=None if "error" in item else inputs,
-            error=item.get("error"),
+            error=None if error is None else _record_error(error),
             decode_s=float(item.get("decode_s", 0.0)),
             decodes=int(item.get("decodes", 1)),
-            extra={"decode_stats": item["decode_stats"]} if "decode_stats" in item else {},
+            decode_stats=item.get("decode_stats"),
         )
+
+    def to_item(self) -> dict[str, Any]:
+        """The seed's dataset item for one task: `{__key, raw, llm_input}` or
+        `{__key, raw, error}`, with the decode's figures."""
+        item: dict[str, Any] = {"__key": self.key, "raw": self.raw}
+        if self.error is not None:
+            item["error"] = self.error.to_dict()
+        else:
+            item["llm_input"] = (self.inputs or [None])[0]
+            item["decodes"] = self.decodes
+        item["decode_s"] = self.decode_s
+        if self.decode_stats is not None:
+            item["decode_stats"] = self.decode_stats
+        return item
+
+
+def _record_error(error: Any) -> RecordError:
+    """A dataset's error: a RecordError, or its dict as the seed's items hold it."""
+    return error if isinstance(error, RecordError) else RecordError.from_dict(error)

@@ -1,8 +1,9 @@
 """Several tasks over the same rows: each video decoded once for every task pending on it.
 
-The rank's decode workers read this dataset. Each item is a `Prepared` record naming
-the tasks it serves (indices into the task list) with one engine input per task; with
-one task it holds the task's dataset item (the seed's `__getitem__`) as is.
+The rank's decode workers read this dataset. Each item is a `Prepared` sample naming
+the tasks it serves (indices into the task list) with one engine input per task. The
+base recipe makes it directly (`BaseDataset.prepare`); a dataset with its own
+`__getitem__` (the seed's contract) is called per task and its items read into one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class SharedDecode(torch.utils.data.Dataset):
         self.datasets = datasets
         self.pending = pending
         self.samples = datasets[0].samples  # read by DecodeDeadline to name a hung sample
-        self.shared = len(datasets) > 1 and _can_share(datasets)
+        self.shared = _can_share(datasets)  # also one task: no seed item in between
         if len(datasets) > 1 and not self.shared:
             log.warning(
                 "dataset %s defines its own __getitem__: each task decodes its own copy "
@@ -44,31 +45,38 @@ class SharedDecode(torch.utils.data.Dataset):
         todo = self.tasks_of(i)
         if self.shared:
             item = self.datasets[0].prepare(i, [self.datasets[j].task for j in todo])
-        else:
-            item = self._one_by_one(i, todo)
-        return Prepared.from_item(i, item, todo)
+            item.tasks = todo
+            return item
+        return self._one_by_one(i, todo)
 
-    def _one_by_one(self, i: int, todo: list[int]) -> dict[str, Any]:
-        """Each task's own `__getitem__`; the first error stands for the sample."""
-        items = [self.datasets[j][i] for j in todo]
+    def _one_by_one(self, i: int, todo: list[int]) -> Prepared:
+        """Each task's own `__getitem__` (the seed's items); the first error stands for
+        the sample."""
+        items = [Prepared.from_item(i, self.datasets[j][i], [j]) for j in todo]
         first = items[0]
-        out = {"__key": first.get("__key"), "raw": first.get("raw")}
-        out["decode_s"] = sum(it.get("decode_s", 0.0) for it in items)
-        out["decodes"] = len(items)
-        figures = [it["decode_stats"] for it in items if "decode_stats" in it]
+        out = Prepared(i, first.key, first.raw, todo)
+        out.decode_s = sum(it.decode_s for it in items)
+        out.decodes = len(items)
+        figures = [it.decode_stats for it in items if it.decode_stats is not None]
         if figures:  # one process decoded them all: its peak RSS is the largest
-            out["decode_stats"] = {
+            out.decode_stats = {
                 k: max(f[k] for f in figures)
                 if k in ("pid", "peak_rss_mb")
                 else sum(f[k] for f in figures)
                 for k in figures[0]
             }
-        bad = next((it for it in items if "error" in it), None)
+        bad = next((it for it in items if it.error is not None), None)
         if bad is not None:
-            out["error"] = bad["error"]
+            out.error = bad.error
         else:
-            out["llm_inputs"] = [it["llm_input"] for it in items]
+            out.inputs = [_the_input(it) for it in items]
         return out
+
+
+def _the_input(item: Prepared) -> dict[str, Any]:
+    if not item.inputs:  # an item with neither an input nor an error
+        raise KeyError("llm_input")
+    return item.inputs[0]
 
 
 def _can_share(datasets: list[Any]) -> bool:

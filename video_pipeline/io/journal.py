@@ -14,12 +14,13 @@ import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from video_pipeline.io.jsonl import dumps_line
 from video_pipeline.io.keys import KEY_FIELD, key_hash, key_hash_utf8
+from video_pipeline.io.record import Record
 
 _RANK_RE = re.compile(r"\.rank(\d+)\.jsonl$")
 
@@ -91,10 +92,9 @@ class JournalWriter:
         self.fsync_every = fsync_every
         self._n = 0
 
-    def write(self, record: dict[str, Any]) -> None:
-        if tuple(record)[:3] != HEAD_FIELDS:  # scan_done relies on this order
-            record = {**{k: record[k] for k in HEAD_FIELDS}, **record}
-        self._f.write(dumps_line(record, default=_json_default))
+    def write(self, record: Record) -> None:
+        # `to_dict` puts HEAD_FIELDS first, the order scan_done and read_head rely on
+        self._f.write(dumps_line(record.to_dict(), default=_json_default))
         self._n += 1
         if self._n % self.flush_every == 0:
             self._f.flush()
@@ -116,7 +116,7 @@ class JournalWriter:
         self.close()
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_records(path: str | Path) -> Iterator[tuple[int, Record]]:
     """(byte offset, record) of each record of a journal or a merged output.
 
     A torn last line (a write cut by a crash), a corrupt line or one that is not a
@@ -138,7 +138,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
             if isinstance(rec, dict) and KEY_FIELD in rec:
-                yield start, rec
+                yield start, Record.from_dict(rec)
 
 
 HEAD_FIELDS = (KEY_FIELD, "status", "fingerprint")
@@ -174,10 +174,10 @@ def read_head(line: bytes, decoder: json.JSONDecoder) -> Head | None:
     rec = parse_record(line)
     if rec is None:
         return None
-    return Head(rec[KEY_FIELD], str(rec.get("status")), str(rec.get("fingerprint", "")))
+    return Head(rec.key, rec.status, rec.fingerprint)
 
 
-def parse_record(line: bytes) -> dict[str, Any] | None:
+def parse_record(line: bytes) -> Record | None:
     """A whole journal record, or None for a line that is not one."""
     try:
         rec = json.loads(line)
@@ -185,13 +185,7 @@ def parse_record(line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(rec, dict) or not isinstance(rec.get(KEY_FIELD), str):
         return None
-    return rec
-
-
-def is_transient(rec: dict[str, Any]) -> bool:
-    """An error record a plain rerun tries again (see errors.ERROR_KINDS)."""
-    error = rec.get("error")
-    return rec.get("status") != "ok" and isinstance(error, dict) and bool(error.get("transient"))
+    return Record.from_dict(rec)
 
 
 def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) -> np.ndarray:
@@ -223,11 +217,10 @@ def scan_done(paths: list[Path], fingerprint: str, include_errors: bool = True) 
                     continue
                 if not line.endswith(b"\n") or (rec := parse_record(line)) is None:
                     continue
-                if rec.get("fingerprint") != fingerprint:
+                if rec.fingerprint != fingerprint:
                     continue
-                status = rec.get("status")
-                if status == "ok" or (include_errors and status and not is_transient(rec)):
-                    hashes.append(key_hash(rec[KEY_FIELD]))
+                if rec.ok or (include_errors and rec.status and not rec.transient):
+                    hashes.append(key_hash(rec.key))
     return np.unique(np.frombuffer(hashes, dtype=np.int64))
 
 

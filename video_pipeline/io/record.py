@@ -23,6 +23,9 @@ OK = "ok"
 ERROR = "error"
 
 
+_ERROR_FIELDS = frozenset(("kind", "message", "transient"))
+
+
 @dataclass(slots=True)
 class RecordError:
     """Why a sample has no answer: a kind from `errors.ERROR_KINDS` and a message."""
@@ -36,12 +39,13 @@ class RecordError:
     def from_dict(cls, d: Any) -> RecordError:
         if not isinstance(d, dict):
             return cls("unknown", str(d))
-        known = {"kind", "message", "transient"}
         return cls(
             kind=str(d.get("kind") or "unknown"),
             message=str(d.get("message") or ""),
             transient=bool(d.get("transient")),
-            extra={k: v for k, v in d.items() if k not in known},
+            extra={}
+            if _ERROR_FIELDS.issuperset(d)
+            else {k: v for k, v in d.items() if k not in _ERROR_FIELDS},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,9 +69,8 @@ class Tokens:
     def from_dict(cls, d: Any) -> Tokens | None:
         if not isinstance(d, dict):
             return None
-        return cls(
-            int(d.get("prompt") or 0), int(d.get("generated") or 0), int(d.get("cached") or 0)
-        )
+        get = d.get
+        return cls(get("prompt") or 0, get("generated") or 0, get("cached") or 0)
 
     def to_dict(self) -> dict[str, int]:
         return {"prompt": self.prompt, "generated": self.generated, "cached": self.cached}
@@ -79,6 +82,7 @@ _FIELDS = (
     KEY_FIELD, "status", "fingerprint", "task", "video_key", "clip", "raw", "rank", "time",
     "text", "result", "error", "tokens", "finish_reason", "decode_s", "engine_s",
 )  # fmt: skip
+_KNOWN = frozenset(_FIELDS)
 
 
 @dataclass(slots=True)
@@ -120,28 +124,34 @@ class Record:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
-        """A record from its parsed JSON line; tolerant of older and foreign writers."""
-        error = d.get("error")
-        clip = d.get("clip")
-        video_key = d.get("video_key")
+        """A record from its parsed JSON line; tolerant of older and foreign writers.
+
+        Kept lean (values are taken as written, not checked): readers call it for each
+        of millions of records.
+        """
+        get = d.get
+        error = get("error")
+        tokens = get("tokens")
+        clip = get("clip")
+        video_key = get("video_key")
         return cls(
-            key=str(d[KEY_FIELD]),
-            status=str(d.get("status") or ""),
-            fingerprint=str(d.get("fingerprint") or ""),
-            task=str(d.get("task") or ""),
-            raw=d.get("raw"),
-            rank=int(d.get("rank") or 0),
-            time=float(d.get("time") or 0.0),
-            text=d.get("text"),
-            result=d.get("result"),
-            error=RecordError.from_dict(error) if error is not None else None,
-            tokens=Tokens.from_dict(d.get("tokens")),
-            finish_reason=d.get("finish_reason"),
-            decode_s=d.get("decode_s"),
-            engine_s=d.get("engine_s"),
-            video_key=str(video_key) if video_key is not None else None,
-            clip=clip if isinstance(clip, dict) else None,
-            extra={k: v for k, v in d.items() if k not in _FIELDS},
+            str(d[KEY_FIELD]),
+            str(get("status") or ""),
+            str(get("fingerprint") or ""),
+            str(get("task") or ""),
+            get("raw"),
+            get("rank") or 0,
+            get("time") or 0.0,
+            get("text"),
+            get("result"),
+            RecordError.from_dict(error) if error is not None else None,
+            Tokens.from_dict(tokens) if tokens is not None else None,
+            get("finish_reason"),
+            get("decode_s"),
+            get("engine_s"),
+            str(video_key) if video_key is not None else None,
+            clip if isinstance(clip, dict) else None,
+            {} if _KNOWN.issuperset(d) else {k: v for k, v in d.items() if k not in _KNOWN},
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import numpy as np
 
 from video_pipeline.config.schema import QualityConfig
 from video_pipeline.io.keys import key_hash
+from video_pipeline.io.record import Record
 from video_pipeline.quality import duplicates, text
 from video_pipeline.quality.source import RecordSource
 
@@ -130,7 +131,7 @@ def scan_task(task: str, source: RecordSource, cfg: QualityConfig, video_field: 
         finish_reasons=p.finish,
         fill_counts=p.fill,
         examples=p.examples,
-        fingerprints=[f for f in p.fps if f != "None"],
+        fingerprints=[f for f in p.fps if f],
         answers=p.answers,
     )
     text_hash = np.frombuffer(p.text_hash, dtype=np.int64)
@@ -156,21 +157,20 @@ class _Pass:
         self.sample: list[tuple[int, int, str, int]] = []  # (-key hash, index, text, video)
         self.answers = 0
 
-    def add(self, i: int, file_index: int, offset: int, rec: dict[str, Any]) -> None:
-        key = str(rec["__key"])
+    def add(self, i: int, file_index: int, offset: int, rec: Record) -> None:
+        key = rec.key
         kh = key_hash(key)
         self.file_index.append(file_index)
         self.offsets.append(offset)
         self.hashes.append(kh)
-        self.fps.setdefault(str(rec.get("fingerprint")), None)
-        is_ok = rec.get("status") == "ok"
+        self.fps.setdefault(rec.fingerprint, None)
+        is_ok = rec.ok
         self.ok.append(is_ok)
-        err = rec.get("error")
-        kname = str(err.get("kind", "unknown")) if isinstance(err, dict) else "unknown"
+        kname = rec.error_kind or "unknown"
         self.kind.append(-1 if is_ok else self.kinds.setdefault(kname, len(self.kinds)))
-        tokens = rec.get("tokens") or {}
-        self.prompt.append(_int(tokens.get("prompt")))
-        self.gen.append(_int(tokens.get("generated")))
+        tokens = rec.tokens
+        self.prompt.append(tokens.prompt if tokens is not None else -1)
+        self.gen.append(tokens.generated if tokens is not None else -1)
         answer = text.answer_text(rec)
         tokens_of_answer = text.words(answer) if answer is not None else []
         bits = self._flags(rec, answer, tokens_of_answer)
@@ -188,16 +188,16 @@ class _Pass:
             self.text_hash.append(-1)
         length = self.gen[-1] if self.gen[-1] >= 0 else len(tokens_of_answer)
         self.length.append(length if is_ok else -1)
-        if is_ok and isinstance(rec.get("result"), dict):
-            for name, value in rec["result"].items():
+        if is_ok and isinstance(rec.result, dict):
+            for name, value in rec.result.items():
                 self.fill[name] = self.fill.get(name, 0) + int(text.fill(value))
 
-    def _flags(self, rec: dict[str, Any], answer: str | None, tokens: list[str]) -> int:
+    def _flags(self, rec: Record, answer: str | None, tokens: list[str]) -> int:
         """The flags one answer raises on its own."""
         if answer is None:
             return 0
         self.answers += 1
-        self.finish[str(rec.get("finish_reason"))] += 1
+        self.finish[str(rec.finish_reason)] += 1
         bits = 0
         if text.is_empty(answer):
             bits |= BIT["empty"]
@@ -216,15 +216,11 @@ class _Pass:
             heapq.heapreplace(self.sample, entry)
 
 
-def _int(v: Any) -> int:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else -1
-
-
-def _video_of(rec: dict[str, Any], video_field: str, key: str) -> str:
+def _video_of(rec: Record, video_field: str, key: str) -> str:
     """What identifies the record's video: clips of one video share it."""
-    if rec.get("video_key") is not None:
-        return str(rec["video_key"])
-    raw = rec.get("raw")
+    if rec.video_key is not None:
+        return rec.video_key
+    raw = rec.raw
     if isinstance(raw, dict) and isinstance(raw.get(video_field), str):
         return raw[video_field]
     return key
@@ -290,6 +286,6 @@ def _flag_outliers(scan: TaskScan, length: np.ndarray, cfg: QualityConfig) -> No
 def _examples(scan: TaskScan, flag: str, mask: np.ndarray) -> None:
     """Keys of the first flagged records, read back from disk."""
     scan.examples[flag] = [
-        str(scan.source.read(int(scan.file_index[i]), int(scan.offset[i]))["__key"])
+        scan.source.read(int(scan.file_index[i]), int(scan.offset[i])).key
         for i in np.flatnonzero(mask)[:EXAMPLES]
     ]

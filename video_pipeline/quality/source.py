@@ -14,9 +14,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from video_pipeline.io.journal import iter_records, journal_paths, output_stem
+from video_pipeline.io.record import Record
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class RecordSource:
     def merged(self) -> bool:
         return self.fingerprint is None
 
-    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[int, int, Record]]:
         """(file index, byte offset, record) of every record."""
         if self.merged:
             for i, path in enumerate(self.files):
@@ -39,7 +39,7 @@ class RecordSource:
             return
         yield from self._journal_records()
 
-    def _journal_records(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    def _journal_records(self) -> Iterator[tuple[int, int, Record]]:
         from video_pipeline.merge import collect
 
         best, _dups = collect([Path(p) for p in self.files], self.fingerprint or "")
@@ -49,10 +49,11 @@ class RecordSource:
                 if (i, offset) in chosen:
                     yield i, offset, rec
 
-    def read(self, file_index: int, offset: int) -> dict[str, Any]:
+    def read(self, file_index: int, offset: int) -> Record:
+        """The record at `offset` of file `file_index` (a place iterating gave)."""
         with open(self.files[file_index], "rb") as f:
             f.seek(offset)
-            return json.loads(f.readline())
+            return Record.from_dict(json.loads(f.readline()))
 
 
 def errors_path(output_jsonl: str | Path) -> str:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from video_pipeline.io.record import Record
+
 _WORD = re.compile(r"\w+")
 
 
-def answer_text(rec: dict[str, Any]) -> str | None:
+def answer_text(rec: Record) -> str | None:
     """The answer as text: the strings of a parsed result (fields in order, list items
     one per line), else the model's raw text; None when the model gave no answer."""
-    result = rec.get("result")
-    if rec.get("status") == "ok" and isinstance(result, dict):
+    result = rec.result
+    if rec.ok and isinstance(result, dict):
         return "\n".join(_strings(result))
-    text = rec.get("text")
+    text = rec.text
     return text if isinstance(text, str) else None
 
 
@@ -36,9 +38,9 @@ def is_empty(text: str) -> bool:
     return not text.strip()
 
 
-def is_truncated(rec: dict[str, Any]) -> bool:
+def is_truncated(rec: Record) -> bool:
     """The engine stopped the answer at `sampling.max_tokens` (or the context length)."""
-    return rec.get("finish_reason") == "length"
+    return rec.finish_reason == "length"
 
 
 def repeated_share(tokens: list[str], n: int) -> float:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from video_pipeline.data.sample import Prepared
-from video_pipeline.errors import SampleError, describe_exception, error_dict
+from video_pipeline.errors import SampleError, describe_exception, record_error
 from video_pipeline.io.jsonl import shown
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
 from video_pipeline.runner.queues import put_until_stopped
@@ -307,7 +307,7 @@ class DecodeFeed:
         key, raw = identify(self.dataset, i)
         log.warning("sample %s: %s: %s", shown(str(key)), kind, message)
         # every task waiting for the sample loses it
-        return Prepared(i, key, raw, _tasks_of(self.dataset, i), error=error_dict(kind, message))
+        return Prepared(i, key, raw, _tasks_of(self.dataset, i), error=record_error(kind, message))
 
     def get(self, block: bool) -> Any:
         """The next item, END when the input is exhausted (to every caller from then on,
@@ -366,6 +366,7 @@ def identify(dataset: Any, i: int) -> tuple[str | None, Any]:
         sample = samples[i]
     except SampleError as e:
         return getattr(e, "key", None), getattr(e, "raw", None)
+    # a Sample, or what a user's dataset holds there: read through the seed's dict view
     return sample["__key"], sample["raw"]
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from video_pipeline.data.sample import Prepared
 from video_pipeline.engine.base import Engine, Finished, RequestRejected
-from video_pipeline.errors import EngineFailure, describe_exception, error_dict
+from video_pipeline.errors import EngineFailure, describe_exception, record_error
+from video_pipeline.io.record import RecordError
 from video_pipeline.runner.feed import EMPTY, END
 from video_pipeline.runner.memory import ByteGate
 from video_pipeline.runner.records import error_record, ok_record
@@ -109,12 +110,11 @@ class StepLoop:
         for r in runs:  # a shared decode is split between the tasks it served
             r.stats.decode_s += sample.decode_s / len(runs)
             r.stats.decodes += sample.decodes
-            if "decode_stats" in sample.extra:
-                r.stats.add_decode(sample.extra["decode_stats"], len(runs))
+            if sample.decode_stats is not None:
+                r.stats.add_decode(sample.decode_stats, len(runs))
         self.open[sample.index] = len(item.requests)
-        timing = {"decode_s": round(sample.decode_s, 4)}
         for j, error in item.failures:
-            self._fail(self.runs[j], sample, error, timing)
+            self._fail(self.runs[j], sample, error)
         t0 = time.perf_counter()
         for j, request in item.requests:
             r = self.runs[j]
@@ -123,7 +123,7 @@ class StepLoop:
             try:
                 self.engine.add(rid, request, r.params)
             except RequestRejected as e:
-                self._fail(r, sample, error_dict(e.kind, str(e)), timing)
+                self._fail(r, sample, record_error(e.kind, str(e)))
                 self._close(sample.index)
                 continue
             except Exception as e:
@@ -137,39 +137,54 @@ class StepLoop:
         p = self.pending.pop(res.request_id)
         r, task, sample = p.run, p.run.task, p.sample
         self._close(sample.index)
-        timing = {
-            "decode_s": round(sample.decode_s, 4),
-            "engine_s": round(time.perf_counter() - p.added, 4),
-        }
+        engine_s = round(time.perf_counter() - p.added, 4)
         r.stats.answered += 1
         r.stats.prompt_tokens += res.prompt_tokens
         r.stats.generated_tokens += res.generated_tokens
         r.stats.cached_tokens += res.cached_tokens
         if res.error is not None:  # the engine ended it without an answer
-            self._fail(r, sample, error_dict(*res.error), timing, res)
+            self._fail(r, sample, record_error(*res.error), res, engine_s)
             return
         try:
             result = task.parse(res.text, {"__key": sample.key, "raw": sample.raw})
         except ParseError as e:
-            self._fail(r, sample, error_dict("parse_error", str(e)), timing, res)
+            self._fail(r, sample, record_error("parse_error", str(e)), res, engine_s)
             return
         except Exception as e:  # a bug in the task's code: the setup's, not the answer's
             msg = f"{type(task).__name__}.parse raised {describe_exception(e)}"
-            self._fail(r, sample, error_dict("internal_error", msg), timing, res)
+            self._fail(r, sample, record_error("internal_error", msg), res, engine_s)
             return
-        rec = ok_record(sample.key, r.fp, task.name, sample.raw, self.rank, res, result, timing)
+        rec = ok_record(
+            sample.key,
+            r.fp,
+            task.name,
+            sample.raw,
+            self.rank,
+            res,
+            result,
+            round(sample.decode_s, 4),
+            engine_s,
+        )
         r.watch.ok(rec)
         r.stats.done += 1
         r.progress.tick()
 
-    def _fail(self, run, sample: Prepared, error: dict, timing: dict, out=None) -> None:
+    def _fail(
+        self,
+        run,
+        sample: Prepared,
+        error: RecordError,
+        out: Finished | None = None,
+        engine_s: float | None = None,
+    ) -> None:
+        decode_s = round(sample.decode_s, 4)
         rec = error_record(
-            sample.key, run.fp, run.task.name, sample.raw, self.rank, error, out, timing
+            sample.key, run.fp, run.task.name, sample.raw, self.rank, error, out, decode_s, engine_s
         )
         run.watch.failed(rec)
         s = run.stats
         s.failed += 1
-        s.errors_by_kind[error["kind"]] = s.errors_by_kind.get(error["kind"], 0) + 1
+        s.errors_by_kind[error.kind] = s.errors_by_kind.get(error.kind, 0) + 1
         run.progress.tick()
 
     def _close(self, index: int) -> None:

@@ -1,49 +1,29 @@
-"""The journal record: one per finished sample, a result or an error."""
+"""The runner's two records: a sample's answer, or why it has none."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from video_pipeline.engine.base import Finished
-
-
-def base_record(key: str, status: str, fingerprint: str, task: str, raw: Any, rank: int) -> dict:
-    # The first three fields are read by the fast resume scan; keep their order.
-    return {
-        "__key": key,
-        "status": status,
-        "fingerprint": fingerprint,
-        "task": task,
-        **clip_fields(raw),
-        "raw": raw,
-        "rank": rank,
-        "time": round(time.time(), 3),
-    }
-
-
-def clip_fields(raw: Any) -> dict:
-    """`video_key` and `clip` of a clip's row (written by clip expansion), lifted to the
-    record's top level so a reader needs no knowledge of the row; {} for other rows."""
-    if not isinstance(raw, dict) or "__key" not in raw or "video_key" not in raw:
-        return {}
-    clip = raw.get("clip")
-    if not isinstance(clip, dict) or not {"index", "start", "end"} <= clip.keys():
-        return {}
-    return {"video_key": raw["video_key"], "clip": clip}
+from video_pipeline.io.record import ERROR, OK, Record, RecordError, Tokens
 
 
 def ok_record(
-    key: str, fp: str, task: str, raw: Any, rank: int, out: Finished, result: dict, timing: dict
-) -> dict:
-    return {
-        **base_record(key, "ok", fp, task, raw, rank),
-        "text": out.text,
-        "result": result,
-        "error": None,
-        **_tokens(out),
-        **timing,
-    }
+    key: str,
+    fp: str,
+    task: str,
+    raw: Any,
+    rank: int,
+    out: Finished,
+    result: Any,
+    decode_s: float | None = None,
+    engine_s: float | None = None,
+) -> Record:
+    rec = Record.new(key, OK, fp, task, raw, rank)
+    rec.text, rec.result = out.text, result
+    _answered(rec, out)
+    rec.decode_s, rec.engine_s = decode_s, engine_s
+    return rec
 
 
 def error_record(
@@ -52,25 +32,20 @@ def error_record(
     task: str,
     raw: Any,
     rank: int,
-    error: dict,
+    error: RecordError,
     out: Finished | None = None,
-    timing: dict | None = None,
-) -> dict:
-    rec = {**base_record(key, "error", fp, task, raw, rank), "text": None, "result": None}
-    rec["error"] = error
+    decode_s: float | None = None,
+    engine_s: float | None = None,
+) -> Record:
+    rec = Record.new(key, ERROR, fp, task, raw, rank)
+    rec.error = error
     if out is not None:  # the model answered but the answer was unusable: keep it
-        rec["text"] = out.text
-        rec.update(_tokens(out))
-    rec.update(timing or {})
+        rec.text = out.text
+        _answered(rec, out)
+    rec.decode_s, rec.engine_s = decode_s, engine_s
     return rec
 
 
-def _tokens(out: Finished) -> dict:
-    return {
-        "tokens": {
-            "prompt": out.prompt_tokens,
-            "generated": out.generated_tokens,
-            "cached": out.cached_tokens,
-        },
-        "finish_reason": out.finish_reason,
-    }
+def _answered(rec: Record, out: Finished) -> None:
+    rec.tokens = Tokens(out.prompt_tokens, out.generated_tokens, out.cached_tokens)
+    rec.finish_reason = out.finish_reason

@@ -23,7 +23,8 @@ from typing import Any
 
 from video_pipeline.data.sample import Prepared
 from video_pipeline.engine.base import Engine, RequestRejected
-from video_pipeline.errors import SampleError, error_dict
+from video_pipeline.errors import SampleError, record_error
+from video_pipeline.io.record import RecordError
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.feed import EMPTY, END, DecodeFeed
 from video_pipeline.runner.memory import ByteGate, tensor_bytes
@@ -40,7 +41,7 @@ class Rendered:
 
     sample: Prepared
     requests: list[tuple[int, Any]] = field(default_factory=list)  # (task, request)
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (task, error)
+    failures: list[tuple[int, RecordError]] = field(default_factory=list)  # (task, error)
     render_s: float = 0.0
 
 
@@ -107,10 +108,10 @@ class RenderPool:
                 self.budget.check(tokenized)  # over-long prompts never reach the engine
                 request = self.engine.render(tokenized)
             except SampleError as e:
-                out.failures.append((j, e.to_dict()))
+                out.failures.append((j, e.record_error()))
                 continue
             except RequestRejected as e:
-                out.failures.append((j, error_dict(e.kind, str(e))))
+                out.failures.append((j, record_error(e.kind, str(e))))
                 continue
             self.gate.hold(sample.index, tensor_bytes(request))  # the processor's copy
             out.requests.append((j, request))

@@ -12,7 +12,7 @@ from pathlib import Path
 from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint, payload
 from video_pipeline.io.atomic import write_json
-from video_pipeline.io.journal import journal_paths, output_stem
+from video_pipeline.io.journal import journal_paths, output_stem, read_head
 from video_pipeline.strips import strips_path
 
 log = logging.getLogger("video_pipeline")
@@ -96,11 +96,13 @@ def _recorded_fingerprints(cfg: Config) -> list[str]:
     out = []
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         out.append(str(json.loads(state_path(cfg).read_text())["fingerprint"]))
+    decoder = json.JSONDecoder()
     for path in [Path(cfg.data.output_jsonl), *journal_paths(cfg.data.output_jsonl)]:
         try:
             with open(path, "rb") as f:
-                first = f.readline()
-            out.append(str(json.loads(first)["fingerprint"]))
-        except (OSError, ValueError, KeyError, TypeError):
+                head = read_head(f.readline(), decoder)
+        except OSError:
             continue
+        if head is not None:
+            out.append(head.fingerprint)
     return out

@@ -15,29 +15,30 @@ setup and neither count nor break a streak.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from video_pipeline.errors import ERROR_KINDS, SystemicFailure
+from video_pipeline.io.record import Record
 
 
 class FailureWatch:
-    def __init__(self, limit: int | None, write: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, limit: int | None, write: Callable[[Record], None]) -> None:
         self.limit = limit or 0  # 0: never stop
         self._write = write
         self._signature: tuple[str, str] | None = None
-        self._held: list[dict[str, Any]] = []
+        self._held: list[Record] = []
 
-    def ok(self, record: dict[str, Any]) -> None:
+    def ok(self, record: Record) -> None:
         self.flush()
         self._write(record)
 
-    def failed(self, record: dict[str, Any]) -> None:
+    def failed(self, record: Record) -> None:
         """Journal an error record, or hold it while it extends a streak."""
-        error = record["error"]
-        if self.limit == 0 or ERROR_KINDS[error["kind"]].of_the_row:
+        error = record.error
+        assert error is not None, "an error record without its error"
+        if self.limit == 0 or ERROR_KINDS[error.kind].of_the_row:
             self._write(record)
             return
-        signature = (error["kind"], _normalise(error["message"], record))
+        signature = (error.kind, _normalise(error.message, record))
         if signature != self._signature:
             self.flush()
             self._signature = signature
@@ -46,7 +47,7 @@ class FailureWatch:
             kind = signature[0]
             raise SystemicFailure(
                 f"the last {len(self._held)} samples all failed with {kind}: "
-                f"{error['message']}. This points at the setup (model, chat template, task "
+                f"{error.message}. This points at the setup (model, chat template, task "
                 "code, video reader), not at the videos, so the rank stops instead of "
                 "recording it for every video; none of these samples was journaled, and a "
                 "rerun after the fix does them again. If these videos really are all bad, "
@@ -61,13 +62,13 @@ class FailureWatch:
         self._signature = None
 
 
-def _normalise(message: str, record: dict[str, Any]) -> str:
+def _normalise(message: str, record: Record) -> str:
     """The message with the sample's own key and path taken out, so that the same
     failure on different videos compares equal."""
-    key = record.get("__key")
+    key = record.key
     if isinstance(key, str) and key:
         message = message.replace(key, "<key>")
-    raw = record.get("raw")
+    raw = record.raw
     if isinstance(raw, dict):
         for value in raw.values():
             if isinstance(value, str) and len(value) > 3:
