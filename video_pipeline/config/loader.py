@@ -30,6 +30,8 @@ from video_pipeline.config.schema import (
     VisionConfig,
     VllmConfig,
 )
+from video_pipeline.stages import check as stages
+from video_pipeline.stages import plan as stage_plan
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
@@ -184,6 +186,7 @@ def _task_group(data: dict[str, Any], errs: list[str]) -> list[TaskSpec]:
         errs.append(f"tasks must be a non-empty list of task names or mappings, got {entries!r}")
         return []
     specs = load_task_specs(entries, errs)
+    errs += stages.structure_problems(specs)
     if "task" in (data.get("run") or {}):
         errs.append("run.task and tasks are exclusive: list every task under tasks")
     if TASK_PLACEHOLDER not in data["data"]["output_jsonl"]:
@@ -241,6 +244,7 @@ def task_dict(base: dict[str, Any], spec: TaskSpec, output_jsonl: str | None = N
     data["run"] = {**data.get("run", {}), "task": spec.task_name}
     data["sampling"] = {**data.get("sampling", {}), **spec.sampling}
     data["task_params"] = {**data.get("task_params", {}), **spec.task_params}
+    data["vllm"] = {**data.get("vllm", {}), **spec.vllm}  # a stage's own engine
     return data
 
 
@@ -249,7 +253,7 @@ def task_configs(cfg: Config) -> list[Config]:
     if not cfg.tasks:
         return [cfg]
     base = cfg.to_dict()
-    return [from_dict(task_dict(base, spec)) for spec in cfg.tasks]
+    return stage_plan.link(cfg.tasks, [from_dict(task_dict(base, spec)) for spec in cfg.tasks])
 
 
 def check_task_params(cfg: Config, source: str | None = None) -> None:
@@ -267,8 +271,10 @@ def check_task_params(cfg: Config, source: str | None = None) -> None:
         configs = task_configs(cfg)
         for i, (spec, one) in enumerate(zip(cfg.tasks, configs, strict=True)):
             errs += [f"tasks[{i}] ({spec.name}): {p}" for p in _one_task_problems(one)]
-        if not errs:
-            errs = _shared_decode_problems(cfg.tasks, configs)
+        if not errs:  # the first stage shares each video's decode
+            roots = [(s, c) for s, c in zip(cfg.tasks, configs, strict=True) if s.after is None]
+            errs = _shared_decode_problems(*map(list, zip(*roots, strict=True)))
+            errs += stages.field_problems(cfg.tasks, configs)
     errs += _summary_task_problems(cfg)
     if errs:
         raise ConfigError(errs, source)

@@ -420,6 +420,10 @@ class TaskSpec:
     task: str | None = None  # registered task; default: `name`
     sampling: dict[str, Any] = field(default_factory=dict)
     task_params: dict[str, Any] = field(default_factory=dict)
+    # Stages (video_pipeline/stages): tasks whose answers the prompt uses, and this
+    # task's own engine section (merged over `vllm`). None: a first-stage task.
+    after: list[str] | None = None
+    vllm: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task_name(self) -> str:
