@@ -77,7 +77,7 @@ class Tokens:
 # `tokens`/`finish_reason` only where the engine answered.
 _FIELDS = (
     KEY_FIELD, "status", "fingerprint", "task", "video_key", "clip", "raw", "rank", "time",
-    "text", "result", "error", "tokens", "finish_reason", "decode_s", "engine_s",
+    "text", "result", "upstream", "error", "tokens", "finish_reason", "decode_s", "engine_s",
 )  # fmt: skip
 
 
@@ -100,6 +100,8 @@ class Record:
     # A clip's record: the key of the video it was cut from and {index, start, end}
     video_key: str | None = None
     clip: dict[str, Any] | None = None
+    # A staged task's record: what its prompt was given, {task: {text, result}}
+    upstream: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -141,6 +143,7 @@ class Record:
             engine_s=d.get("engine_s"),
             video_key=str(video_key) if video_key is not None else None,
             clip=clip if isinstance(clip, dict) else None,
+            upstream=d.get("upstream"),
             extra={k: v for k, v in d.items() if k not in _FIELDS},
         )
 
@@ -157,6 +160,8 @@ class Record:
             d["clip"] = self.clip
         d.update(raw=self.raw, rank=self.rank, time=self.time)
         d.update(text=self.text, result=self.result)
+        if self.upstream is not None:
+            d["upstream"] = self.upstream
         d["error"] = self.error.to_dict() if self.error is not None else None
         if self.tokens is not None:
             d["tokens"] = self.tokens.to_dict()
