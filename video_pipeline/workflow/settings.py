@@ -17,6 +17,7 @@ from video_pipeline.config import Config, ConfigError, load_config
 from video_pipeline.config.loader import build_section, load_task_specs, task_dict
 from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, TaskSpec
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.stages.plan import with_records
 from video_pipeline.storage.urls import is_remote
 from video_pipeline.workflow.layout import Layout
 
@@ -152,7 +153,13 @@ class Workflow:
             base_dir=cfg.data.video_dir,
         )
         clips = dataclasses.replace(cfg.clips, summary=False)
-        return dataclasses.replace(cfg, data=data, clips=clips)
+        cfg = dataclasses.replace(cfg, data=data, clips=clips)
+        # a staged task reads its upstream's part of the same shard
+        return with_records(cfg, {up: self.layout.part(up, shard) for up in self.after(task)})
+
+    def after(self, task: str) -> list[str]:
+        """The tasks whose parts of a shard the task's job of that shard reads."""
+        return list(self.tasks[task].after or [])
 
     def summary_source(self, task: str) -> Config:
         """The clip task whose summary pass runs in work/{task}/summary/."""
@@ -253,6 +260,8 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             errs += [f"{where}: {p}" for p in e.problems]
     errs += _tensor_parallel_problems(settings, configs)
+    if not errs:  # stages: `after`, templates, the fingerprint chain
+        errs += _stage_problems(settings, tasks, configs)
     if errs:
         raise ConfigError(errs)
     wf = Workflow(settings, tasks, base, layout, configs)
@@ -262,6 +271,24 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
     return wf
+
+
+def _stage_problems(
+    settings: WorkflowSettings, tasks: dict[str, TaskSpec], configs: dict[str, Config]
+) -> list[str]:
+    """Staged tasks' checks; links each to its upstream (`configs` updated in place)."""
+    from video_pipeline.stages import check, plan
+
+    specs = list(tasks.values())
+    errs = check.structure_problems(specs)
+    if errs or all(s.after is None for s in specs):
+        return errs
+    if settings.share_decode:
+        return ["share_decode runs every task in one job; tasks with `after` need their own jobs"]
+    errs = check.field_problems(specs, [configs[s.name] for s in specs])
+    linked = plan.link(specs, [configs[s.name] for s in specs])
+    configs.update(zip(tasks, linked, strict=True))
+    return errs
 
 
 def _local_input(
