@@ -1,0 +1,156 @@
+"""Stages in the workflow, for real: configs/stages.yaml over the demo (a second VLM pass
+and a rewrite on the tiny text model that rule demo_text_model builds), two shards.
+
+One working directory (module-scoped): dry runs show what depends on what, one real run
+is checked by several tests, and dry runs after it show what a changed prompt reruns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+from tests.workflow.smk import jobs_run, read_records, run_snakemake, write_yaml
+from video_pipeline.fixtures.videos import write_input_jsonl
+
+pytestmark = pytest.mark.e2e
+
+STAGES = REPO / "configs" / "stages.yaml"
+TASKS = ("describe", "structured_caption", "describe_v2", "t2v_caption")
+UNTITLED = 3  # the row whose meta has no id: t2v_caption's template names raw.meta.id
+
+
+class Run:
+    def __init__(self, workdir: Path, overlay: dict[str, Any], env: dict[str, str]) -> None:
+        self.dir, self.out, self.overlay, self.env = workdir, workdir / "out", overlay, env
+        self.step = 0
+
+    def snakemake(self, *args: str, targets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        self.step += 1
+        overlay = write_yaml(self.dir / f"overlay{self.step}.yaml", self.overlay)
+        return run_snakemake(
+            self.dir, [STAGES, overlay], "--cores", "2", *args, env=self.env, targets=targets
+        )
+
+    def merged(self, task: str) -> dict[str, dict]:
+        res = self.out / "results"
+        recs = read_records(res / f"{task}.jsonl") + read_records(res / f"{task}.errors.jsonl")
+        return {r["__key"]: r for r in recs}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model: Path, video_dir: Path, sm_env: dict) -> Run:
+    workdir = tmp_path_factory.mktemp("wf-stages")
+    videos = sorted(video_dir.glob("*.mp4"))[:6]
+    rows = workdir / "input.jsonl"
+    write_input_jsonl(rows, videos)
+    lines = rows.read_text().splitlines()
+    untitled = json.loads(lines[UNTITLED])
+    del untitled["meta"]["id"]
+    lines[UNTITLED] = json.dumps(untitled)
+    rows.write_text("\n".join(lines) + "\n")
+    overlay = {
+        "input": str(rows),
+        "outdir": "out",
+        "vllm": {"model": str(tiny_model)},
+        "run": {"fsync_every": 1},
+    }
+    return Run(workdir, overlay, sm_env)
+
+
+def _infer_inputs(proc: subprocess.CompletedProcess) -> dict[tuple[str, str], set[str]]:
+    """(task, shard) -> the input files of each infer job of a dry run."""
+    out = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout + proc.stderr):
+        if not block.startswith("rule infer:"):
+            continue
+        inputs = re.search(r"^\s*input: (.*)$", block, re.M).group(1).split(", ")
+        wc = dict(kv.split("=") for kv in re.search(r"wildcards: (.*)", block).group(1).split(", "))
+        out[(wc["task"], wc["shard"])] = set(inputs)
+    return out
+
+
+def _edges(dot: str) -> set[tuple[str, str]]:
+    """(upstream, downstream) node labels of `snakemake --dag`, with node ids."""
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', dot, re.M))
+    return {
+        (f"{a}:{labels[a]}", f"{b}:{labels[b]}")
+        for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M)
+    }
+
+
+def test_a_downstream_infer_job_needs_the_upstream_parts_of_its_shard_only(run):
+    jobs = _infer_inputs(run.snakemake("-n"))
+    for shard in ("00000", "00001"):
+        parts = {f"out/parts/{t}/{shard}.jsonl" for t in ("describe", "structured_caption")}
+        assert parts | {"demo/tiny-qwen3-text"} <= jobs[("t2v_caption", shard)]
+        assert not any("results" in f for f in jobs[("t2v_caption", shard)])
+        assert f"out/parts/describe/{shard}.jsonl" in jobs[("describe_v2", shard)]
+    other = {f for f in jobs[("t2v_caption", "00000")] if "00001" in f}
+    assert not other
+    # the DAG shows the stages: each rewrite job after one describe job (its shard's)
+    edges = _edges(run.snakemake("--dag").stdout)
+    into = [a for a, b in edges if a.endswith("task: describe") and b.endswith("task: t2v_caption")]
+    assert len(into) == 2, edges
+    # targeting the rewrite builds what it needs, and not describe_v2
+    dry = jobs_run(run.snakemake("-n", targets=("out/results/t2v_caption.jsonl",)))
+    tasks = {re.search(r"task=([\w.-]+)", j).group(1) for j in dry if j.startswith("infer")}
+    assert tasks == {"describe", "structured_caption", "t2v_caption"}
+    assert "demo_text_model" in dry
+
+
+@pytest.fixture(scope="module")
+def done(run) -> subprocess.CompletedProcess:
+    return run.snakemake()
+
+
+def test_every_task_has_each_key_once_and_records_carry_their_upstream(run, done):
+    merged = {t: run.merged(t) for t in TASKS}
+    keys = set(merged["describe"])
+    assert len(keys) == 6
+    for task in TASKS:
+        assert set(merged[task]) == keys, task
+    for key, rec in merged["describe_v2"].items():
+        up = merged["describe"][key]
+        assert rec["upstream"] == {"describe": {"text": up["text"], "result": up["result"]}}
+    t2v = merged["t2v_caption"]
+    untitled = [k for k in keys if "id" not in merged["describe"][k]["raw"]["meta"]]
+    assert len(untitled) == 1 and t2v[untitled[0]]["error"]["kind"] == "missing_field"
+    for key, rec in t2v.items():
+        if key in untitled:
+            continue
+        if merged["structured_caption"][key]["status"] != "ok":
+            assert rec["error"]["kind"] == "upstream_error"
+            continue
+        assert rec["status"] == "ok", rec
+        assert rec["upstream"] == {
+            t: {"text": merged[t][key]["text"], "result": merged[t][key]["result"]}
+            for t in ("describe", "structured_caption")
+        }
+    assert (run.dir / "demo" / "tiny-qwen3-text" / "config.json").exists()
+
+
+def _changed(run, task: str, prompt: str) -> set[str]:
+    """The tasks whose infer jobs a dry run with `task`'s prompt changed would run."""
+    tasks = yaml.safe_load(STAGES.read_text())["tasks"]
+    for t in tasks:
+        if t["name"] == task:
+            t["task_params"] = {**t.get("task_params", {}), "prompt": prompt}
+    run.overlay["tasks"] = tasks
+    try:
+        jobs = jobs_run(run.snakemake("-n"))
+    finally:
+        del run.overlay["tasks"]
+    return {re.search(r"task=([\w.-]+)", j).group(1) for j in jobs if j.startswith("infer")}
+
+
+def test_a_changed_prompt_reruns_the_task_and_what_is_after_it(run, done):
+    assert _changed(run, "t2v_caption", "Caption: {describe.text}") == {"t2v_caption"}
+    assert _changed(run, "describe", "Describe it.") == {"describe", "describe_v2", "t2v_caption"}
