@@ -43,6 +43,7 @@ class EnginePool:
         def get() -> Any:
             if self.engine is None or self.key != key:
                 self.close()
+                log.info("engine for stage tasks: loading %s", cfgs[0].vllm.model)
                 self.engine = self._build(cfgs)()
                 self.key = key
                 self.loads += 1
