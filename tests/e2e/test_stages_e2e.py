@@ -1,6 +1,6 @@
 """Stages with the real engines in one `launch`: describe and structured_caption, a second
 VLM pass over describe's draft, and a rewrite on a tiny text LLM; killed with -9 in the
-second stage, then resumed on another rank count.
+second stage, then resumed.
 
 One chain of runs (module-scoped) is checked by several tests: exactly once per task,
 the records' `upstream` equal to the upstream records, `missing_field` and
@@ -91,9 +91,7 @@ def run(tiny_model, tmp_path_factory):
     killed = {n: procs.journal_lines(o) for n, o in outs.items()}
 
     log.write_text("")
-    second = procs.start(
-        "video_pipeline.cli.launch", "--config", str(cfg), "--nproc", "2", "--merge", log=log
-    )
+    second = procs.start("video_pipeline.cli.launch", "--config", str(cfg), "--merge", log=log)
     rc, text = procs.finish(second, log)
     assert rc == 0, text[-4000:]
     return {"dir": d, "cfg": cfg, "outs": outs, "killed": killed, "log": text, "input": inp}
@@ -162,6 +160,6 @@ def test_missing_fields_and_upstream_errors_become_error_records(run):
 
 def test_each_rank_loads_one_engine_per_model(run):
     loads = [line for line in run["log"].splitlines() if "engine for stage tasks: loading" in line]
-    # the resumed run: 2 ranks, each the VLM (describe_v2's rest) then the text model
-    assert len(loads) == 4, loads
-    assert sum("tiny-text" in line for line in loads) == 2
+    # the resumed run: the VLM (for describe_v2's rest), then the text model; the
+    # finished first stage loads nothing
+    assert len(loads) == 2 and "tiny-text" in loads[1], loads

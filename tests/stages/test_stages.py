@@ -13,6 +13,7 @@ from video_pipeline.config import ConfigError, load_config
 from video_pipeline.config.loader import task_configs
 from video_pipeline.errors import SampleError
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.io.keys import key_hash
 from video_pipeline.stages.plan import waves
 from video_pipeline.stages.template import TemplateError, parse
 from video_pipeline.stages.upstream import StagedTask, UpstreamJoin, stamping
@@ -119,6 +120,10 @@ def test_the_fingerprint_chain_reruns_only_what_is_downstream():
             [{"name": "describe"}, {"name": "r", "task": "rewrite", "after": ["describe"]}],
             "tasks[1] (r): task_params.prompt must be a non-empty string",
         ),
+        (
+            [{"name": "describe", "vllm": {"tensor_parallel_size": 2}}],
+            "tasks[0] (describe).vllm.tensor_parallel_size: every task of a rank",
+        ),
     ],
 )
 def test_bad_stages_fail_at_load_naming_the_key(tasks, expected):
@@ -189,6 +194,12 @@ def test_the_join_fills_prompts_and_records_what_was_given(tmp_path):
         with pytest.raises(SampleError) as e:
             task.build_messages({"__key": key, "raw": raw})
         assert (e.value.kind, words in e.value.message) == (kind, True)
+
+    mine = UpstreamJoin.load(t2v, [key_hash("k2")])  # a rank's keys only
+    assert {n: set(r) for n, r in mine.records.items()} == {
+        "describe": {"k2"},
+        "structured_caption": {"k2"},
+    }
 
     written = []
     write = stamping(task, written.append)

@@ -266,7 +266,7 @@ def _register_engine_processes(decode_pids: list[int]) -> None:
 
 def _plan(cfg: Config, group: list[Config], index: InputIndex, rank: int, world: int) -> _TaskRun:
     """A task's rows in this rank: its slice minus what its journals hold."""
-    task = staged(get_task_class(cfg.run.task)(**cfg.task_kwargs), cfg)
+    task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
     fp = fingerprint(cfg)
     include_errors = not cfg.run.retry_errors
     done = scan_done(journal_paths(cfg.data.output_jsonl), fp, include_errors=include_errors)
@@ -285,6 +285,7 @@ def _plan(cfg: Config, group: list[Config], index: InputIndex, rank: int, world:
         work.skipped_done,
         work.skipped_duplicate,
     )
+    task = staged(task, cfg, index.hashes[work.selected])  # with its upstream's answers
     return _TaskRun(cfg, task, fp, stats, work.selected)
 
 

@@ -21,6 +21,11 @@ def structure_problems(specs: list[TaskSpec]) -> list[str]:
                 errs.append(f"{where}.after names the task itself")
             elif up not in names:
                 errs.append(f"{where}.after: {up!r} is not a task of `tasks` ({', '.join(names)})")
+        if "tensor_parallel_size" in spec.vllm:
+            errs.append(
+                f"{where}.vllm.tensor_parallel_size: every task of a rank runs on the rank's "
+                "devices; set it in the vllm section"
+            )
         if spec.after is None:
             continue  # a first-stage task's prompt is not a template
         for key in TEMPLATED:

@@ -10,13 +10,14 @@ the task carries what its prompt was given: `upstream: {task: {text, result}}`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from video_pipeline.config.schema import Config
 from video_pipeline.errors import SampleError
 from video_pipeline.io.journal import iter_records, journal_paths, output_stem
+from video_pipeline.io.keys import key_hash
 from video_pipeline.stages.plan import RECORDS, is_staged, upstream_of
 from video_pipeline.stages.template import (
     RAW,
@@ -46,7 +47,10 @@ class UpstreamJoin:
         self.records = records
 
     @classmethod
-    def load(cls, cfg: Config) -> UpstreamJoin:
+    def load(cls, cfg: Config, wanted: Iterable[int] | None = None) -> UpstreamJoin:
+        """The upstream records of `cfg`, only of the keys whose hashes are `wanted`
+        (a rank's rows to run) when given: memory bounded by the rank's work."""
+        keep = None if wanted is None else {int(h) for h in wanted}
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for name, up in upstream_of(cfg).items():
             by_key: dict[str, dict[str, Any]] = {}
@@ -55,6 +59,8 @@ class UpstreamJoin:
                     if rec.get("fingerprint") != up["fingerprint"]:
                         continue
                     key = rec["__key"]
+                    if keep is not None and key_hash(key) not in keep:
+                        continue
                     if rec.get("status") == "ok" or by_key.get(key, {}).get("status") != "ok":
                         by_key[key] = _kept(rec)  # a result wins over an earlier error
             out[name] = by_key
@@ -143,11 +149,12 @@ class StagedTask(Task):
         return self.inner.result_fields()
 
 
-def staged(task: Task, cfg: Config) -> Task:
-    """`task` as the rank runs it: wrapped with its upstream join when `cfg` is staged."""
+def staged(task: Task, cfg: Config, wanted: Iterable[int] | None = None) -> Task:
+    """`task` as the rank runs it: wrapped with its upstream join when `cfg` is staged
+    (the records of the keys hashed `wanted`, when given)."""
     if not is_staged(cfg):
         return task
-    return StagedTask(task, UpstreamJoin.load(cfg))
+    return StagedTask(task, UpstreamJoin.load(cfg, wanted))
 
 
 def stamping(task: Task, write: Callable[[Any], None]) -> Callable[[Any], None]:
