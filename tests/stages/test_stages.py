@@ -207,3 +207,15 @@ def test_the_join_fills_prompts_and_records_what_was_given(tmp_path):
     write({"__key": "k2", "status": "error", "text": None, "result": None, "error": {}})
     assert list(written[0]) == ["__key", "status", "text", "result", "upstream", "error"]
     assert written[0]["upstream"] == given and "upstream" not in written[1]
+
+
+def test_the_typed_record_keeps_upstream_after_result():
+    from video_pipeline.io.record import Record
+
+    d = {"__key": "k", "status": "ok", "fingerprint": "f", "task": "rewrite", "raw": {},
+         "rank": 0, "time": 1.0, "text": "x", "result": {"caption": "x"},
+         "upstream": {"describe": {"text": "t", "result": {"description": "t"}}},
+         "error": None}  # fmt: skip
+    rec = Record.from_dict(d)
+    assert rec.upstream == d["upstream"] and not rec.extra
+    assert list(rec.to_dict()) == list(d) and rec.to_dict() == d
