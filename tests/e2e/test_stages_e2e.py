@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.helpers import demo_config, read_jsonl, write_config
+from tests.helpers import demo_config, read_jsonl, run_cli, write_config
 from tests.robustness import procs
 from video_pipeline.config import load_config
 from video_pipeline.config.loader import task_configs
@@ -163,3 +163,9 @@ def test_each_rank_loads_one_engine_per_model(run):
     # the resumed run: the VLM (for describe_v2's rest), then the text model; the
     # finished first stage loads nothing
     assert len(loads) == 2 and "tiny-text" in loads[1], loads
+
+
+def test_preflight_probes_the_video_stages_and_skips_the_text_one(run):
+    proc = run_cli("video_pipeline.cli.preflight", "--config", str(run["cfg"]))
+    assert "task rewrite is text only (a stage): nothing to probe" in proc.stdout
+    assert proc.stdout.count("for task describe:") == 2  # describe and describe_v2
