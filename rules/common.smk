@@ -20,6 +20,7 @@ from video_pipeline.workflow.summary import print_summary
 WF = with_local_input(load_workflow(config))
 LAYOUT = WF.layout
 DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yaml)
+DEMO_TEXT_MODEL = "demo/tiny-qwen3-text"  # rule demo_text_model (configs/stages.yaml)
 
 if not os.path.exists(WF.settings.input) and WF.settings.input != DEMO_INPUT:
     sys.exit(missing_input_message(WF.settings.input))
@@ -57,6 +58,17 @@ def clip_outputs():
 def shard_outputs(suffix):
     """Input function: the finished shards of a task, one file per shard."""
     return lambda wildcards: [LAYOUT.part(wildcards.task, s, suffix) for s in WF.shards]
+
+
+def upstream_parts(wildcards):
+    """Input function: the parts of the same shard of the tasks in the task's `after`
+    (not their merged results), so stages pipeline across shards."""
+    if WF.settings.share_decode:
+        return []
+    parts = [LAYOUT.part(up, wildcards.shard) for up in WF.after(wildcards.task)]
+    if WF.configs[wildcards.task].vllm.model == DEMO_TEXT_MODEL:
+        parts.append(DEMO_TEXT_MODEL)  # the demo builds it first
+    return parts
 
 
 def task_fingerprint(wildcards):

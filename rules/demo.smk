@@ -15,3 +15,16 @@ rule demo_inputs:
         SOFTWARE
     script:
         "../scripts/demo_inputs.py"
+
+
+# The text LLM of the stages demo (configs/stages.yaml): asked for only by the infer
+# jobs of tasks whose `vllm.model` is this folder.
+rule demo_text_model:
+    output:
+        model=directory(DEMO_TEXT_MODEL),
+    log:
+        "demo/logs/demo_text_model.log",
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/demo_text_model.py"

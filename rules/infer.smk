@@ -10,6 +10,7 @@ JOB_NAME = SHARED if WF.settings.share_decode else "{task}"
 rule infer:
     input:
         shard=WF.job_input("{shard}"),  # with clips on: the clip rows dealt to it
+        upstream=upstream_parts,  # a staged task: its `after` tasks' parts of the shard
     output:
         parts=[LAYOUT.part(t, "{shard}") for t in JOB_TASKS],
         errors=[LAYOUT.part(t, "{shard}", ".errors.jsonl") for t in JOB_TASKS],

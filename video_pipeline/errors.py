@@ -36,6 +36,9 @@ ERROR_KINDS: dict[str, ErrorKind] = {
     "too_many_tokens": ErrorKind(False, True, "the prompt would exceed vllm.max_model_len"),
     "engine_error": ErrorKind(True, False, "the engine rejected or failed this request"),
     "parse_error": ErrorKind(False, True, "the answer does not have the shape the task needs"),
+    "missing_field": ErrorKind(False, True, "the row lacks a field the prompt template names"),
+    # Retried by a plain rerun: the upstream task may have answered since.
+    "upstream_error": ErrorKind(True, True, "a task in `after` failed or has no answer"),
     "internal_error": ErrorKind(True, False, "task code, chat template or pipeline failed"),
 }
 

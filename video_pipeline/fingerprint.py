@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.config.schema import Config
+from video_pipeline.stages.plan import fingerprinted
 
 # vllm.engine_kwargs that change how fast answers come, never what they are. Any other
 # key (quantization, revision, tokenizer, hf_overrides, mm_processor_kwargs, ...) is
@@ -112,7 +113,7 @@ def payload(cfg: Config, reader: str | None = None) -> dict[str, Any]:
         },
         "task": cfg.run.task,
         "task_version": get_task_class(cfg.run.task).version,
-        "task_params": cfg.task_params,
+        "task_params": fingerprinted(cfg.task_params),  # the upstream's, paths left out
         "sampling": cfg.sampling.model_dump(),
         "vision": vision,
         "video_field": cfg.data.video_field,

@@ -42,6 +42,7 @@ from video_pipeline.io.journal import journal_path
 from video_pipeline.runner import members
 from video_pipeline.runner.lock import LockHeld, LockUnsupported, OutputLock, lock_path
 from video_pipeline.runner.progress import summary_line
+from video_pipeline.stages.plan import is_text_only
 
 log = logging.getLogger("video_pipeline")
 
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for one in cfgs:
             check_paths(one)
-        check_model(cfgs[0])  # the tasks of a config share its model and vision settings
+        if not is_text_only(cfgs[0]):  # a staged text task's model reads no video
+            check_model(cfgs[0])  # the tasks of a config share its model and vision settings
         check_engine(cfgs, on_cpu=gpus is None)
         check_decode_device(cfgs[0])
         check_storage(cfgs[0])

@@ -66,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.probes and len(cfgs) > 1:
         fail("--probes names one file; the config lists several tasks")
     from video_pipeline.preflight import run_preflight
+    from video_pipeline.stages.plan import is_text_only
 
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
+        if is_text_only(cfg):  # a stage over other tasks' answers: no video to probe
+            print(f"preflight: task {cfg.run.task} is text only (a stage): nothing to probe")
+            continue
         try:
             report = run_preflight(cfg, args.tokens_per_s, args.probes, plan=plan)
         except ConfigError as e:  # an unsupported model, a vision budget it cannot meet

@@ -71,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     cfgs = task_configs(cfg)
     engine = shared_engine(cfgs)
     try:
-        all_stats = run_tasks(cfgs, rank, world, engine)
+        if any(spec.after is not None for spec in cfg.tasks):  # stages, in order
+            from video_pipeline.stages.run import run_stages
+
+            all_stats = run_stages(cfg.tasks, cfgs, rank, world)
+        else:
+            all_stats = run_tasks(cfgs, rank, world, engine)
         if cfg.clips.summary:  # the second, text-only pass, on the same engine
             from video_pipeline.clips.summary import run_summary_pass
 

@@ -563,6 +563,15 @@ class TaskSpec(Section):
     task_params: dict[str, Any] = Field(
         default_factory=dict, description="overrides of task_params for this task"
     )
+    # Stages (video_pipeline/stages): null is a first-stage task
+    after: list[str] | None = Field(
+        None,
+        description="tasks whose answers this task's prompt uses: a stage, its `prompt` "
+        "a template (see [Stages](stages.md))",
+    )
+    vllm: dict[str, Any] = Field(
+        default_factory=dict, description="this task's own engine section, over `vllm`"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -580,6 +589,12 @@ class TaskSpec(Section):
     def sampling_over(self, base: SamplingConfig) -> SamplingConfig:
         """`base` with this task's sampling overrides; raises ValidationError."""
         return SamplingConfig.model_validate({**base.model_dump(), **self.sampling})
+
+    def vllm_over(self, base: VllmConfig) -> VllmConfig:
+        """`base` with this task's own engine section over it; raises ValidationError."""
+        if not self.vllm:
+            return base
+        return VllmConfig.model_validate({**base.model_dump(), **self.vllm})
 
 
 SECTIONS = ("data", "vision", "vllm", "sampling", "run", "quality", "clips", "storage")
@@ -662,6 +677,16 @@ class Config(Section):
                 over = {**self.sampling.model_dump(), **spec.sampling}
                 found = problems(e, SamplingConfig, over, "sampling")
                 errs += [f"tasks[{i}] ({spec.name}): {p}" for p in found]
+            try:
+                spec.vllm_over(self.vllm)
+            except ValidationError as e:
+                over = {**self.vllm.model_dump(), **spec.vllm}
+                found = problems(e, VllmConfig, over, "vllm")
+                errs += [f"tasks[{i}] ({spec.name}): {p}" for p in found]
+        if not errs:
+            from video_pipeline.stages.check import structure_problems
+
+            errs += structure_problems(self.tasks)
         return errs
 
     @property

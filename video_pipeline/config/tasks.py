@@ -22,6 +22,7 @@ def task_config(cfg: Config, spec: TaskSpec, output_jsonl: str | None = None) ->
             "data": cfg.data.model_copy(update={"output_jsonl": out}),
             "run": cfg.run.model_copy(update={"task": spec.task_name}),
             "sampling": spec.sampling_over(cfg.sampling),
+            "vllm": spec.vllm_over(cfg.vllm),  # a stage's own engine
             "task_params": {**cfg.task_params, **spec.task_params},
             "tasks": [],
         }
@@ -30,9 +31,11 @@ def task_config(cfg: Config, spec: TaskSpec, output_jsonl: str | None = None) ->
 
 def task_configs(cfg: Config) -> list[Config]:
     """One single-task config per task of `cfg` (just `cfg` when it runs one task)."""
+    from video_pipeline.stages.plan import link
+
     if not cfg.tasks:
         return [cfg]
-    return [task_config(cfg, spec) for spec in cfg.tasks]
+    return link(cfg.tasks, [task_config(cfg, spec) for spec in cfg.tasks])
 
 
 def unknown_task(data: dict[str, Any]) -> list[str]:
@@ -68,8 +71,12 @@ def check_task_params(cfg: Config, source: str | None = None) -> None:
         configs = task_configs(cfg)
         for i, (spec, one) in enumerate(zip(cfg.tasks, configs, strict=True)):
             errs += [f"tasks[{i}] ({spec.name}): {p}" for p in _one_task_problems(one)]
-        if not errs:
-            errs = _shared_decode_problems(cfg.tasks, configs)
+        if not errs:  # the first stage shares each video's decode
+            from video_pipeline.stages.check import field_problems
+
+            roots = [(s, c) for s, c in zip(cfg.tasks, configs, strict=True) if s.after is None]
+            errs = _shared_decode_problems(*map(list, zip(*roots, strict=True)))
+            errs += field_problems(cfg.tasks, configs)
     errs += _summary_task_problems(cfg)
     if errs:
         raise ConfigError(errs, source)

@@ -80,7 +80,7 @@ class Tokens:
 # `tokens`/`finish_reason` only where the engine answered.
 _FIELDS = (
     KEY_FIELD, "status", "fingerprint", "task", "video_key", "clip", "raw", "rank", "time",
-    "text", "result", "error", "tokens", "finish_reason", "decode_s", "engine_s",
+    "text", "result", "upstream", "error", "tokens", "finish_reason", "decode_s", "engine_s",
 )  # fmt: skip
 _KNOWN = frozenset(_FIELDS)
 
@@ -104,6 +104,8 @@ class Record:
     # A clip's record: the key of the video it was cut from and {index, start, end}
     video_key: str | None = None
     clip: dict[str, Any] | None = None
+    # A staged task's record: what its prompt was given, {task: {text, result}}
+    upstream: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -151,6 +153,7 @@ class Record:
             get("engine_s"),
             str(video_key) if video_key is not None else None,
             clip if isinstance(clip, dict) else None,
+            get("upstream"),
             {} if _KNOWN.issuperset(d) else {k: v for k, v in d.items() if k not in _KNOWN},
         )
 
@@ -167,6 +170,8 @@ class Record:
             d["clip"] = self.clip
         d.update(raw=self.raw, rank=self.rank, time=self.time)
         d.update(text=self.text, result=self.result)
+        if self.upstream is not None:
+            d["upstream"] = self.upstream
         d["error"] = self.error.to_dict() if self.error is not None else None
         if self.tokens is not None:
             d["tokens"] = self.tokens.to_dict()

@@ -33,10 +33,19 @@ class TokenBudget:
         self, processor: Any, max_model_len: int | None, profile: ModelProfile | None = None
     ) -> None:
         self.tokenizer = getattr(processor, "tokenizer", processor)
-        self.profile = profile or profile_for_processor(processor)
+        self._profile = profile
+        self._processor = processor
         self.bounds = ProcessorBounds.of(processor)
         self.max_model_len = max_model_len
         self._text: dict[str, int] = {}  # timestamps repeat from video to video
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The model family, looked up when a video or image is counted: a text-only
+        model (a staged `rewrite` task's) has none."""
+        if self._profile is None:
+            self._profile = profile_for_processor(self._processor)
+        return self._profile
 
     def count_text(self, text: str) -> int:
         """Tokens of `text` alone, as vLLM tokenizes inserted text (no special tokens)."""

@@ -42,6 +42,7 @@ from video_pipeline.runner.progress import Progress, RankStats
 from video_pipeline.runner.render import RenderPool
 from video_pipeline.runner.threads import ThreadPlan
 from video_pipeline.runner.watch import FailureWatch
+from video_pipeline.stages.upstream import staged, stamping
 from video_pipeline.storage.cache import activate
 from video_pipeline.storage.prefetch import prefetcher_for
 from video_pipeline.strips import StripWriter, strips_path
@@ -190,7 +191,8 @@ def run_tasks(
                 path = journal_path(r.cfg.data.output_jsonl, rank)
                 writer = JournalWriter(path, r.cfg.run.flush_every, r.cfg.run.fsync_every)
                 r.writer = stack.enter_context(writer)
-                r.watch = FailureWatch(r.cfg.run.max_consecutive_failures, r.writer.write)
+                write = stamping(r.task, r.writer.write)  # a staged task's `upstream`
+                r.watch = FailureWatch(r.cfg.run.max_consecutive_failures, write)
                 r.progress = Progress(r.stats, r.cfg.run.log_every)
                 r.progress.fetch = fetcher.cache.stats
             StepLoop(runs, rank, engine, window, gate).run(renders)
@@ -283,6 +285,7 @@ def _plan(cfg: Config, group: list[Config], index: InputIndex, rank: int, world:
         work.skipped_done,
         work.skipped_duplicate,
     )
+    task = staged(task, cfg, index.hashes[work.selected])  # with its upstream's answers
     return _TaskRun(cfg, task, fp, stats, work.selected)
 
 

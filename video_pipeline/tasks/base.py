@@ -71,6 +71,11 @@ class Task:
         """The answer as a JSON-able mapping; raise `ParseError` when it is unusable."""
         raise NotImplementedError
 
+    def result_fields(self) -> list[str] | None:
+        """The top-level fields of `parse`'s result, which a later stage's prompt may
+        name (`{task.result.<field>}`); None: not declared, any name is accepted."""
+        return None
+
     def sampling_overrides(self) -> dict[str, Any]:
         """Extra `SamplingParams` fields this task needs (e.g. structured outputs)."""
         return {}

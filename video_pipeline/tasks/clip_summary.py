@@ -43,6 +43,9 @@ class ClipSummaryTask(Task):
             {"role": "user", "content": [{"type": "text", "text": text}]},
         ]
 
+    def result_fields(self) -> list[str]:
+        return ["summary"]
+
     def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
         text = generated_text.strip()
         if not text:

@@ -32,6 +32,9 @@ class DescribeTask(Task):
             self.params.get("system", "You are a helpful assistant."),
         )
 
+    def result_fields(self) -> list[str]:
+        return ["description"]
+
     def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
         text = generated_text.strip()
         if not text:

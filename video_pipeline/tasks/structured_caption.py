@@ -24,8 +24,9 @@ FIELDS: dict[str, dict[str, Any]] = {
     "actions": {"type": "array", "items": {"type": "string"}},
     "scene": {"type": "string"},
     "camera": {"type": "string"},
+    "shot_type": {"type": "string"},  # close-up, wide, ...: asked for by name only
 }
-DEFAULT_FIELDS = list(FIELDS)
+DEFAULT_FIELDS = ["summary", "objects", "actions", "scene", "camera"]
 _COUNT = Says(must="be an integer >= 1")
 
 
@@ -59,6 +60,9 @@ class StructuredCaptionTask(Task):
     @property
     def fields(self) -> list[str]:
         return list(self.params.get("fields", DEFAULT_FIELDS))
+
+    def result_fields(self) -> list[str]:
+        return self.fields
 
     def json_schema(self) -> dict[str, Any]:
         props = {}

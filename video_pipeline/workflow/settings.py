@@ -20,6 +20,7 @@ from video_pipeline.config.loader import validate
 from video_pipeline.config.schema import TASK_PLACEHOLDER, ClipsConfig, Section, TaskSpec
 from video_pipeline.config.tasks import check_task_params, task_config
 from video_pipeline.fingerprint import fingerprint
+from video_pipeline.stages.plan import with_records
 from video_pipeline.storage.urls import is_remote
 from video_pipeline.workflow.layout import Layout
 
@@ -202,7 +203,13 @@ class Workflow:
             "base_dir": cfg.data.video_dir,
         }
         clips = cfg.clips.model_copy(update={"summary": False})
-        return cfg.model_copy(update={"data": cfg.data.model_copy(update=data), "clips": clips})
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update=data), "clips": clips})
+        # a staged task reads its upstream's part of the same shard
+        return with_records(cfg, {up: self.layout.part(up, shard) for up in self.after(task)})
+
+    def after(self, task: str) -> list[str]:
+        """The tasks whose parts of a shard the task's job of that shard reads."""
+        return list(self.tasks[task].after or [])
 
     def summary_source(self, task: str) -> Config:
         """The clip task whose summary pass runs in work/{task}/summary/."""
@@ -308,6 +315,8 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             errs += [f"{where}: {p}" for p in e.problems]
     errs += _tensor_parallel_problems(settings, configs)
+    if not errs:  # stages: `after`, templates, the fingerprint chain
+        errs += _stage_problems(settings, tasks, configs)
     if errs:
         raise ConfigError(errs)
     wf = Workflow(settings, tasks, shell, layout, configs)
@@ -317,6 +326,24 @@ def load_workflow(config: dict[str, Any]) -> Workflow:
         except ConfigError as e:
             raise ConfigError([f"share_decode: {p}" for p in e.problems]) from None
     return wf
+
+
+def _stage_problems(
+    settings: WorkflowSettings, tasks: dict[str, TaskSpec], configs: dict[str, Config]
+) -> list[str]:
+    """Staged tasks' checks; links each to its upstream (`configs` updated in place)."""
+    from video_pipeline.stages import check, plan
+
+    specs = list(tasks.values())
+    errs = check.structure_problems(specs)
+    if errs or all(s.after is None for s in specs):
+        return errs
+    if settings.share_decode:
+        return ["share_decode runs every task in one job; tasks with `after` need their own jobs"]
+    errs = check.field_problems(specs, [configs[s.name] for s in specs])
+    linked = plan.link(specs, [configs[s.name] for s in specs])
+    configs.update(zip(tasks, linked, strict=True))
+    return errs
 
 
 def _settings(raw: dict[str, Any], errs: list[str]) -> WorkflowSettings | None:

@@ -132,3 +132,10 @@ def demo_inputs(job: Any) -> None:
 
     with _step(job):
         prepare(job.output.rows, job.output.videos, job.output.model, job.params.n_videos)
+
+
+def demo_text_model(job: Any) -> None:
+    from video_pipeline.fixtures.tiny_text_model import build_tiny_text_model
+
+    with _step(job):
+        build_tiny_text_model(job.output.model)
