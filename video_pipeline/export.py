@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from video_pipeline.io.keys import KEY_FIELD
-from video_pipeline.io.record import Record, as_record
+from video_pipeline.io.record import Record
 from video_pipeline.quality.source import RecordSource
 
 BATCH = 10_000  # rows per Arrow batch (and Parquet row group)
@@ -190,7 +190,7 @@ def _raw(rec: Record) -> dict[str, Any]:
 
 def _records(source: RecordSource) -> Iterator[Record]:
     for _, _, rec in source:
-        yield as_record(rec)
+        yield rec
 
 
 def shard_paths(out: str, rows: int, rows_per_file: int | None) -> list[str]:

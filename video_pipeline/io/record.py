@@ -193,8 +193,3 @@ class Record:
             if isinstance(clip, dict) and {"index", "start", "end"} <= clip.keys():
                 rec.video_key, rec.clip = raw["video_key"], clip
         return rec
-
-
-def as_record(rec: Record | dict[str, Any]) -> Record:
-    """`rec` as a Record, whether a reader handed back the record or its parsed line."""
-    return rec if isinstance(rec, Record) else Record.from_dict(rec)

@@ -29,7 +29,7 @@ import numpy as np
 
 from video_pipeline.config.schema import Config
 from video_pipeline.io.atomic import atomic_write
-from video_pipeline.io.record import Record, as_record
+from video_pipeline.io.record import Record
 from video_pipeline.quality import FLAGS, RecordSource, scan_task, write_quality
 from video_pipeline.quality.scan import BIT, TaskScan
 from video_pipeline.report import charts
@@ -183,7 +183,7 @@ def _row(scan: TaskScan, i: int, rec: Record, thumbs: Thumbnailer | None) -> dic
 
 def _read(scan: TaskScan, i: int) -> Record:
     """Record `i` of the scan, read again from its place on disk."""
-    return as_record(scan.source.read(int(scan.file_index[i]), int(scan.offset[i])))
+    return scan.source.read(int(scan.file_index[i]), int(scan.offset[i]))
 
 
 def _only(d: dict[str, Any]) -> Any:

@@ -18,7 +18,6 @@ from typing import Any
 
 from video_pipeline.io.jsonl import iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD, key_hash
-from video_pipeline.io.record import as_record
 from video_pipeline.quality import RecordSource
 
 SAMPLE = 50  # videos shown per task
@@ -108,8 +107,7 @@ def _cut(s: str) -> str:
 def _add_summaries(shown: list[dict[str, Any]], summaries: RecordSource) -> None:
     """Each shown video's summary record: its text, or its error."""
     by_key = {v["key"]: v for v in shown}
-    for _, _, line in summaries:
-        rec = as_record(line)
+    for _, _, rec in summaries:
         video = by_key.get(rec.key)
         if video is None:
             continue
