@@ -21,6 +21,9 @@ FOLDERS = {
     "qwen2_5_vl": "tiny-qwen2.5-vl",
     "qwen3_vl": "tiny-qwen3-vl",
     "qwen3_vl_moe": "tiny-qwen3-vl-moe",
+    "llava_onevision": "tiny-llava-onevision",
+    "glm4v": "tiny-glm4v",
+    "internvl": "tiny-internvl3.5",
 }
 
 

@@ -27,7 +27,7 @@ from video_pipeline.models import resolve_profile
 
 pytestmark = pytest.mark.e2e
 
-FAMILIES = ["qwen2_vl", "qwen3_vl", "qwen3_vl_moe"]
+FAMILIES = ["qwen2_vl", "qwen3_vl", "qwen3_vl_moe", "llava_onevision", "glm4v", "internvl"]
 VIDEOS = [  # seconds, fps, width, height
     (2.0, 8, 64, 48),
     (12.0, 10, 96, 64),
@@ -73,6 +73,7 @@ def test_every_record_counts_what_the_processor_counts(run):
     family, model, cfg, records = run
     assert resolve_profile(str(model)).name == family
     assert len(records) == len(VIDEOS) + 1 and {r["status"] for r in records} == {"ok"}
+    assert len({r["__key"] for r in records}) == len(records)  # each input exactly once
     counts = processor_counts(cfg)
     for r in records:
         hf, ours = counts[r["__key"]]

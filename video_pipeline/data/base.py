@@ -182,8 +182,8 @@ class BaseDataset(torch.utils.data.Dataset):
         """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos.
 
         Frames are sized in multiples of the model family's pixel factor, and each
-        video travels with its metadata (vLLM needs it for Qwen2.5-VL and Qwen3-VL,
-        whose timestamps come from its frame indices).
+        video travels with its metadata (vLLM needs it for Qwen2.5-VL, Qwen3-VL and
+        GLM-4.1V, whose timestamps come from its frame indices).
         """
         from qwen_vl_utils import process_vision_info
 
@@ -208,8 +208,10 @@ class BaseDataset(torch.utils.data.Dataset):
         if videos:
             if self.vision.frame_dtype == "uint8":
                 videos = [_frames_uint8(v) for v in videos]
-            mm["video"] = videos  # (frames, metadata) pairs
-        # The family's kwargs (do_resize=False): frames reach the model as sized here.
+            # (frames, metadata) pairs, with the metadata the family's processor reads
+            mm["video"] = [profile.video_item(*v) if isinstance(v, tuple) else v for v in videos]
+        # The family's kwargs (do_resize=False for the Qwen-VL and GLM-4.1V families):
+        # frames reach the model as sized here, or as the family's processor resizes them.
         kwargs = {**video_kwargs, **profile.mm_processor_kwargs} if videos else video_kwargs
         return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
 
