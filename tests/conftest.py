@@ -35,6 +35,8 @@ LONGEST = [
     "tests/robustness/test_kill_e2e.py",
     "tests/benchmarks/test_smoke.py",
     "tests/e2e/test_launch.py",
+    "tests/workflow/test_wf_families.py",
+    "tests/models/test_families_e2e.py",
 ]
 
 

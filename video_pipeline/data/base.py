@@ -250,9 +250,10 @@ def _frames_uint8(video: Any) -> Any:
     """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
 
     qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
-    resized, then cast), so rounding and clamping change no value. This relies on the
-    profile's `do_resize: False`: a resize in the processor would round uint8 output
-    and not float output.
+    resized, then cast), so rounding and clamping change no value. With the profile's
+    `do_resize: False` the model sees the same values either way; a family whose
+    processor resizes frames itself (LLaVA-OneVision, InternVL) resizes uint8 frames
+    as it would a decoded video's, and rounds its output where float input would not.
     """
     if isinstance(video, tuple):
         return (_frames_uint8(video[0]), *video[1:])
