@@ -4,7 +4,8 @@ record equal the HF processor's count of the same decoded video, and the pipelin
 One run per family (module-scoped) over videos chosen to vary what the count depends
 on: frame sizes and aspect, source fps, durations whose timestamps pass 10 seconds, a
 clip of a longer video. Qwen2.5-VL's records get the same check in tests/e2e (its
-count has no timestamps, so the generated videos there vary it enough).
+count has no timestamps, so the generated videos there vary it enough). GLM-4.1V runs
+with `tensor_parallel_size: 2` (two engine workers in processes of their own).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from video_pipeline.models import resolve_profile
 pytestmark = pytest.mark.e2e
 
 FAMILIES = ["qwen2_vl", "qwen3_vl", "qwen3_vl_moe", "llava_onevision", "glm4v", "internvl"]
+TENSOR_PARALLEL = {"glm4v": 2}
 VIDEOS = [  # seconds, fps, width, height
     (2.0, 8, 64, 48),
     (12.0, 10, 96, 64),
@@ -63,6 +65,7 @@ def run(request, tiny_models, varied_input, tmp_path_factory):
         out,
         vision={**vision_for(model, total_units=48, min_units=2), "fps": 2},
         sampling={"max_tokens": 4},
+        vllm={"tensor_parallel_size": TENSOR_PARALLEL.get(family, 1)},
     )
     cfg_path = write_config(d / "c.yaml", raw)
     run_cli("video_pipeline.cli.launch", "--config", str(cfg_path), "--nproc", "1", "--merge")

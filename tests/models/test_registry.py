@@ -194,3 +194,21 @@ def test_vision_is_checked_in_the_family_units(tiny_models, tmp_path, caplog):
     msg = str(err.value)
     assert "vision.min_pixels must be at least one Qwen3-VL pixel unit (32*32=1024)" in msg
     assert "got 1000; use a multiple of 1024 (recommended: 16384 = 16*32*32)" in msg
+
+
+def test_llava_onevision_with_tensor_parallel_workers_is_refused(tiny_models, tmp_path):
+    """vLLM's fix for LLaVA-OneVision is applied in the rank's process; without the
+    project's vLLM plugin installed, tensor-parallel workers are spawned without it, so
+    the setting stops the run, naming the key."""
+    from video_pipeline.engine.vllm_fixes import plugin_installed
+
+    if plugin_installed():
+        pytest.skip("the plugin is installed: the fix reaches vLLM's workers")
+    model = tiny_models("llava_onevision")
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("")
+    raw = demo_config(model, inp, tmp_path / "o.jsonl", vllm={"tensor_parallel_size": 2})
+    with pytest.raises(ConfigError, match=r"vllm\.tensor_parallel_size: 2 starts workers"):
+        check_model(load_config(data=raw))
+    raw["vllm"]["tensor_parallel_size"] = 1
+    assert check_model(load_config(data=raw)).name == "llava_onevision"
