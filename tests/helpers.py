@@ -56,14 +56,21 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(module: str, *args: str, timeout: float = 600, check: bool = True):
-    """Run `python -m module args...`; returns the CompletedProcess (output captured)."""
+def run_cli(
+    module: str,
+    *args: str,
+    timeout: float = 600,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+):
+    """Run `python -m module args...` (`env`: variables on top of `cli_env()`); returns
+    the CompletedProcess (output captured)."""
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         cwd=REPO,
     )
     if check and proc.returncode != 0:
