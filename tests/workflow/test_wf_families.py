@@ -50,8 +50,9 @@ def _kill_mid_infer(workdir: Path, overlay: Path, env: dict) -> int:
     journal; returns the journal's complete lines at the kill."""
     cmd = snakemake_cmd(workdir, [overlay], *RUN_ARGS)
     log = workdir / "killed.log"
+    slow = {**env, "VP_FAULT_STEP_SLEEP": "0.1"}  # engine steps of 0.1 s: a window
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=f, stderr=f)
+        proc = subprocess.Popen(cmd, cwd=workdir, env=slow, stdout=f, stderr=f)
     journal = _journal(workdir)
     lines = lambda: journal.read_bytes().count(b"\n") if journal.exists() else 0  # noqa: E731
     procs.wait_for(lambda: lines() >= 1, proc, log, timeout=600)
@@ -65,7 +66,7 @@ def workflow(request, tiny_models, videos, tmp_path_factory, sm_env):
     family = request.param
     model = tiny_models(family)
     workdir = tmp_path_factory.mktemp(f"wf_{family}")
-    slow = family == KILLED  # one answer at a time, long ones: a window to kill in
+    slow = family == KILLED  # one answer at a time, slow steps: a window to kill in
     rows = write_input_jsonl(workdir / "in.jsonl", videos if slow else videos[1:2])
     vision = {**vision_for(model, total_units=48, min_units=2), "fps": 2}
     overlay = {
@@ -76,8 +77,12 @@ def workflow(request, tiny_models, videos, tmp_path_factory, sm_env):
         "report": False,
         "vision": vision,
         "vllm": {"model": str(model)},
-        "sampling": {"max_tokens": 48 if slow else 4},
-        "run": {"max_in_flight": 1 if slow else 4, "fsync_every": 1},
+        "sampling": {"max_tokens": 16 if slow else 4},
+        "run": {
+            "max_in_flight": 1 if slow else 4,
+            "fsync_every": 1,
+            "plugins": [procs.FAULTS] if slow else [],  # VP_FAULT_STEP_SLEEP
+        },
     }
     config = write_yaml(workdir / "overlay.yaml", overlay)
     killed_at = None
