@@ -21,6 +21,9 @@ FOLDERS = {
     "qwen2_5_vl": "tiny-qwen2.5-vl",
     "qwen3_vl": "tiny-qwen3-vl",
     "qwen3_vl_moe": "tiny-qwen3-vl-moe",
+    "llava_onevision": "tiny-llava-onevision",
+    "glm4v": "tiny-glm4v",
+    "internvl": "tiny-internvl3.5",
 }
 
 
@@ -32,6 +35,8 @@ LONGEST = [
     "tests/robustness/test_kill_e2e.py",
     "tests/benchmarks/test_smoke.py",
     "tests/e2e/test_launch.py",
+    "tests/workflow/test_wf_families.py",
+    "tests/models/test_families_e2e.py",
 ]
 
 

@@ -56,14 +56,21 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(module: str, *args: str, timeout: float = 600, check: bool = True):
-    """Run `python -m module args...`; returns the CompletedProcess (output captured)."""
+def run_cli(
+    module: str,
+    *args: str,
+    timeout: float = 600,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+):
+    """Run `python -m module args...` (`env`: variables on top of `cli_env()`); returns
+    the CompletedProcess (output captured)."""
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         cwd=REPO,
     )
     if check and proc.returncode != 0:
@@ -116,6 +123,13 @@ def vision_for(model: Path, total_units: int = 64, min_units: int = 4) -> dict[s
     return {"total_pixels": total_units * unit, "min_pixels": min_units * unit}
 
 
+def hf_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A video's metadata as the HF processors take it: without the `do_sample_frames`
+    flag that vLLM reads from it for GLM-4.1V (transformers' VideoMetadata has no
+    such field; the flag goes to the processor as a keyword)."""
+    return {k: v for k, v in metadata.items() if k != "do_sample_frames"}
+
+
 def processor_counts(cfg: Any) -> dict[str, tuple[int, int]]:
     """Per input key of a config: (the HF processor's prompt tokens, the pipeline's
     count) for the video decoded exactly as a run decodes it (same dataset, reader and
@@ -147,7 +161,7 @@ def processor_counts(cfg: Any) -> dict[str, tuple[int, int]]:
         out = processor(
             text=[llm_input["prompt"]],
             videos=[frames],
-            video_metadata=[metadata],
+            video_metadata=[hf_metadata(metadata)],
             return_tensors="pt",
             **llm_input["mm_processor_kwargs"],
         )

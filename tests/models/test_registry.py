@@ -27,7 +27,12 @@ EXPECTED = {  # family: (patch, pixel factor)
     "qwen2_5_vl": (14, 28),
     "qwen3_vl": (16, 32),
     "qwen3_vl_moe": (16, 32),
+    "llava_onevision": (14, 28),
+    "glm4v": (14, 28),
+    "internvl": (14, 28),
 }
+# Families whose processor resizes each frame to one side itself (frames go as decoded).
+RESIZED_BY_PROCESSOR = {"llava_onevision": 112, "internvl": 112}  # the tiny models' side
 
 
 @pytest.mark.parametrize("family", sorted(EXPECTED))
@@ -35,7 +40,49 @@ def test_each_tiny_checkpoint_resolves_to_its_family(tiny_models, family):
     profile = resolve_profile(str(tiny_models(family)))
     assert profile.name == family
     assert (profile.patch_size, profile.pixel_factor) == EXPECTED[family]
-    assert profile.mm_processor_kwargs == {"do_resize": False}
+    if family in RESIZED_BY_PROCESSOR:
+        assert profile.mm_processor_kwargs == {}
+        assert profile.frame_side == RESIZED_BY_PROCESSOR[family]
+    else:
+        assert profile.mm_processor_kwargs == {"do_resize": False}
+
+
+def test_non_qwen_families_read_their_sizes_from_config_json():
+    """The published checkpoints' config.json fields (abridged) give each family its
+    per-frame token count: 196 for LLaVA-OV at 384, 256 for InternVL3.5 at 448."""
+    llava = family_for_config(
+        {
+            "architectures": ["LlavaOnevisionForConditionalGeneration"],
+            "model_type": "llava_onevision",
+            "vision_config": {"image_size": 384, "patch_size": 14},
+        }
+    )
+    assert (llava.name, llava.frame_tokens) == ("llava_onevision", 196)
+    intern = family_for_config(
+        {
+            "architectures": ["InternVLForConditionalGeneration"],
+            "model_type": "internvl",
+            "downsample_ratio": 0.5,
+            "vision_config": {"image_size": [448, 448], "patch_size": [14, 14]},
+        }
+    )
+    assert (intern.name, intern.frame_side, intern.frame_tokens, intern.patch_size) == (
+        "internvl",
+        448,
+        256,
+        14,
+    )
+    glm = family_for_config(
+        {
+            "architectures": ["Glm4vForConditionalGeneration"],
+            "model_type": "glm4v",
+            "vision_config": {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        }
+    )
+    assert (glm.name, glm.pixel_factor) == ("glm4v", 28)
+    # InternVL's original format needs the hub's remote code: not served
+    with pytest.raises(UnsupportedModelError, match=r"InternVL3\.5 \(InternVLForConditional"):
+        family_for_config({"architectures": ["InternVLChatModel"], "model_type": "internvl_chat"})
 
 
 def test_architecture_first_then_model_type_then_checkpoint_geometry():
@@ -65,7 +112,15 @@ def test_an_unsupported_architecture_is_named_with_the_supported_ones(tmp_path):
         resolve_profile(str(model))
     text = str(err.value)
     assert "LlavaForConditionalGeneration (model_type 'llava')" in text
-    for name in ("Qwen2-VL", "Qwen2.5-VL", "Qwen3-VL", "Qwen3-VL-MoE"):
+    for name in (
+        "Qwen2-VL",
+        "Qwen2.5-VL",
+        "Qwen3-VL",
+        "Qwen3-VL-MoE",
+        "LLaVA-OneVision",
+        "GLM-4.1V",
+        "InternVL3.5",
+    ):
         assert f"{name} (" in text
     assert "Qwen3VLMoeForConditionalGeneration" in text and "register_model_family" in text
 
@@ -80,7 +135,8 @@ def test_launch_and_preflight_stop_before_any_model_loads(tmp_path, input_jsonl)
         proc = run_cli(module, *args, check=False)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "vllm.model:" in proc.stderr and "LlavaForConditionalGeneration" in proc.stderr
-        assert "supported: Qwen2" in proc.stderr and "Traceback" not in proc.stderr
+        assert "supported: GLM-4.1V" in proc.stderr and "Qwen2-VL (Qwen2VL" in proc.stderr
+        assert "Traceback" not in proc.stderr
         assert "fingerprint" not in proc.stderr  # stopped before preparing any output
     assert not list(out.parent.glob("*.rank*"))  # no rank ever started
 
@@ -138,3 +194,21 @@ def test_vision_is_checked_in_the_family_units(tiny_models, tmp_path, caplog):
     msg = str(err.value)
     assert "vision.min_pixels must be at least one Qwen3-VL pixel unit (32*32=1024)" in msg
     assert "got 1000; use a multiple of 1024 (recommended: 16384 = 16*32*32)" in msg
+
+
+def test_llava_onevision_with_tensor_parallel_workers_is_refused(tiny_models, tmp_path):
+    """vLLM's fix for LLaVA-OneVision is applied in the rank's process; without the
+    project's vLLM plugin installed, tensor-parallel workers are spawned without it, so
+    the setting stops the run, naming the key."""
+    from video_pipeline.engine.vllm_fixes import plugin_installed
+
+    if plugin_installed():
+        pytest.skip("the plugin is installed: the fix reaches vLLM's workers")
+    model = tiny_models("llava_onevision")
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("")
+    raw = demo_config(model, inp, tmp_path / "o.jsonl", vllm={"tensor_parallel_size": 2})
+    with pytest.raises(ConfigError, match=r"vllm\.tensor_parallel_size: 2 starts workers"):
+        check_model(load_config(data=raw))
+    raw["vllm"]["tensor_parallel_size"] = 1
+    assert check_model(load_config(data=raw)).name == "llava_onevision"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import hf_metadata
 from video_pipeline.config.schema import VisionConfig
 from video_pipeline.data.registry import get_dataset_class
 from video_pipeline.data.samples import SampleSource
@@ -23,7 +24,16 @@ from video_pipeline.models import resolve_profile
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.tasks.registry import get_task_class
 
-FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"]
+FAMILIES = [
+    "qwen2_vl",
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "qwen3_vl_moe",
+    "llava_onevision",
+    "glm4v",
+    "internvl",
+]
+TIMESTAMPED = ("qwen3_vl", "qwen3_vl_moe", "glm4v")  # no count without metadata
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -46,12 +56,17 @@ def _meta(n: int, fps: float, step: int, start: int = 0) -> dict:
     return {"fps": fps, "frames_indices": indices, "total_num_frames": indices[-1] + 1}
 
 
+def _resizes(profile) -> bool:
+    """Whether the family's processor resizes frames (LLaVA-OV, InternVL: to one side)."""
+    return profile.mm_processor_kwargs.get("do_resize", True) is not False
+
+
 def _hf_tokens(processor, prompt: str, frames, meta: dict, resize: bool) -> int:
     kwargs = {} if resize else {"do_resize": False}
     out = processor(
         text=[prompt],
         videos=[frames],
-        video_metadata=[meta],
+        video_metadata=[hf_metadata(meta)],
         do_sample_frames=False,
         return_tensors="pt",
         **kwargs,
@@ -87,8 +102,8 @@ def test_count_equals_the_processor_for_frames_as_sent(family, case):
         "mm_processor_kwargs": {"do_sample_frames": False, **profile.mm_processor_kwargs},
     }
     n = TokenBudget(processor, None).count(llm_input)
-    assert n.total == _hf_tokens(processor, prompt, frames, meta, resize=False)
-    if name.startswith("qwen3"):  # timestamps and per-frame markers come on top
+    assert n.total == _hf_tokens(processor, prompt, frames, meta, resize=_resizes(profile))
+    if name in TIMESTAMPED:  # timestamps and per-frame markers come on top
         grid_t, per_group = profile.grid(t, h * f, w * f)
         assert n.video > grid_t * per_group
 
@@ -133,8 +148,8 @@ def test_decoded_videos_count_as_the_processor_sees_them(family, tmp_path: Path)
         frames, meta = llm["multi_modal_data"]["video"][0]
         assert frames.shape[-1] % profile.pixel_factor == 0
         assert frames.shape[-2] % profile.pixel_factor == 0
-        assert llm["mm_processor_kwargs"]["do_resize"] is False
-        expected = _hf_tokens(processor, llm["prompt"], frames, meta, resize=False)
+        assert (llm["mm_processor_kwargs"].get("do_resize") is not False) == _resizes(profile)
+        expected = _hf_tokens(processor, llm["prompt"], frames, meta, _resizes(profile))
         assert budget.count(llm).total == expected
 
 
@@ -143,7 +158,7 @@ def test_a_video_without_metadata_has_no_count_for_timestamped_families(family):
     frames = torch.zeros((4, 3, profile.pixel_factor, profile.pixel_factor), dtype=torch.uint8)
     llm_input = {"prompt": _prompt(processor), "multi_modal_data": {"video": [frames]}}
     n = TokenBudget(processor, None).measure(llm_input)
-    assert (n is None) == name.startswith("qwen3")  # vLLM refuses it too
+    assert (n is None) == (name in TIMESTAMPED)  # vLLM refuses it too
 
 
 def test_frame_folders_count_as_the_processor_sees_them(family, tmp_path: Path):
@@ -174,5 +189,5 @@ def test_frame_folders_count_as_the_processor_sees_them(family, tmp_path: Path):
     llm = ds[0]["llm_input"]
     frames, meta = llm["multi_modal_data"]["video"][0]
     assert frames.shape[0] == 8 and frames.shape[-1] % profile.pixel_factor == 0  # padded
-    expected = _hf_tokens(processor, llm["prompt"], frames, meta, resize=False)
+    expected = _hf_tokens(processor, llm["prompt"], frames, meta, _resizes(profile))
     assert TokenBudget(processor, None).count(llm).total == expected

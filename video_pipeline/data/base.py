@@ -181,8 +181,8 @@ class BaseDataset(torch.utils.data.Dataset):
         """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos.
 
         Frames are sized in multiples of the model family's pixel factor, and each
-        video travels with its metadata (vLLM needs it for Qwen2.5-VL and Qwen3-VL,
-        whose timestamps come from its frame indices).
+        video travels with its metadata (vLLM needs it for Qwen2.5-VL, Qwen3-VL and
+        GLM-4.1V, whose timestamps come from its frame indices).
         """
         from qwen_vl_utils import process_vision_info
 
@@ -207,8 +207,10 @@ class BaseDataset(torch.utils.data.Dataset):
         if videos:
             if self.vision.frame_dtype == "uint8":
                 videos = [_frames_uint8(v) for v in videos]
-            mm["video"] = videos  # (frames, metadata) pairs
-        # The family's kwargs (do_resize=False): frames reach the model as sized here.
+            # (frames, metadata) pairs, with the metadata the family's processor reads
+            mm["video"] = [profile.video_item(*v) if isinstance(v, tuple) else v for v in videos]
+        # The family's kwargs (do_resize=False for the Qwen-VL and GLM-4.1V families):
+        # frames reach the model as sized here, or as the family's processor resizes them.
         kwargs = {**video_kwargs, **profile.mm_processor_kwargs} if videos else video_kwargs
         return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
 
@@ -247,9 +249,10 @@ def _frames_uint8(video: Any) -> Any:
     """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
 
     qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
-    resized, then cast), so rounding and clamping change no value. This relies on the
-    profile's `do_resize: False`: a resize in the processor would round uint8 output
-    and not float output.
+    resized, then cast), so rounding and clamping change no value. With the profile's
+    `do_resize: False` the model sees the same values either way; a family whose
+    processor resizes frames itself (LLaVA-OneVision, InternVL) resizes uint8 frames
+    as it would a decoded video's, and rounds its output where float input would not.
     """
     if isinstance(video, tuple):
         return (_frames_uint8(video[0]), *video[1:])

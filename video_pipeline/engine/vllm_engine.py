@@ -76,6 +76,9 @@ def build_llm(cfg: VllmConfig, seeded: bool = False, render_threads: int = 1) ->
             "vllm is not installed: `pip install -e .[gpu]` on GPUs, "
             "or tools/install-cpu.sh for the CPU build"
         ) from e
+    from video_pipeline.engine.vllm_fixes import apply_fixes
+
+    apply_fixes(cfg.model)
     kwargs: dict[str, Any] = {
         "model": cfg.model,
         "dtype": cfg.dtype,

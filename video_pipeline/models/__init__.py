@@ -1,8 +1,12 @@
 """Model families: the geometry, request kwargs and token layout of each VLM family.
 
-Importing this registers the built-ins (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE).
+Importing this registers the built-ins: Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE,
+LLaVA-OneVision, GLM-4.1V and InternVL3.5 (transformers format).
 """
 
+from video_pipeline.models.glm4v import GLM4V
+from video_pipeline.models.internvl import INTERNVL
+from video_pipeline.models.llava_onevision import LLAVA_ONEVISION
 from video_pipeline.models.profile import ModelProfile, ProcessorBounds
 from video_pipeline.models.qwen import BUILTIN, Qwen3VLProfile
 from video_pipeline.models.registry import (
@@ -16,7 +20,7 @@ from video_pipeline.models.registry import (
     resolve_profile,
 )
 
-for _profile in BUILTIN:
+for _profile in (*BUILTIN, LLAVA_ONEVISION, GLM4V, INTERNVL):
     register_model_family(_profile)
 
 __all__ = [

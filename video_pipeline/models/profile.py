@@ -73,6 +73,16 @@ class ModelProfile:
         """The recommended `vision` pixel settings, in pixels."""
         return {k: n * self.pixel_unit for k, n in self.recommended_units.items()}
 
+    def with_config(self, config: Mapping[str, Any]) -> ModelProfile:
+        """This family with the sizes a checkpoint's `config.json` declares."""
+        vision = config.get("vision_config")
+        return self.with_geometry(vision) if isinstance(vision, Mapping) else self
+
+    def video_item(self, frames: Any, metadata: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """A decoded video as this family's vLLM processor takes it: (frames, metadata)
+        with the metadata it reads (the frames' indices and fps, for timestamps)."""
+        return frames, metadata
+
     def with_geometry(self, vision_config: Mapping[str, Any]) -> ModelProfile:
         """This family with the sizes a checkpoint's `vision_config` declares."""
         found = {

@@ -74,8 +74,7 @@ def family_for_config(config: dict[str, Any], model: str = "the model") -> Model
             f"family supports; supported: {supported_text()}. A plugin module in "
             "run.plugins can add one with video_pipeline.models.register_model_family"
         )
-    vision = config.get("vision_config")
-    return match.with_geometry(vision) if isinstance(vision, dict) else match
+    return match.with_config(config)
 
 
 def read_model_config(model: str) -> dict[str, Any]:

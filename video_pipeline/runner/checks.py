@@ -47,12 +47,25 @@ def check_model(cfg: Config) -> ModelProfile:
         profile = resolve_profile(cfg.vllm.model)
     except UnsupportedModelError as e:
         raise ConfigError([str(e)]) from None
+    from video_pipeline.engine.vllm_fixes import problems
+
     errors, warnings = profile.check_vision(cfg.vision)
+    errors += problems(profile.name, cfg.vllm.tensor_parallel_size, engine_in_process())
     for w in warnings:
         log.warning("%s", w)
     if errors:
         raise ConfigError(errors)
     return profile
+
+
+def engine_in_process() -> bool:
+    """Whether vLLM's engine core will run in the rank's process (the CPU default)."""
+    import os
+
+    from video_pipeline.devices import cuda_available
+
+    default = "1" if cuda_available() else "0"
+    return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", default) == "0"
 
 
 def check_engine(cfgs: list[Config], on_cpu: bool) -> None:
