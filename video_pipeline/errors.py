@@ -32,6 +32,7 @@ ERROR_KINDS: dict[str, ErrorKind] = {
     "video_too_large": ErrorKind(
         False, True, "its frames would not fit the decode bound: split it with clips"
     ),
+    "audio_decode_error": ErrorKind(False, False, "the video's audio track could not be decoded"),
     "decode_timeout": ErrorKind(False, False, "decoding took longer than run.decode_timeout_s"),
     "too_many_tokens": ErrorKind(False, True, "the prompt would exceed vllm.max_model_len"),
     "engine_error": ErrorKind(True, False, "the engine rejected or failed this request"),
