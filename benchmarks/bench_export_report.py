@@ -33,28 +33,7 @@ def write_records(path: Path, n: int) -> Path:
         return path
     with path.open("w") as f:
         for i in range(n):
-            rec: dict[str, Any] = {
-                "__key": f"/data/videos/{i:08d}.mp4",
-                "status": "ok",
-                "fingerprint": "0123456789abcdef",
-                "task": "structured_caption",
-                "raw": {"path": f"/data/videos/{i:08d}.mp4", "meta": {"source": f"cam{i % 7}"}},
-                "rank": i % 8,
-                "text": "",
-                "result": {
-                    "summary": f"Clip {i}: a person walks a dog past shop {i % 97} in the rain.",
-                    "objects": ["person", "dog", f"shop {i % 97}"],
-                    "camera": "static" if i % 3 else "pan",
-                },
-                "error": None,
-                "tokens": {"prompt": 900 + i % 50, "generated": 40 + i % 30, "cached": 0},
-                "finish_reason": "length" if i % 41 == 0 else "stop",
-                "decode_s": 0.05,
-                "engine_s": 1.2,
-            }
-            if i % 20 == 0:
-                rec.update(status="error", result=None)
-                rec["error"] = {"kind": "parse_error", "message": "not JSON", "transient": False}
+            rec = benchlib.synthetic_record(i)
             f.write(json.dumps(rec) + "\n")
     return path
 

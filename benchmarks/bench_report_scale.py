@@ -61,35 +61,13 @@ def write_run(folder: Path, n: int) -> Path:
         open(folder / "o.strips", "w") as strips,
     ):
         for i in range(n):
-            key = f"/data/videos/{i:08d}.mp4"
-            rec: dict[str, Any] = {
-                "__key": key,
-                "status": "ok",
-                "fingerprint": "0123456789abcdef",
-                "task": "structured_caption",
-                "raw": {"path": key, "meta": {"source": f"cam{i % 7}"}},
-                "rank": i % 8,
-                "time": 1.7e9 + i,
-                "text": "",
-                "result": {
-                    "summary": f"Clip {i}: a person walks a dog past shop {i % 97} in the rain.",
-                    "objects": ["person", "dog", f"shop {i % 97}"],
-                    "camera": "static" if i % 3 else "pan",
-                },
-                "error": None,
-                "tokens": {"prompt": 900 + i % 50, "generated": 40 + i % 30, "cached": 0},
-                "finish_reason": "length" if i % 41 == 0 else "stop",
-                "decode_s": 0.05,
-                "engine_s": 1.2,
-            }
-            if i % 20 == 0:
-                rec.update(status="error", result=None, tokens=None, finish_reason=None)
-                rec["error"] = {"kind": "decode_error", "message": "bad frame", "transient": False}
+            rec = benchlib.synthetic_record(i)
+            if rec["status"] == "error":
                 errors.write(json.dumps(rec) + "\n")
                 continue
             ok.write(json.dumps(rec) + "\n")
             strip = {
-                "__key": key,
+                "__key": rec["__key"],
                 "fingerprint": "0123456789abcdef",
                 "sampled": 8,
                 "width": 16,

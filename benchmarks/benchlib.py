@@ -176,6 +176,36 @@ def synthetic_rows(path: Path, n: int) -> Path:
     return path
 
 
+def synthetic_record(i: int) -> dict[str, Any]:
+    """Record `i` of a merged structured_caption run, as merge writes it; every 20th is
+    a decode error. One shape for the export and report benchmarks."""
+    key = f"/data/videos/{i:08d}.mp4"
+    rec: dict[str, Any] = {
+        "__key": key,
+        "status": "ok",
+        "fingerprint": "0123456789abcdef",
+        "task": "structured_caption",
+        "raw": {"path": key, "meta": {"source": f"cam{i % 7}"}},
+        "rank": i % 8,
+        "time": 1.7e9 + i,
+        "text": "",
+        "result": {
+            "summary": f"Clip {i}: a person walks a dog past shop {i % 97} in the rain.",
+            "objects": ["person", "dog", f"shop {i % 97}"],
+            "camera": "static" if i % 3 else "pan",
+        },
+        "error": None,
+        "tokens": {"prompt": 900 + i % 50, "generated": 40 + i % 30, "cached": 0},
+        "finish_reason": "length" if i % 41 == 0 else "stop",
+        "decode_s": 0.05,
+        "engine_s": 1.2,
+    }
+    if i % 20 == 0:
+        rec.update(status="error", result=None, tokens=None, finish_reason=None)
+        rec["error"] = {"kind": "decode_error", "message": "bad frame", "transient": False}
+    return rec
+
+
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
