@@ -671,18 +671,18 @@ class Config(Section):
         if errs:
             return errs
         for i, spec in enumerate(self.tasks):
-            try:
-                spec.sampling_over(self.sampling)
-            except ValidationError as e:
-                over = {**self.sampling.model_dump(), **spec.sampling}
-                found = problems(e, SamplingConfig, over, "sampling")
-                errs += [f"tasks[{i}] ({spec.name}): {p}" for p in found]
-            try:
-                spec.vllm_over(self.vllm)
-            except ValidationError as e:
-                over = {**self.vllm.model_dump(), **spec.vllm}
-                found = problems(e, VllmConfig, over, "vllm")
-                errs += [f"tasks[{i}] ({spec.name}): {p}" for p in found]
+            # A task's own sampling/vllm sections are checked merged over the shared ones.
+            for section, cls, merge in (
+                ("sampling", SamplingConfig, spec.sampling_over),
+                ("vllm", VllmConfig, spec.vllm_over),
+            ):
+                base = getattr(self, section)
+                try:
+                    merge(base)
+                except ValidationError as e:
+                    over = {**base.model_dump(), **getattr(spec, section)}
+                    found = problems(e, cls, over, section)
+                    errs += [f"tasks[{i}] ({spec.name}): {p}" for p in found]
         if not errs:
             from video_pipeline.stages.check import structure_problems
 
