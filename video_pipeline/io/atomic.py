@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -134,3 +134,39 @@ def write_json(
     """`path` replaced by `data` as ASCII JSON and a newline."""
     text = json.dumps(data, indent=indent, ensure_ascii=True, default=default) + "\n"
     atomic_write(path, text, durable)
+
+
+def publish_dir(
+    out: str | Path, marker: str, expected: dict[str, Any], build: Callable[[Path], None]
+) -> Path:
+    """A folder built whole or not at all, once: `build` writes into a sibling temp
+    folder, which gets `marker` (holding `expected`) and is renamed onto `out`. A folder
+    already marked with `expected` is returned as it is, one marked otherwise is an
+    error, and a concurrent builder that won the rename is accepted (its marker checked).
+    """
+    import shutil
+    import tempfile
+
+    out = Path(out).resolve()
+    done = out / marker
+    if done.is_file():
+        found = json.loads(done.read_text())
+        if found != expected:
+            raise ValueError(f"{out} holds a different build: {found}, not {expected}")
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would survive the rename
+    try:
+        build(tmp)
+        (tmp / marker).write_text(json.dumps(expected))
+        try:
+            # rename() replaces an empty folder (e.g. pytest's tmp_path) atomically.
+            os.rename(tmp, out)
+        except OSError as err:
+            if not done.is_file():  # not a concurrent winner: foreign content
+                raise FileExistsError(f"{out} is not empty and holds no such build") from err
+            return publish_dir(out, marker, expected, build)  # check the winner's marker
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
