@@ -19,7 +19,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from video_pipeline.config.schema import Config
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_paths, parse_record, read_head
 from video_pipeline.runner.lock import lock_path
@@ -54,7 +53,7 @@ def unit_status(unit: Unit, now: float | None = None, stall_s: float = 600.0) ->
     now = time.time() if now is None else now
     cfg = unit.config
     fp = fingerprint(cfg)
-    total = _count_rows(Path(_rows(cfg)))
+    total = _count_rows(Path(cfg.data.input_jsonl))
     status = UnitStatus(unit.task, unit.shard, "waiting", total, after=list(upstream_of(cfg)))
     best: dict[str, str] = {}  # key -> "ok" or the error's kind
     times: list[float] = []
@@ -183,19 +182,6 @@ def _eta(seconds: float | None) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def _rows(cfg: Config) -> str:
-    """The unit's rows: with clips on, its clip rows once expanded (a `launch` config
-    names the user's input)."""
-    if not cfg.clips.enabled:
-        return cfg.data.input_jsonl
-    from video_pipeline.clips.run import ClipsNotExpanded, run_configs
-
-    try:
-        return run_configs(cfg)[0].data.input_jsonl
-    except ClipsNotExpanded:
-        return cfg.data.input_jsonl
 
 
 def _count_rows(path: Path) -> int | None:
