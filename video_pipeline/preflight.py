@@ -38,6 +38,8 @@ from video_pipeline.plugins import load_plugins
 from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.runner.checks import check_model
 from video_pipeline.runner.feed import END, DecodeFeed
+from video_pipeline.stages.plan import is_staged, upstream_of
+from video_pipeline.stages.upstream import StagedTask, UpstreamJoin
 from video_pipeline.storage.cache import activate
 from video_pipeline.storage.prefetch import prefetcher_for
 from video_pipeline.tasks.registry import get_task_class
@@ -71,6 +73,9 @@ class PreflightReport:
     remote_bytes: int = 0  # what a run fetches (sizes from a HEAD or stat of each)
     decode: dict[str, Any] | None = None  # predicted decode cost (see DecodePlan)
     decode_warnings: list[dict[str, Any]] = field(default_factory=list)  # key, why, cost
+    # a stage: how many prompts were filled from upstream records, how many estimated
+    # (each upstream answer as `max_tokens` of its task: {task: tokens})
+    stage: dict[str, Any] | None = None
 
     def summary(self) -> str:
         lines = [
@@ -94,6 +99,14 @@ class PreflightReport:
                 f"{c['per_video_min']}, mean {c['per_video_mean']:.3g}, max {c['per_video_max']}; "
                 f"{c['videos_failed']} videos could not be probed); tokens per clip: mean "
                 f"{c['tokens_per_clip_mean']:.4g}, max {c['tokens_per_clip_max']}"
+            )
+        if self.stage is not None:
+            st = self.stage
+            per = ", ".join(f"{t}: {n}" for t, n in st["estimate_tokens"].items())
+            lines.append(
+                f"  stage prompts: {st['filled']} filled from upstream records, "
+                f"{st['estimated']} estimated (upstream answers as long as their "
+                f"sampling.max_tokens: {per})"
             )
         if self.remote_videos:
             lines.append(
@@ -191,11 +204,19 @@ def run_preflight(
     probes_out: Path | None = None,
     processor: Any = None,
     plan: DecodePlan | None = None,
+    upstream_max_tokens: dict[str, int] | None = None,
 ) -> PreflightReport:
+    """Probe every row of `cfg` as a run would. A stage's prompt is its template filled
+    from its upstream's records where they exist, else with answers as long as
+    `upstream_max_tokens` ({task: sampling.max_tokens}) allows: an upper estimate."""
     t0 = time.perf_counter()
     load_plugins(cfg.run.plugins)
     profile = check_model(cfg)  # an unsupported model or impossible vision budget: stop
     task = get_task_class(cfg.run.task)(**cfg.task_kwargs)
+    stage = None
+    if is_staged(cfg):
+        limits = {n: (upstream_max_tokens or {}).get(n, 0) for n in upstream_of(cfg)}
+        task = stage = StagedTask(task, UpstreamJoin.load(cfg), estimate=limits)
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     first = index.first_occurrence()
     report = PreflightReport(cfg.data.input_jsonl, task.name, model_max_len(cfg))
@@ -231,10 +252,13 @@ def run_preflight(
         fetcher=fetcher,
     )
     kinds: Counter[str] = Counter()
+    filled: Counter[bool] = Counter()
     sink = open(probes_out, "wb") if probes_out else None  # noqa: SIM115
     try:
         while (item := feed.get(block=True)) is not END:
             p = probe.probe(item)  # a crash or timeout comes back as a plain error item
+            if stage is not None:
+                filled[stage.answered(p["key"])] += 1
             costs.add(p)  # reads the video's header here, while the workers decode
             _add(report, p, kinds, cfg.sampling.max_tokens)
             if sink is not None:
@@ -253,6 +277,12 @@ def run_preflight(
     report.decode, report.decode_warnings = costs.summary(), costs.warnings
     if cfg.clips.enabled:
         report.clips = clip_stats(cfg, report)
+    if stage is not None:
+        report.stage = {
+            "filled": filled[True],
+            "estimated": filled[False],
+            "estimate_tokens": dict(stage.estimate or {}),
+        }
     if tokens_per_s:
         report.tokens_per_s = tokens_per_s
         report.gpu_hours = report.prompt_tokens / tokens_per_s / 3600

@@ -22,6 +22,7 @@ from pathlib import Path
 from video_pipeline.fingerprint import fingerprint
 from video_pipeline.io.journal import journal_paths, parse_record, read_head
 from video_pipeline.runner.lock import lock_path
+from video_pipeline.stages.plan import upstream_of
 from video_pipeline.workflow.targets import Run, Unit
 
 _TIME_RE = re.compile(rb'"time": ([0-9.]+)')
@@ -41,6 +42,7 @@ class UnitStatus:
     eta_s: float | None = None
     last_write_s: float | None = None  # seconds since a journal was last written
     writer: str | None = None  # the lock's note: who is writing
+    after: list[str] = field(default_factory=list)  # a stage's upstream tasks
 
     @property
     def failed(self) -> int:
@@ -52,7 +54,7 @@ def unit_status(unit: Unit, now: float | None = None, stall_s: float = 600.0) ->
     cfg = unit.config
     fp = fingerprint(cfg)
     total = _count_rows(Path(cfg.data.input_jsonl))
-    status = UnitStatus(unit.task, unit.shard, "waiting", total)
+    status = UnitStatus(unit.task, unit.shard, "waiting", total, after=list(upstream_of(cfg)))
     best: dict[str, str] = {}  # key -> "ok" or the error's kind
     times: list[float] = []
     newest = 0.0
@@ -109,6 +111,7 @@ def task_totals(statuses: list[UnitStatus]) -> dict[str, dict]:
             s.task,
             {"shards": 0, "total": 0, "done": 0, "ok": 0, "errors": Counter(), "rate": 0.0},
         )
+        t["after"] = s.after
         t["shards"] += 1
         t["total"] = None if t["total"] is None or s.total is None else t["total"] + s.total
         t["done"] += s.done
@@ -136,15 +139,17 @@ def as_json(run: Run, statuses: list[UnitStatus]) -> dict:
 
 
 def render(run: Run, statuses: list[UnitStatus]) -> str:
-    """A table: one line per task, then one per shard that is not waiting."""
+    """A table: one line per task (a stage with the tasks it is after), then one per
+    shard that is not waiting."""
     lines = []
     totals = task_totals(statuses)
     head = f"{'task':<22} {'shard':<6} {'state':<9} {'done/total':>15} {'errors':>7} "
     lines.append(head + f"{'rate/s':>8} {'ETA':>9}  errors by kind")
     for task, t in totals.items():
         state = ", ".join(f"{n} {k}" for k, n in t["states"].items())
+        name = f"{task} (after {', '.join(t['after'])})" if t["after"] else task
         lines.append(
-            _line(task, "all", state, t["done"], t["total"], t["errors"], t["rate"], t["eta_s"])
+            _line(name, "all", state, t["done"], t["total"], t["errors"], t["rate"], t["eta_s"])
         )
         for s in statuses:
             if s.task == task and s.shard is not None and s.state != "waiting":

@@ -235,3 +235,17 @@ def test_the_report_shows_the_videos_and_summaries_beside_the_clips(run):
         page.wait_for_selector("#rows[data-ready='1']")
         assert f"of {LONG}" in page.inner_text("#rows")  # a clip card names its video
         assert page.problems == [] and ctx.outside == []
+
+
+def test_the_summary_is_a_stage_given_its_videos_clip_records(run):
+    """The summary is a stage after the clip task, joined by video: each summary record's
+    `upstream` is its video's clip records that answered, in time order."""
+    out = run["out"]
+    clips = sorted(read_jsonl(out), key=lambda r: r["clip"]["start"])
+    for rec in read_jsonl(out.with_name("res.summary.jsonl")):
+        mine = [c for c in clips if c["video_key"] == rec["__key"]]
+        assert rec["upstream"] == {
+            "describe": {
+                "clips": [{**c["clip"], "text": c["text"], "result": c["result"]} for c in mine]
+            }
+        }

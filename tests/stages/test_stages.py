@@ -219,3 +219,59 @@ def test_the_typed_record_keeps_upstream_after_result():
     rec = Record.from_dict(d)
     assert rec.upstream == d["upstream"] and not rec.extra
     assert list(rec.to_dict()) == list(d) and rec.to_dict() == d
+
+
+def _clip_rec(video, i, fp, status="ok", kind=None):
+    rec = _rec(f"{video}#t={i * 30},{i * 30 + 30}", fp, status, f" clip {i} ", None, kind)
+    rec["result"] = {"description": f"clip {i}"} if status == "ok" else None
+    clip = {"index": i, "start": i * 30.0, "end": i * 30.0 + 30}
+    return {**rec, "video_key": video, "clip": clip}
+
+
+def test_the_summary_is_a_stage_joined_many_to_one_by_video(tmp_path):
+    """`clips.summary`: a stage after the clip task whose sample is a whole video; the
+    join gives it the video's clips that answered, in time order, from any rank."""
+    from video_pipeline.clips.summary import summary_config
+    from video_pipeline.stages.plan import is_staged
+    from video_pipeline.tasks.clip_summary import ClipSummaryTask
+
+    cfg = load_config(
+        data={
+            "data": {"input_jsonl": "/in.jsonl", "output_jsonl": str(tmp_path / "res.jsonl")},
+            "vllm": {"model": "m"},
+            "clips": {"mode": "fixed", "seconds": 30, "summary": True},
+        }
+    )
+    summary = summary_config(cfg, tmp_path / "rows.jsonl")
+    fp = fingerprint(cfg)
+    assert is_staged(summary) and summary.dataset_params["upstream"] == {
+        "describe": {"fingerprint": fp, "records": str(tmp_path / "res.jsonl"), "join": "video"}
+    }
+    # Clips of a.mp4 over two ranks, out of order, one failed; b.mp4's only clip failed.
+    _records(tmp_path / "res.rank1.jsonl", [
+        _clip_rec("a.mp4", 2, fp), _clip_rec("a.mp4", 0, "old"),
+        _clip_rec("b.mp4", 0, fp, "error", "decode_error"),
+    ])  # fmt: skip
+    _records(tmp_path / "res.rank0.jsonl", [
+        _clip_rec("a.mp4", 1, fp, "error", "engine_error"), _clip_rec("a.mp4", 0, fp),
+    ])  # fmt: skip
+    join = UpstreamJoin.load(summary)
+    given = join.given("a.mp4")
+    clips = [
+        {"index": 0, "start": 0.0, "end": 30.0, "text": " clip 0 ",
+         "result": {"description": "clip 0"}},
+        {"index": 2, "start": 60.0, "end": 90.0, "text": " clip 2 ",
+         "result": {"description": "clip 2"}},
+    ]  # fmt: skip
+    assert given == {"describe": {"clips": clips}}
+    task = StagedTask(ClipSummaryTask(**summary.task_kwargs), join)
+    text = task.build_messages({"__key": "a.mp4", "raw": {"path": "a.mp4"}})[-1]["content"][0]
+    assert text["text"].endswith("\n\n[0-30 s] clip 0\n[60-90 s] clip 2")
+    for key in ("b.mp4", "c.mp4"):  # every clip failed; no clip at all
+        with pytest.raises(SampleError, match="describe: no clip of this video has an answer"):
+            task.build_messages({"__key": key, "raw": {}})
+    mine = UpstreamJoin.load(summary, [key_hash("b.mp4")])  # a rank's videos only
+    assert {v: set(c) for v, c in mine.videos["describe"].items()} == {"b.mp4": {"b.mp4#t=0,30"}}
+    written = []
+    stamping(task, written.append)({"__key": "a.mp4", "status": "ok", "result": {}, "error": None})
+    assert written[0]["upstream"] == given

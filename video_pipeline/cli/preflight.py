@@ -65,16 +65,25 @@ def main(argv: list[str] | None = None) -> int:
     cfgs = run_configs_or_die(args, expand=True, workflow=True)
     if args.probes and len(cfgs) > 1:
         fail("--probes names one file; the config lists several tasks")
+    from video_pipeline.fingerprint import fingerprint
     from video_pipeline.preflight import run_preflight
-    from video_pipeline.stages.plan import is_text_only
+    from video_pipeline.stages.plan import is_text_only, upstream_of
 
+    by_fp = {fingerprint(c): c for c in cfgs}  # a stage names its upstream by fingerprint
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
         if is_text_only(cfg):  # a stage over other tasks' answers: no video to probe
             print(f"preflight: task {cfg.run.task} is text only (a stage): nothing to probe")
             continue
+        # an upstream answer not there yet counts as long as its task may write
+        limits = {
+            name: by_fp.get(up["fingerprint"], cfg).sampling.max_tokens
+            for name, up in upstream_of(cfg).items()
+        }
         try:
-            report = run_preflight(cfg, args.tokens_per_s, args.probes, plan=plan)
+            report = run_preflight(
+                cfg, args.tokens_per_s, args.probes, plan=plan, upstream_max_tokens=limits
+            )
         except ConfigError as e:  # an unsupported model, a vision budget it cannot meet
             fail(str(e))
         print(report.to_json() if args.json else report.summary())

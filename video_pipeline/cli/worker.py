@@ -70,17 +70,21 @@ def main(argv: list[str] | None = None) -> int:
 
     cfgs = task_configs(cfg)
     engine = shared_engine(cfgs)
+    pool = None
     try:
         if any(spec.after is not None for spec in cfg.tasks):  # stages, in order
-            from video_pipeline.stages.run import run_stages
+            from video_pipeline.stages.run import EnginePool, run_stages
 
-            all_stats = run_stages(cfg.tasks, cfgs, rank, world)
+            pool = EnginePool()
+            all_stats = run_stages(cfg.tasks, cfgs, rank, world, pool)
         else:
             all_stats = run_tasks(cfgs, rank, world, engine)
-        if cfg.clips.summary:  # the second, text-only pass, on the same engine
+        if cfg.clips.summary:  # the stage after the clips, text only, on their engine
             from video_pipeline.clips.summary import run_summary_pass
 
-            all_stats += run_summary_pass(cfgs, rank, world, engine)
+            # with stages: the pool's engine of the clip task's model (one at a time)
+            engines = pool.factory if pool is not None else (lambda _: engine)
+            all_stats += run_summary_pass(cfgs, rank, world, engines)
     except KeyboardInterrupt:
         return 130
     except Exception as e:

@@ -1,13 +1,17 @@
 """The summary pass: one text-only sample per video, from its clip captions in time order.
 
-A roll-up (`rollup.py`) becomes summary rows, the input of a second pass of the same
-engine with the task `clips.summary_task` (`clip_summary` by default). A row holds the
-video's key, its video value, its duration and its ok clips' captions in time order;
-a video that failed whole, or whose every clip failed, becomes one error row, so every
-video has exactly one summary record, a result or an error. The pass is a task like any
-other: journals beside the output (`<stem>.summary.rank{r}.jsonl`), resume by key, its
-own fingerprint, which covers the captions' (`task_params.dataset.captions_of`). It runs
-in the same ranks right after the clips, on the engine they used.
+The summary is a stage after the clip task (video_pipeline/stages): its upstream is the
+clip task, joined many to one (`join: video`), so a sample is a whole video and its
+prompt holds the video's clip records in time order, read by the same upstream join as
+any stage; its records carry `upstream`, and its fingerprint covers the clip task's.
+
+A roll-up (`rollup.py`) becomes summary rows, its samples: one per video with the
+video's key, its video value, its duration and its ok clips' captions in time order
+(kept in each record's `raw`); a video that failed whole, or whose every clip failed,
+becomes one error row, so every video has exactly one summary record, a result or an
+error. The pass is a task like any other: journals beside the output
+(`<stem>.summary.rank{r}.jsonl`), resume by key, its own fingerprint. It runs in the
+same ranks right after the clips, on the engine they used.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from video_pipeline.io.journal import output_stem
 from video_pipeline.io.jsonl import dumps_line, iter_complete_lines
 from video_pipeline.io.keys import KEY_FIELD
 from video_pipeline.io.record import ERROR, Record, RecordError
+from video_pipeline.stages.plan import RECORDS, with_upstream
+from video_pipeline.stages.upstream import BY_VIDEO, JOIN
 
 if TYPE_CHECKING:
     from video_pipeline.engine.base import Engine
@@ -68,24 +74,27 @@ def summary_configs(cfgs: list[Config]) -> list[Config]:
     ]
 
 
-def summary_config(cfg: Config, rows: str | Path) -> Config:
-    """The summary pass of the single-task clip config `cfg`, reading `rows`.
+def summary_config(cfg: Config, rows: str | Path, records: str | None = None) -> Config:
+    """The summary pass of the single-task clip config `cfg`, reading `rows`, and the
+    clip records from `records` (default: the clip task's output and its journals).
 
     The task and its params come from `clips.summary_task` / `summary_params`; the
     model, sampling and run settings are the clip task's. Clips are off: its samples
     are whole videos.
     """
     data = {"input_jsonl": str(rows), "output_jsonl": summary_output(cfg)}
-    # The captions' fingerprint names what is summarised: new captions, new summaries.
-    params = {**cfg.clips.summary_params, "dataset": {"captions_of": fingerprint(cfg)}}
-    return cfg.model_copy(
+    summary = cfg.model_copy(
         update={
             "data": cfg.data.model_copy(update=data),
             "run": cfg.run.model_copy(update={"task": cfg.clips.summary_task}),
-            "task_params": params,
+            "task_params": dict(cfg.clips.summary_params),
             "clips": ClipsConfig(),
         }
     )
+    # A stage after the clip task, by video: the captions' fingerprint is part of the
+    # summary's (new captions, new summaries); their records are the clip task's output.
+    up = {"fingerprint": fingerprint(cfg), RECORDS: records or cfg.data.output_jsonl}
+    return with_upstream(summary, {cfg.run.task: {**up, JOIN: BY_VIDEO}})
 
 
 def write_summary_rows(
@@ -154,15 +163,17 @@ def run_summary_pass(
     cfgs: list[Config],
     rank: int,
     world_size: int,
-    engine_factory: Callable[[], Engine],
+    engines: Callable[[list[Config]], Callable[[], Engine]],
     poll_s: float = 0.2,
 ) -> list[RankStats]:
-    """In a rank that has finished its clips: the summary pass of each clip task.
+    """In a rank that has finished its clips: the summary stage of each clip task.
 
     Waits until every rank of this torchrun has finished its clips (a marker per rank
-    holding the run's id), writes the summary rows from the journals (every rank
-    writes the same rows, atomically) and runs the summary tasks on `engine_factory`'s
-    engine: the one the clips ran on, so no second model load.
+    holding the run's id): unlike a stage over the same rows, a video's clips are
+    spread over every rank. Then writes the summary rows from the journals (every rank
+    writes the same rows, atomically) and runs each summary through `run_tasks`, which
+    joins it to its clip records, on `engines(configs)`'s engine: the one its clip task
+    ran on where that is still loaded, so no second model load.
     """
     from video_pipeline.io.journal import journal_paths
     from video_pipeline.runner.rank import run_tasks
@@ -183,7 +194,8 @@ def run_summary_pass(
             made.failed,
             made.pending,
         )
-        stats += run_tasks([summary_config(cfg, rows)], rank, world_size, engine_factory)
+        summary = [summary_config(cfg, rows)]
+        stats += run_tasks(summary, rank, world_size, engines(summary))
     return stats
 
 

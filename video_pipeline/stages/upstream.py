@@ -6,6 +6,11 @@ template's placeholders are filled from them and from the input row; a row witho
 named field is a `missing_field` error, an upstream error or a missing upstream answer
 an `upstream_error` naming the task, never a prompt with "None" in it. Each record of
 the task carries what its prompt was given: `upstream: {task: {text, result}}`.
+
+An upstream may also join many to one (`join: video`): a sample is a whole video and
+its upstream records are the video's clip records, keyed by their `video_key`, in time
+order (`clips.summary`); it is given `{task: {clips: [{index, start, end, text,
+result}, ...]}}`, the clips that answered.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from video_pipeline.stages.template import (
 from video_pipeline.tasks.base import Task
 
 UPSTREAM_FIELD = "upstream"
+JOIN = "join"  # an upstream's entry: how its records meet a sample (by key by default)
+BY_VIDEO = "video"  # many to one: a video's clip records, by their video key
 
 
 def record_files(records: str | Path) -> list[Path]:
@@ -42,30 +49,50 @@ def record_files(records: str | Path) -> list[Path]:
 
 
 class UpstreamJoin:
-    """The upstream records of a staged task, by key: `{task: {key: record}}`."""
+    """The upstream records of a staged task: by key `{task: {key: record}}`, and for
+    a many-to-one upstream by video `{task: {video key: {clip key: record}}}`."""
 
-    def __init__(self, records: dict[str, dict[str, Record]]) -> None:
+    def __init__(
+        self,
+        records: dict[str, dict[str, Record]],
+        videos: dict[str, dict[str, dict[str, Record]]] | None = None,
+    ) -> None:
         self.records = records
+        self.videos = videos or {}
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.records, *self.videos]
 
     @classmethod
     def load(cls, cfg: Config, wanted: Iterable[int] | None = None) -> UpstreamJoin:
         """The upstream records of `cfg`, only of the keys whose hashes are `wanted`
-        (a rank's rows to run) when given: memory bounded by the rank's work."""
+        (a rank's rows to run) when given: memory bounded by the rank's work. A
+        many-to-one upstream's records are kept by their video's key."""
         keep = None if wanted is None else {int(h) for h in wanted}
-        out: dict[str, dict[str, Record]] = {}
+        by_key: dict[str, dict[str, Record]] = {}
+        by_video: dict[str, dict[str, dict[str, Record]]] = {}
         for name, up in upstream_of(cfg).items():
-            by_key: dict[str, Record] = {}
+            video = up.get(JOIN) == BY_VIDEO
+            found: dict[str, Record] = {}
             for path in record_files(up[RECORDS]):
                 for _, rec in iter_records(path):
                     if rec.fingerprint != up["fingerprint"]:
                         continue
-                    if keep is not None and key_hash(rec.key) not in keep:
+                    joined = (rec.video_key or rec.key) if video else rec.key
+                    if keep is not None and key_hash(joined) not in keep:
                         continue
-                    had = by_key.get(rec.key)
+                    had = found.get(rec.key)
                     if rec.ok or had is None or not had.ok:  # a result wins over an error
-                        by_key[rec.key] = rec
-            out[name] = by_key
-        return cls(out)
+                        found[rec.key] = rec
+            if not video:
+                by_key[name] = found
+                continue
+            clips: dict[str, dict[str, Record]] = {}
+            for rec in found.values():
+                clips.setdefault(rec.video_key or rec.key, {})[rec.key] = rec
+            by_video[name] = clips
+        return cls(by_key, by_video)
 
     def given(self, key: str) -> dict[str, dict[str, Any]]:
         """What the upstream tasks answered for `key`; `upstream_error` if one did not."""
@@ -79,7 +106,23 @@ class UpstreamJoin:
                 message = rec.error.message if rec.error is not None else ""
                 raise SampleError("upstream_error", f"{name} failed: {kind}: {message}")
             out[name] = {"text": rec.text, "result": rec.result}
+        for name, videos in self.videos.items():
+            ok = [r for r in (videos.get(key) or {}).values() if r.ok]
+            if not ok:
+                raise SampleError("upstream_error", f"{name}: no clip of this video has an answer")
+            out[name] = {"clips": [_clip_given(r) for r in sorted(ok, key=_clip_start)]}
         return out
+
+
+def _clip_start(rec: Record) -> tuple[float, int]:
+    clip = rec.clip or {}
+    return float(clip.get("start", 0.0)), int(clip.get("index", 0))
+
+
+def _clip_given(rec: Record) -> dict[str, Any]:
+    clip = rec.clip or {}
+    bounds = {k: clip[k] for k in ("index", "start", "end") if k in clip}
+    return {**bounds, "text": rec.text, "result": rec.result}
 
 
 def fill(refs: list[Ref], given: dict[str, dict[str, Any]], raw: Any) -> dict[str, str]:
@@ -105,31 +148,71 @@ def fill(refs: list[Ref], given: dict[str, dict[str, Any]], raw: Any) -> dict[st
     return values
 
 
+ESTIMATE_WORD = "word "  # one token in common tokenizers: an answer of n tokens
+
+
+def estimated(refs: list[Ref], raw: Any, max_tokens: dict[str, int]) -> dict[str, str]:
+    """Each placeholder's text where the upstream has not answered yet (preflight): the
+    row's fields as they are, an upstream answer (or a field of it) as long as that
+    task's `sampling.max_tokens` allows, an upper bound of its tokens."""
+    values = fill([r for r in refs if r.kind == RAW], {}, raw)
+    for ref in refs:
+        if ref.kind != RAW:
+            values[ref.placeholder] = ESTIMATE_WORD * max_tokens[ref.source]
+    return values
+
+
 class StagedTask(Task):
     """A task whose prompt is a template over its upstream's answers: the registered
-    task `inner`, given per sample its params with the templates filled in."""
+    task `inner`, given per sample its params with the templates filled in.
 
-    def __init__(self, inner: Task, join: UpstreamJoin) -> None:
+    `estimate` ({upstream: max_tokens}, preflight only): a sample whose upstream has
+    not answered gets a prompt with answers of that many tokens, not `upstream_error`."""
+
+    def __init__(
+        self, inner: Task, join: UpstreamJoin, estimate: dict[str, int] | None = None
+    ) -> None:
         super().__init__(**inner.params)
         self.inner = inner
         self.join = join
+        self.estimate = estimate
         self.name = inner.name  # type: ignore[misc]  (records name the registered task)
         self.dataset_name = inner.dataset_name  # type: ignore[misc]
         names = list(join.records)
+        # A many-to-one task (a video's summary) reads its clips from the sample's
+        # `upstream`; its prompt is the task's own, not a template.
         self.templates = {
             k: (v, parse(v, names))
             for k, v in inner.params.items()
-            if k in TEMPLATED and isinstance(v, str)
+            if k in TEMPLATED and isinstance(v, str) and not join.videos
         }
 
     def build_messages(self, sample: Any) -> list[dict[str, Any]]:
         for _, refs in self.templates.values():  # the row's own fault first: permanent
             fill([r for r in refs if r.kind == RAW], {}, sample["raw"])
-        given = self.join.given(sample["__key"])
+        try:
+            given: dict[str, dict[str, Any]] | None = self.join.given(sample["__key"])
+        except SampleError:
+            if self.estimate is None:
+                raise
+            given = None
         params = dict(self.inner.params)
         for key, (template, refs) in self.templates.items():
-            params[key] = render(template, fill(refs, given, sample["raw"]))
-        return type(self.inner)(**params).build_messages(sample)
+            values = (
+                fill(refs, given, sample["raw"])
+                if given is not None
+                else estimated(refs, sample["raw"], self.estimate or {})
+            )
+            params[key] = render(template, values)
+        return type(self.inner)(**params).build_messages({**sample, UPSTREAM_FIELD: given})
+
+    def answered(self, key: str) -> bool:
+        """Whether every upstream task has answered `key` (its prompt is filled)."""
+        try:
+            self.join.given(key)
+        except SampleError:
+            return False
+        return True
 
     def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
         return self.inner.parse(generated_text, sample)

@@ -1,7 +1,9 @@
 """`clip_summary`: one summary of a video from its clips' captions, in time order.
 
 The summary pass of `clips.summary`: text only, no video is decoded. Each sample is a
-video's summary row (clips/summary.py): its captions with their times in the video.
+video's summary row (clips/summary.py); run as a stage after the clip task, its
+captions come from the many-to-one upstream join (the video's clip records in time
+order, `sample["upstream"]`), otherwise from the row's own `captions`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class ClipSummaryTask(Task):
 
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         lines = [
-            f"[{format_seconds(c['start'])}-{format_seconds(c['end'])} s] {c['text']}"
-            for c in sample["raw"]["captions"]
+            f"[{format_seconds(c['start'])}-{format_seconds(c['end'])} s] {_text(c)}"
+            for c in captions(sample)
         ]
         text = self.params.get("prompt", DEFAULT_PROMPT) + "\n\n" + "\n".join(lines)
         system = self.params.get("system", "You are a helpful assistant.")
@@ -51,3 +53,16 @@ class ClipSummaryTask(Task):
         if not text:
             raise ParseError("empty answer")
         return {"summary": text}
+
+
+def captions(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The video's clips that answered, in time order: its upstream clip task's when
+    joined, else the row's."""
+    for given in (sample.get("upstream") or {}).values():
+        if "clips" in given:
+            return given["clips"]
+    return sample["raw"]["captions"]
+
+
+def _text(caption: dict[str, Any]) -> str:
+    return (caption.get("text") or "").strip()

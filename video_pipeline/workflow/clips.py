@@ -77,7 +77,7 @@ def run_summary(wf: Workflow, task: str, videos: str, results: str, log_path: st
     rows = summary_input(src)
     made = write_summary_rows(videos, rows, src.data.video_field)
     log.info("task %s: %d videos to summarise (%d with nothing to)", task, made.videos, made.failed)
-    cfg = summary_config(src, rows)
+    cfg = summary_config(src, rows, wf.layout.result(task))  # the clips' merged records
     work = Path(wf.layout.summary_stem(task)).parent
     attempts, fp = str(work / "attempts.jsonl"), wf.summary_fingerprint(task)
     rc = launch_attempt(wf, cfg, str(work / "config.yaml"), f"{task}/summary", log_path, attempts)

@@ -101,7 +101,7 @@ def load_run(
         names = [spec.name for spec in cfg.tasks] or [cfg.run.task]
         units = [
             Unit(name, None, c, c.data.output_jsonl)
-            for name, c in zip(names, task_configs(cfg), strict=True)
+            for name, c in zip(names, _launch_configs(cfg), strict=True)
         ]
         units = _narrow(units, task, shard)
         kept = {u.task for u in units}
@@ -125,6 +125,19 @@ def load_run(
         (t, _with_output(wf.configs[t], wf.layout.result(t))) for t in wf.task_names if t in kept
     ]
     return Run("workflow", units, wf.settings.outdir, per_task)
+
+
+def _launch_configs(cfg: Config) -> list[Config]:
+    """The single-task configs of a `launch` run: with clips on, over its clip rows
+    once they are expanded (what its ranks run and its totals count)."""
+    if cfg.clips.enabled:
+        from video_pipeline.clips.run import ClipsNotExpanded, run_configs
+
+        try:
+            return run_configs(cfg)
+        except ClipsNotExpanded:
+            pass
+    return task_configs(cfg)
 
 
 def _with_output(cfg: Config, output: str) -> Config:
