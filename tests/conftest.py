@@ -24,6 +24,7 @@ FOLDERS = {
     "llava_onevision": "tiny-llava-onevision",
     "glm4v": "tiny-glm4v",
     "internvl": "tiny-internvl3.5",
+    "qwen2_5_omni": "tiny-qwen2.5-omni",
 }
 
 

@@ -36,6 +36,7 @@ class ModelProfile:
     model_types: tuple[str, ...] = ()  # config.json `model_type` values (a fallback)
     merge_size: int = 2
     temporal_patch_size: int = 2
+    hears: bool = False  # takes a video's audio track too (`vision.use_audio_in_video`)
     # Sent with every request. qwen_vl_utils has already sized the frames to the vision
     # settings (in multiples of the pixel factor); without do_resize=False the model's
     # processor inside vLLM resizes them again to its own bounds, and the settings are

@@ -1,0 +1,139 @@
+"""Omni families: the audio a video adds to its prompt, counted as the HF processor does.
+
+With `use_audio_in_video` the processor (`Qwen2_5OmniProcessor`) replaces the video's
+placeholder by the video and audio pads interleaved between `<|audio_bos|>` and
+`<|audio_eos|>`; the pipeline's count (token budget, preflight) must equal its
+`input_ids`, for the dataset's own decoded frames and audio, clips included, and a
+video without an audio track must be counted (and sent) as frames alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import hf_metadata
+from video_pipeline.config.schema import VisionConfig
+from video_pipeline.data.registry import get_dataset_class
+from video_pipeline.data.samples import SampleSource
+from video_pipeline.data.video_reader import install_reader
+from video_pipeline.fixtures.videos import make_video, write_input_jsonl
+from video_pipeline.io.jsonl import InputIndex
+from video_pipeline.models import get_model_family, resolve_profile
+from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.tasks.registry import get_task_class
+
+
+@pytest.fixture(scope="module")
+def omni(tiny_models):
+    from transformers import AutoProcessor
+
+    model = tiny_models("qwen2_5_omni")
+    return AutoProcessor.from_pretrained(model), resolve_profile(str(model))
+
+
+def _hf(processor, llm: dict) -> tuple[int, int]:
+    """(prompt tokens, `<|AUDIO|>` tokens) of the HF processor for a dataset's input."""
+    mm, kwargs = llm["multi_modal_data"], llm["mm_processor_kwargs"]
+    frames, meta = mm["video"][0]
+    audio = [a for a, _rate in mm.get("audio") or []]
+    out = processor(
+        text=[llm["prompt"]],
+        videos=[frames],
+        video_metadata=[hf_metadata(meta)],
+        return_tensors="pt",
+        **({"audio": audio} if audio else {}),
+        **kwargs,
+    )
+    ids = out["input_ids"][0].tolist()
+    return len(ids), ids.count(processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+
+
+def test_the_omni_checkpoint_is_its_family(omni):
+    _processor, profile = omni
+    assert profile.name == "qwen2_5_omni" and profile.hears and profile.patch_size == 14
+    assert not get_model_family("qwen2_5_vl").hears
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.5, 1.0, 3.008, 7.3, 29.99, 30.0, 41.5])
+def test_audio_tokens_equal_the_processors(omni, seconds):
+    """Lengths off the hop, on it, and past the feature extractor's 30 s (it truncates)."""
+    processor, profile = omni
+    n = int(seconds * 16000) + 7
+    samples = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1
+    messages = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "?"}]}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = processor(text=[prompt], audio=[samples], return_tensors="pt")["input_ids"][0]
+    pads = ids.tolist().count(processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+    assert profile.audio_tokens(n) == pads
+
+
+def test_qwen3_omni_audio_tokens_are_vllms():
+    """Qwen3-Omni's count is vLLM's own (its processor counts mel frames itself)."""
+    import torch
+    from vllm.model_executor.models.qwen3_omni_moe_thinker import (
+        _get_feat_extract_output_lengths,
+    )
+
+    profile = get_model_family("qwen3_omni_moe")
+    for n in (1600, 16000, 16001, 48128, 160_000, 16000 * 45 + 33):
+        frames = n // 160 - (1 if n % 160 else 0)
+        expected = int(_get_feat_extract_output_lengths(torch.tensor(frames)))
+        assert profile.audio_tokens(n) == expected
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("omni_videos")
+    return [
+        make_video(d / "tone.mp4", seconds=3.0, fps=10, width=80, height=48, seed=1, tone_hz=440),
+        make_video(d / "long.mp4", seconds=6.5, fps=8, width=64, height=64, seed=2, tone_hz=660),
+        make_video(d / "silent.mp4", seconds=2.0, fps=8, width=48, height=96, seed=3),
+    ]
+
+
+def _dataset(processor, rows: Path, vision: VisionConfig):
+    index = InputIndex.build(rows, "path", None)
+    samples = SampleSource(index, list(range(len(index))), "path", None)
+    return get_dataset_class("qwen_video")(
+        samples, get_task_class("describe")(), processor, vision, {}
+    )
+
+
+def test_decoded_audio_counts_as_the_processor_sees_it(omni, videos, tmp_path: Path):
+    processor, profile = omni
+    install_reader("auto")
+    rows = write_input_jsonl(tmp_path / "in.jsonl", videos)
+    clip = write_input_jsonl(
+        tmp_path / "clip.jsonl", [videos[1]], extra_fields={"video_start": 1.5, "video_end": 4.0}
+    )
+    rows.write_text(rows.read_text() + clip.read_text())
+    unit = profile.pixel_unit
+    base = {"total_pixels": 48 * unit, "min_pixels": 2 * unit, "fps": 2}
+    hearing = _dataset(processor, rows, VisionConfig(**base, use_audio_in_video=True))
+    seeing = _dataset(processor, rows, VisionConfig(**base))
+    budget = TokenBudget(processor, None, profile)
+    for i, expect_seconds in enumerate([3.0, 6.5, None, 2.5]):
+        heard, seen = hearing.prepare(i, [hearing.task]), seeing.prepare(i, [seeing.task])
+        assert heard.error is None and seen.error is None
+        llm, plain = heard.inputs[0], seen.inputs[0]
+        hf_total, hf_audio = _hf(processor, llm)
+        n = budget.count(llm)
+        assert n.total == hf_total  # the pipeline's count is the processor's
+        assert seen.audio is None  # a task that does not hear keeps its records' shape
+        if expect_seconds is None:  # no audio track: frames alone, nothing to hear
+            assert "audio" not in llm["multi_modal_data"]
+            assert "use_audio_in_video" not in llm["mm_processor_kwargs"]
+            assert heard.audio.present is False and heard.audio.tokens == 0
+            assert n.total == budget.count(plain).total
+            continue
+        assert llm["mm_processor_kwargs"]["use_audio_in_video"] is True
+        samples, rate = llm["multi_modal_data"]["audio"][0]
+        assert rate == 16000 and samples.dtype == np.float32
+        assert heard.audio.present and abs(heard.audio.seconds - expect_seconds) < 0.05
+        # what the audio adds: its pads and the two markers around the interleave
+        assert heard.audio.tokens == n.audio == hf_audio + 2
+        assert n.total - budget.count(plain).total == heard.audio.tokens
+        assert _hf(processor, plain)[0] == hf_total - heard.audio.tokens
