@@ -25,6 +25,7 @@ FOLDERS = {
     "glm4v": "tiny-glm4v",
     "internvl": "tiny-internvl3.5",
     "qwen2_5_omni": "tiny-qwen2.5-omni",
+    "qwen3_omni_moe": "tiny-qwen3-omni-moe",
 }
 
 

@@ -1,11 +1,12 @@
-"""Qwen2.5-Omni end to end with the real engine: the same videos seen, then seen and heard.
+"""The Omni families end to end with the real engine: the same videos seen, then heard.
 
-Two `launch` runs of a tiny Qwen2.5-Omni over videos with a tone, a clip of one, and a
-video without an audio track: one with `vision.use_audio_in_video` off, one with it on.
-Every record's prompt tokens (vLLM's) equal the HF processor's and the pipeline's count;
-with audio they grow by exactly the tokens the audio adds (the processor's `<|AUDIO|>`
-pads and the two markers), and the silent video's count does not change. Then the
-hearing run resumes from a partial journal without redoing its keys.
+`launch` runs over videos with a tone, a clip of one, and a video without an audio
+track: a tiny Qwen2.5-Omni with `vision.use_audio_in_video` off and on, and a tiny
+Qwen3-Omni-MoE with it on. Every record's prompt tokens (vLLM's) equal the HF
+processor's and the pipeline's count; with audio they grow by exactly the tokens the
+audio adds (the processor's `<|AUDIO|>` pads and the two markers), and the silent
+video's count does not change. Then the Qwen3-Omni run resumes from a partial journal
+without redoing its keys.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def runs(tiny_models, collection, tmp_path_factory):
     model = tiny_models("qwen2_5_omni")
     seen = _launch(model, collection, tmp_path_factory.mktemp("seen"), hear=False)
     heard = _launch(model, collection, tmp_path_factory.mktemp("heard"), hear=True)
-    return seen, heard
+    qwen3 = tiny_models("qwen3_omni_moe")
+    return seen, heard, _launch(qwen3, collection, tmp_path_factory.mktemp("q3"), hear=True)
 
 
 def _by_key(out: Path) -> dict[str, dict]:
@@ -83,7 +85,7 @@ def test_vllm_hf_and_the_pipeline_count_alike(runs):
 
 
 def test_audio_adds_exactly_its_tokens_and_silence_adds_none(runs):
-    (_, seen_out), (_, heard_out) = runs
+    (_, seen_out), (_, heard_out), _qwen3 = runs
     seen, heard = _by_key(seen_out), _by_key(heard_out)
     assert all("audio" not in r for r in seen.values())  # a task that does not hear
     for key, r in heard.items():
@@ -99,8 +101,16 @@ def test_audio_adds_exactly_its_tokens_and_silence_adds_none(runs):
     assert abs(clip["audio"]["seconds"] - 3.0) < 0.05  # the clip's range alone
 
 
-def test_a_resumed_hearing_run_redoes_no_key(runs, tiny_models, collection):
-    raw, out = runs[1]
+def test_qwen3_omni_hears_the_videos_with_audio(runs):
+    _seen, (_, heard_out), (_, qwen3_out) = runs
+    heard, qwen3 = _by_key(heard_out), _by_key(qwen3_out)
+    for key, r in qwen3.items():
+        assert r["audio"]["present"] == heard[key]["audio"]["present"], key
+        assert r["audio"]["seconds"] == heard[key]["audio"]["seconds"], key
+
+
+def test_a_resumed_hearing_run_redoes_no_key(runs):
+    raw, out = runs[2]
     journal = journal_paths(out)[0]
     lines = journal.read_text().splitlines(keepends=True)
     journal.write_text("".join(lines[:2]))  # a run that stopped after two samples

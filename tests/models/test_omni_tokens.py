@@ -26,11 +26,11 @@ from video_pipeline.runner.budget import TokenBudget
 from video_pipeline.tasks.registry import get_task_class
 
 
-@pytest.fixture(scope="module")
-def omni(tiny_models):
+@pytest.fixture(scope="module", params=["qwen2_5_omni", "qwen3_omni_moe"])
+def omni(request, tiny_models):
     from transformers import AutoProcessor
 
-    model = tiny_models("qwen2_5_omni")
+    model = tiny_models(request.param)
     return AutoProcessor.from_pretrained(model), resolve_profile(str(model))
 
 
@@ -51,17 +51,19 @@ def _hf(processor, llm: dict) -> tuple[int, int]:
     return len(ids), ids.count(processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
 
 
-def test_the_omni_checkpoint_is_its_family(omni):
+def test_the_omni_checkpoints_are_their_families(omni):
     _processor, profile = omni
-    assert profile.name == "qwen2_5_omni" and profile.hears and profile.patch_size == 14
+    patch = {"qwen2_5_omni": 14, "qwen3_omni_moe": 16}[profile.name]
+    assert profile.hears and profile.patch_size == patch
     assert not get_model_family("qwen2_5_vl").hears
 
 
 @pytest.mark.parametrize("seconds", [0.05, 0.5, 1.0, 3.008, 7.3, 29.99, 30.0, 41.5])
 def test_audio_tokens_equal_the_processors(omni, seconds):
-    """Lengths off the hop, on it, and past the feature extractor's 30 s (it truncates)."""
+    """Short and long audio, past Qwen2.5-Omni's 30 s (its processor truncates), in the
+    whole hops the dataset sends."""
     processor, profile = omni
-    n = int(seconds * 16000) + 7
+    n = profile.whole_hops(int(seconds * 16000) + 7)
     samples = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1
     messages = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "?"}]}]
     prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -71,7 +73,7 @@ def test_audio_tokens_equal_the_processors(omni, seconds):
 
 
 def test_qwen3_omni_audio_tokens_are_vllms():
-    """Qwen3-Omni's count is vLLM's own (its processor counts mel frames itself)."""
+    """Qwen3-Omni's count is vLLM's own: it pads the audio to whole hops, then counts."""
     import torch
     from vllm.model_executor.models.qwen3_omni_moe_thinker import (
         _get_feat_extract_output_lengths,
@@ -79,7 +81,7 @@ def test_qwen3_omni_audio_tokens_are_vllms():
 
     profile = get_model_family("qwen3_omni_moe")
     for n in (1600, 16000, 16001, 48128, 160_000, 16000 * 45 + 33):
-        frames = n // 160 - (1 if n % 160 else 0)
+        frames = -(-n // 160)
         expected = int(_get_feat_extract_output_lengths(torch.tensor(frames)))
         assert profile.audio_tokens(n) == expected
 

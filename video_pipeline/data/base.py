@@ -266,7 +266,11 @@ def video_audio(ele: dict[str, Any], profile: ModelProfile) -> AudioTrack | None
     heard = getattr(profile, "max_audio_s", None)
     if heard is not None:
         end = start + heard if end is None else min(float(end), start + heard)
-    return load_audio(path, start, None if end is None else float(end))
+    track = load_audio(path, start, None if end is None else float(end))
+    if track is None:
+        return None
+    n = profile.whole_hops(len(track.samples))  # type: ignore[attr-defined]
+    return AudioTrack(track.samples[:n], track.sample_rate, track.start)
 
 
 def audio_facts(llm_input: dict[str, Any], profile: ModelProfile) -> Audio:

@@ -7,7 +7,10 @@ timestamps. With `use_audio_in_video` the request carries the video's audio as a
 item (`(samples, 16000)`) and vLLM replaces the placeholder by `<|audio_bos|>`, the video
 and audio pads interleaved in 2-second chunks, `<|audio_eos|>`: the same count as the
 HF processor's. Audio tokens come from the Whisper feature extractor's mel frames (one
-per 160 samples, the first 30 s only: it truncates) halved twice by the audio encoder.
+per 160 samples; Qwen2.5-Omni's keeps the first 30 s) through the audio encoder's
+strides. The dataset sends whole hops only (`whole_hops`): vLLM pads Qwen3-Omni's audio
+to a whole hop where the HF processor does not, so a partial last hop would make their
+counts differ by one token.
 """
 
 from __future__ import annotations
@@ -46,12 +49,21 @@ class OmniProfile(ModelProfile):
         return min(n_samples, int(self.max_audio_s * self.sample_rate))
 
     def audio_tokens(self, n_samples: int) -> int:
-        """`<|AUDIO|>` tokens of `n_samples` of 16 kHz audio: mel frames (the feature
-        extractor's attention mask, one per started hop), then two stride-2 halvings."""
-        frames = math.ceil(self.audio_samples_heard(n_samples) / HOP_LENGTH)
+        """`<|AUDIO|>` tokens of `n_samples` of 16 kHz audio: its mel frames (one per
+        started hop, as the feature extractor's attention mask and vLLM's padding to a
+        whole hop count them) through the audio encoder's strides."""
+        return self.encoder_tokens(math.ceil(self.audio_samples_heard(n_samples) / HOP_LENGTH))
+
+    def encoder_tokens(self, frames: int) -> int:
+        """Qwen2.5-Omni's encoder halves the mel frames twice."""
         if frames <= 0:
             return 0
         return ((frames - 1) // 2 + 1 - 2) // 2 + 1
+
+    @staticmethod
+    def whole_hops(n_samples: int) -> int:
+        """Samples sent of `n_samples`: a partial last hop (under 10 ms) left out."""
+        return n_samples - n_samples % HOP_LENGTH
 
     def audio_in_video_tokens(self, n_samples: int) -> int:
         """What a video's audio adds to its prompt: the pads and the two markers."""
@@ -70,13 +82,11 @@ QWEN2_5_OMNI = OmniProfile(
 @dataclass(frozen=True)
 class Qwen3OmniProfile(OmniProfile):
     """Qwen3-Omni's audio encoder: 100-frame windows of 13 tokens each, plus the tail
-    halved three times; vLLM counts the mel frames itself (a partial last hop is
-    dropped) and does not truncate."""
+    halved three times; its processor does not truncate."""
 
     max_audio_s: float | None = None
 
-    def audio_tokens(self, n_samples: int) -> int:
-        frames = n_samples // HOP_LENGTH - (1 if n_samples % HOP_LENGTH else 0)
+    def encoder_tokens(self, frames: int) -> int:
         if frames <= 0:
             return 0
         tail = (frames % 100 - 1) // 2 + 1
