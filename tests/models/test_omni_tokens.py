@@ -139,3 +139,40 @@ def test_decoded_audio_counts_as_the_processor_sees_it(omni, videos, tmp_path: P
         assert heard.audio.tokens == n.audio == hf_audio + 2
         assert n.total - budget.count(plain).total == heard.audio.tokens
         assert _hf(processor, plain)[0] == hf_total - heard.audio.tokens
+
+
+def _garbled_audio(src: Path, dst: Path) -> Path:
+    """`src` remuxed with its audio packets replaced by random bytes (same sizes and
+    times): the video decodes, the audio stream does not."""
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        video, audio = inp.streams.video[0], inp.streams.audio[0]
+        vout, aout = out.add_stream_from_template(video), out.add_stream_from_template(audio)
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream is video:
+                packet.stream = vout
+            else:
+                noise = av.Packet(bytes(rng.integers(0, 256, packet.size, dtype=np.uint8)))
+                noise.pts, noise.dts, noise.time_base = packet.pts, packet.dts, packet.time_base
+                noise.stream, packet = aout, noise
+            out.mux(packet)
+    return dst
+
+
+def test_a_corrupt_audio_stream_fails_its_sample_alone(omni, videos, tmp_path: Path):
+    processor, profile = omni
+    install_reader("auto")
+    bad = _garbled_audio(videos[0], tmp_path / "garbled.mkv")
+    rows = write_input_jsonl(tmp_path / "in.jsonl", [bad, videos[1]])
+    unit = profile.pixel_unit
+    base = {"total_pixels": 32 * unit, "min_pixels": 2 * unit, "fps": 2}
+    hearing = _dataset(processor, rows, VisionConfig(**base, use_audio_in_video=True))
+    failed, fine = hearing.prepare(0, [hearing.task]), hearing.prepare(1, [hearing.task])
+    assert failed.error.kind == "audio_decode_error" and failed.inputs is None
+    assert fine.error is None and fine.audio.present
+    seeing = _dataset(processor, rows, VisionConfig(**base))
+    assert seeing.prepare(0, [seeing.task]).error is None  # its frames decode
