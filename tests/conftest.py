@@ -39,6 +39,7 @@ LONGEST = [
     "tests/e2e/test_launch.py",
     "tests/workflow/test_wf_families.py",
     "tests/models/test_families_e2e.py",
+    "tests/models/test_omni_e2e.py",
 ]
 
 
