@@ -176,3 +176,29 @@ def test_a_corrupt_audio_stream_fails_its_sample_alone(omni, videos, tmp_path: P
     assert fine.error is None and fine.audio.present
     seeing = _dataset(processor, rows, VisionConfig(**base))
     assert seeing.prepare(0, [seeing.task]).error is None  # its frames decode
+
+
+def test_preflight_counts_the_audio(omni, videos, tmp_path: Path):
+    """preflight prices a hearing run with its audio tokens: the prompt tokens of each
+    video grow by what its audio adds, and the silent one's do not."""
+    from tests.helpers import demo_config
+    from video_pipeline.config import load_config
+    from video_pipeline.preflight import run_preflight
+
+    processor, profile = omni
+    model = processor.tokenizer.name_or_path
+    rows = write_input_jsonl(tmp_path / "in.jsonl", videos)
+    unit = profile.pixel_unit
+    reports = []
+    for hear in (False, True):
+        vision = {"total_pixels": 32 * unit, "min_pixels": 2 * unit, "fps": 2}
+        raw = demo_config(Path(model), rows, tmp_path / f"out{hear}.jsonl", vision=vision)
+        raw["vision"]["use_audio_in_video"] = hear
+        reports.append(run_preflight(load_config(data=raw), processor=processor))
+    seen, heard = reports
+    assert seen.ok == heard.ok == 3 and seen.audio_tokens == 0
+    hearing = _dataset(processor, rows, load_config(data=raw).vision)
+    facts = [hearing.prepare(i, [hearing.task]).audio for i in range(3)]
+    assert heard.audio_tokens == sum(a.tokens for a in facts) and facts[0].tokens > 2
+    assert heard.prompt_tokens - seen.prompt_tokens == heard.audio_tokens
+    assert f"{heard.audio_tokens} audio" in heard.summary()
