@@ -202,3 +202,50 @@ def test_preflight_counts_the_audio(omni, videos, tmp_path: Path):
     assert heard.audio_tokens == sum(a.tokens for a in facts) and facts[0].tokens > 2
     assert heard.prompt_tokens - seen.prompt_tokens == heard.audio_tokens
     assert f"{heard.audio_tokens} audio" in heard.summary()
+
+
+def test_the_interleave_is_vllms_at_the_sampled_rate(omni, tmp_path: Path):
+    """At 1 fps (not the 2 fps the processors assume) the HF processor, told the rate
+    through the request's kwargs, lays out video and audio pads exactly as vLLM's own
+    layout function does with the same kwargs (the order, not only the count)."""
+    import importlib
+
+    from transformers import AutoConfig
+
+    processor, profile = omni
+    install_reader("auto")
+    video = make_video(tmp_path / "v.mp4", seconds=12.0, fps=8, width=64, height=64, tone_hz=440)
+    rows = write_input_jsonl(tmp_path / "in.jsonl", [video])
+    unit = profile.pixel_unit
+    vision = VisionConfig(
+        total_pixels=64 * unit, min_pixels=2 * unit, fps=1, use_audio_in_video=True
+    )
+    llm = _dataset(processor, rows, vision).prepare(0, [get_task_class("describe")()]).inputs[0]
+    kwargs = llm["mm_processor_kwargs"]
+    assert kwargs["fps"] == 1.0 and kwargs["second_per_grid_ts"] == [2.0]
+    mm = llm["multi_modal_data"]
+    frames, meta = mm["video"][0]
+    out = processor(
+        text=[llm["prompt"]],
+        videos=[frames],
+        video_metadata=[hf_metadata(meta)],
+        audio=[mm["audio"][0][0]],
+        return_tensors="pt",
+        **kwargs,
+    )
+    ids = out["input_ids"][0].tolist()
+    vocab = processor.tokenizer.convert_tokens_to_ids
+    hf_span = ids[ids.index(vocab("<|audio_bos|>")) : ids.index(vocab("<|audio_eos|>")) + 1]
+    thinker = AutoConfig.from_pretrained(processor.tokenizer.name_or_path).thinker_config
+    grid = out["video_grid_thw"][0]
+    audio_len = profile.audio_tokens(len(mm["audio"][0][0]))
+    if profile.name == "qwen2_5_omni":
+        module = importlib.import_module("vllm.model_executor.models.qwen2_5_omni_thinker")
+        layout = module.Qwen2_5OmniThinkerMultiModalProcessor.omni_get_updates_use_audio_in_video
+        span = layout(thinker, audio_len, grid, kwargs["second_per_grid_ts"][0])
+    else:
+        module = importlib.import_module("vllm.model_executor.models.qwen3_omni_moe_thinker")
+        layout = module.Qwen3OmniMoeThinkerMultiModalProcessor.get_updates_use_audio_in_video
+        span = layout(None, thinker, audio_len, grid, float(out["video_second_per_grid"][0]))
+    assert span == hf_span
+    assert len(set(span[1:-1])) == 2  # both kinds of pads, interleaved in chunks

@@ -215,7 +215,14 @@ class BaseDataset(torch.utils.data.Dataset):
             mm["video"] = [profile.video_item(*v) if isinstance(v, tuple) else v for v in videos]
         # The family's kwargs (do_resize=False for the Qwen-VL and GLM-4.1V families):
         # frames reach the model as sized here, or as the family's processor resizes them.
-        kwargs = {**video_kwargs, **profile.mm_processor_kwargs} if videos else video_kwargs
+        if videos:
+            kwargs = {
+                **video_kwargs,
+                **profile.mm_processor_kwargs,
+                **profile.video_kwargs(mm["video"]),
+            }
+        else:
+            kwargs = video_kwargs
         if videos and self.vision.use_audio_in_video and profile.hears:
             tracks = [video_audio(ele, profile) for ele in _video_elements(messages)]
             # vLLM pairs every video with an audio item or none: a video without an

@@ -84,6 +84,10 @@ class ModelProfile:
         with the metadata it reads (the frames' indices and fps, for timestamps)."""
         return frames, metadata
 
+    def video_kwargs(self, videos: list[Any]) -> dict[str, Any]:
+        """Processor kwargs a request's decoded videos call for (none by default)."""
+        return {}
+
     def with_geometry(self, vision_config: Mapping[str, Any]) -> ModelProfile:
         """This family with the sizes a checkpoint's `vision_config` declares."""
         found = {

@@ -42,6 +42,20 @@ class OmniProfile(ModelProfile):
         vision = thinker.get("vision_config") if isinstance(thinker, Mapping) else None
         return self.with_geometry(vision) if isinstance(vision, Mapping) else self
 
+    def video_kwargs(self, videos: list[Any]) -> dict[str, Any]:
+        """The rate the frames were sampled at: the Omni processors place each temporal
+        group at `temporal_patch / fps` seconds (to line it up with the audio) and
+        assume 2 fps when not told; vLLM's Qwen2.5-Omni lays the interleave out from
+        `second_per_grid_ts` (else 1 s per group). Both from the frames' metadata."""
+        rates = [_sample_fps(v[1]) for v in videos if isinstance(v, tuple)]
+        if not rates or None in rates or len(set(rates)) > 1:
+            return {}
+        fps = rates[0]
+        return {
+            "fps": fps,
+            "second_per_grid_ts": [self.temporal_patch_size / fps for _ in videos],
+        }
+
     def audio_samples_heard(self, n_samples: int) -> int:
         """Samples the feature extractor keeps (it truncates to its 30 s chunk)."""
         if self.max_audio_s is None:
@@ -77,6 +91,15 @@ QWEN2_5_OMNI = OmniProfile(
     model_types=("qwen2_5_omni",),
     patch_size=14,
 )
+
+
+def _sample_fps(metadata: Mapping[str, Any]) -> float | None:
+    """Frames per second of the sampled frames, as qwen_vl_utils computes it."""
+    indices, fps = metadata.get("frames_indices"), metadata.get("fps")
+    total = metadata.get("total_num_frames")
+    if not indices or not fps or not total:
+        return None
+    return len(indices) / total * fps
 
 
 @dataclass(frozen=True)
