@@ -24,6 +24,8 @@ FOLDERS = {
     "llava_onevision": "tiny-llava-onevision",
     "glm4v": "tiny-glm4v",
     "internvl": "tiny-internvl3.5",
+    "qwen2_5_omni": "tiny-qwen2.5-omni",
+    "qwen3_omni_moe": "tiny-qwen3-omni-moe",
 }
 
 
@@ -37,6 +39,7 @@ LONGEST = [
     "tests/e2e/test_launch.py",
     "tests/workflow/test_wf_families.py",
     "tests/models/test_families_e2e.py",
+    "tests/models/test_omni_e2e.py",
 ]
 
 

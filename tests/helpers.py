@@ -158,11 +158,14 @@ def processor_counts(cfg: Any) -> dict[str, tuple[int, int]]:
         item = dataset[i]
         llm_input = item["llm_input"]
         frames, metadata = llm_input["multi_modal_data"]["video"][0]
+        # a video's audio heard with it (Omni): samples at the feature extractor's rate
+        audio = [a for a, _rate in llm_input["multi_modal_data"].get("audio") or []]
         out = processor(
             text=[llm_input["prompt"]],
             videos=[frames],
             video_metadata=[hf_metadata(metadata)],
             return_tensors="pt",
+            **({"audio": audio} if audio else {}),
             **llm_input["mm_processor_kwargs"],
         )
         counts[item["__key"]] = (int(out["input_ids"].shape[1]), budget.count(llm_input).total)

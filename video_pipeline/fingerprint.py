@@ -96,6 +96,10 @@ def payload(cfg: Config, reader: str | None = None) -> dict[str, Any]:
     for key, same in (("resize", "exact"), ("decode_device", "cpu")):
         if vision[key] == same:
             vision.pop(key)
+    if vision.pop("use_audio_in_video"):  # what the model hears, at the rate it hears it
+        from video_pipeline.data.audio import SAMPLE_RATE
+
+        vision["audio"] = {"use_audio_in_video": True, "sample_rate": SAMPLE_RATE}
     if cfg.vision.reader != "auto":
         reader = cfg.vision.reader
     elif reader is None:  # decodes a generated clip with each candidate

@@ -60,6 +60,7 @@ class PreflightReport:
     over_budget: int = 0
     prompt_tokens: int = 0  # of the videos that fit
     video_tokens: int = 0
+    audio_tokens: int = 0  # of them, a video's audio (vision.use_audio_in_video)
     max_prompt_tokens: int = 0
     max_generated_tokens: int = 0  # sampling.max_tokens for every video that fits
     tokens_per_s: float | None = None
@@ -83,7 +84,8 @@ class PreflightReport:
             f"{self.unique} unique keys ({self.duplicates} duplicate rows)",
             f"  ok: {self.ok}   will fail: {self.failed}   over the token budget "
             f"(vllm.max_model_len={self.max_model_len}): {self.over_budget}",
-            f"  prompt tokens: {self.prompt_tokens} ({self.video_tokens} of them video), "
+            f"  prompt tokens: {self.prompt_tokens} ({self.video_tokens} of them video"
+            f"{f', {self.audio_tokens} audio' if self.audio_tokens else ''}), "
             f"largest prompt {self.max_prompt_tokens}; generated at most "
             f"{self.max_generated_tokens}",
         ]
@@ -176,6 +178,7 @@ class _Probe:
             error=over.to_dict() if over else None,
             tokens=n.total if n else None,
             video_tokens=n.video if n else None,
+            audio_tokens=n.audio if n else None,
         )
         for video in (llm_input.get("multi_modal_data") or {}).get("video") or []:
             frames, meta = video if isinstance(video, tuple) else (video, {})
@@ -306,6 +309,7 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
     report.ok += 1
     report.prompt_tokens += p["tokens"] or 0  # None: an input the count does not know
     report.video_tokens += p["video_tokens"] or 0
+    report.audio_tokens += p.get("audio_tokens") or 0
     report.max_generated_tokens += max_tokens
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from video_pipeline.io.record import Record, RecordError, Tokens
+from video_pipeline.io.record import Audio, Record, RecordError, Tokens
 
 OK_LINE = (
     '{"__key": "a", "status": "ok", "fingerprint": "f1", "task": "describe", '
@@ -28,6 +28,22 @@ def test_round_trip_keeps_fields_and_order() -> None:
         again = Record.from_dict(d).to_dict()
         assert list(again) == list(d)
         assert again == d
+
+
+HEARD_LINE = OK_LINE[:-1] + ', "audio": {"present": true, "seconds": 3.008, "tokens": 77}}'
+SILENT_LINE = ERROR_LINE.replace(
+    ', "copy_of"', ', "audio": {"present": false, "seconds": 0.0, "tokens": 0}, "copy_of"'
+)
+
+
+def test_audio_is_typed_round_trips_exactly_and_comes_last() -> None:
+    for line in (HEARD_LINE, SILENT_LINE):
+        d = json.loads(line)
+        rec = Record.from_dict(d)
+        assert isinstance(rec.audio, Audio) and "audio" not in rec.extra
+        assert list(rec.to_dict()) == list(d) and rec.to_dict() == d
+    assert Record.from_dict(json.loads(HEARD_LINE)).audio == Audio(True, 3.008, 77)
+    assert Record.from_dict(json.loads(OK_LINE)).audio is None  # others keep their shape
 
 
 def test_typed_parts() -> None:

@@ -1,4 +1,5 @@
-"""The demo's DAG (Snakemake: shard, infer, merge, summary) with each non-Qwen family.
+"""The demo's DAG (Snakemake: shard, infer, merge, summary) with each non-Qwen family,
+and with Qwen2.5-Omni hearing the videos' audio (`vision.use_audio_in_video`).
 
 One small workflow run per family; each checks every key exactly once and the prompt
 tokens vLLM counted against the HF processor's count of the same decoded video (the
@@ -23,8 +24,9 @@ from video_pipeline.fixtures.videos import make_video, write_input_jsonl
 
 pytestmark = pytest.mark.e2e
 
-FAMILIES = ["glm4v", "llava_onevision", "internvl"]
+FAMILIES = ["glm4v", "llava_onevision", "internvl", "qwen2_5_omni"]
 KILLED = "glm4v"  # killed mid-infer, then resumed
+HEARS = "qwen2_5_omni"  # over a video with a tone and one without audio
 VIDEOS = [(2.0, 8, 64, 48), (12.0, 10, 96, 64), (3.0, 24, 48, 80)]  # s, fps, w, h
 RUN_ARGS = ("--cores", "2")
 
@@ -38,6 +40,15 @@ def videos(tmp_path_factory) -> list[Path]:
     return [
         make_video(d / f"v{i}.mp4", seconds=s, fps=fps, width=w, height=h, seed=i)
         for i, (s, fps, w, h) in enumerate(VIDEOS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def heard_videos(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("heard_videos")
+    return [
+        make_video(d / "tone.mp4", seconds=3.0, fps=10, width=96, height=64, seed=5, tone_hz=440),
+        make_video(d / "silent.mp4", seconds=2.0, fps=8, width=64, height=48, seed=6),
     ]
 
 
@@ -62,13 +73,16 @@ def _kill_mid_infer(workdir: Path, overlay: Path, env: dict) -> int:
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
-def workflow(request, tiny_models, videos, tmp_path_factory, sm_env):
+def workflow(request, tiny_models, videos, heard_videos, tmp_path_factory, sm_env):
     family = request.param
     model = tiny_models(family)
     workdir = tmp_path_factory.mktemp(f"wf_{family}")
     slow = family == KILLED  # one answer at a time, slow steps: a window to kill in
-    rows = write_input_jsonl(workdir / "in.jsonl", videos if slow else videos[1:2])
+    chosen = videos if slow else heard_videos if family == HEARS else videos[1:2]
+    rows = write_input_jsonl(workdir / "in.jsonl", chosen)
     vision = {**vision_for(model, total_units=48, min_units=2), "fps": 2}
+    if family == HEARS:
+        vision["use_audio_in_video"] = True
     overlay = {
         "input": str(rows),
         "outdir": "out",
@@ -99,6 +113,15 @@ def workflow(request, tiny_models, videos, tmp_path_factory, sm_env):
     counts = processor_counts(load_config(data=raw))
     print(f"{family}: workflow {seconds:.1f} s")
     return family, records, errors, counts, killed_at
+
+
+def test_the_omni_run_heard_the_video_with_audio_alone(workflow):
+    family, records, _errors, _counts, _ = workflow
+    if family != HEARS:
+        pytest.skip(f"{HEARS} hears")
+    audio = {Path(r["__key"]).name: r["audio"] for r in records}
+    assert audio["tone.mp4"]["present"] and audio["tone.mp4"]["tokens"] > 2
+    assert audio["silent.mp4"] == {"present": False, "seconds": 0.0, "tokens": 0}
 
 
 def test_every_key_once_with_the_processors_token_count(workflow):

@@ -127,6 +127,13 @@ class VisionConfig(Section):
         "1 level in 0.006% of pixels, so its frames are not bit-identical to `exact` (in the "
         "fingerprint)",
     )
+    use_audio_in_video: bool = Field(
+        False,
+        description="the model also hears each video's audio track (the same clip range), as "
+        "in the Qwen Omni tools; only for families that hear (Qwen2.5-Omni, Qwen3-Omni, see "
+        "[Model families](models.md#audio-with-the-video-omni)); a video without audio is "
+        "captioned from its frames (in the fingerprint)",
+    )
 
     @model_validator(mode="after")
     def _across(self) -> VisionConfig:

@@ -21,10 +21,12 @@ import torch.utils.data
 
 from video_pipeline.config.schema import StorageConfig, VisionConfig
 from video_pipeline.data import frames
+from video_pipeline.data.audio import AudioTrack, load_audio
 from video_pipeline.data.frames import DecodeSettings, decode_settings
 from video_pipeline.data.sample import Prepared, Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
 from video_pipeline.errors import SampleError, describe_exception
+from video_pipeline.io.record import Audio
 from video_pipeline.models.profile import ModelProfile
 from video_pipeline.storage.cache import local_copy
 from video_pipeline.storage.urls import is_remote, remote_url
@@ -76,6 +78,8 @@ class BaseDataset(torch.utils.data.Dataset):
             sample.video_uri = self.video_uri(sample.video)
             per_task = [self.task_messages(task, sample, sample.raw) for task in tasks]
             item.inputs, item.decodes = self.build_llm_inputs(per_task)
+            if self.vision.use_audio_in_video and item.inputs:
+                item.audio = audio_facts(item.inputs[0], self.profile)
         except KeyedSampleError as e:
             item.key, item.raw, item.error = e.key, e.raw, e.record_error()
         except SampleError as e:
@@ -211,7 +215,21 @@ class BaseDataset(torch.utils.data.Dataset):
             mm["video"] = [profile.video_item(*v) if isinstance(v, tuple) else v for v in videos]
         # The family's kwargs (do_resize=False for the Qwen-VL and GLM-4.1V families):
         # frames reach the model as sized here, or as the family's processor resizes them.
-        kwargs = {**video_kwargs, **profile.mm_processor_kwargs} if videos else video_kwargs
+        if videos:
+            kwargs = {
+                **video_kwargs,
+                **profile.mm_processor_kwargs,
+                **profile.video_kwargs(mm["video"]),
+            }
+        else:
+            kwargs = video_kwargs
+        if videos and self.vision.use_audio_in_video and profile.hears:
+            tracks = [video_audio(ele, profile) for ele in _video_elements(messages)]
+            # vLLM pairs every video with an audio item or none: a video without an
+            # audio track is heard by no one and seen as any other.
+            if tracks and all(t is not None for t in tracks):
+                mm["audio"] = [(t.samples, t.sample_rate) for t in tracks]
+                kwargs = {**kwargs, "use_audio_in_video": True}
         return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
 
     @property
@@ -231,6 +249,46 @@ class BaseDataset(torch.utils.data.Dataset):
     @profile.setter
     def profile(self, value: ModelProfile) -> None:
         self.__dict__["_profile"] = value
+
+
+def _video_elements(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The video elements of the messages, in the order qwen_vl_utils decodes them."""
+    return [
+        ele
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for ele in message["content"]
+        if isinstance(ele, dict) and (ele.get("type") == "video" or "video" in ele)
+    ]
+
+
+def video_audio(ele: dict[str, Any], profile: ModelProfile) -> AudioTrack | None:
+    """The audio of a video element's file over its clip range, no longer than the
+    family hears (Qwen2.5-Omni's feature extractor keeps 30 s): only that is decoded."""
+    path = ele["video"]
+    if isinstance(path, str) and path.startswith("file://"):
+        path = unquote(urlparse(path).path)
+    start = float(ele.get("video_start") or 0.0)
+    end = ele.get("video_end")
+    heard = getattr(profile, "max_audio_s", None)
+    if heard is not None:
+        end = start + heard if end is None else min(float(end), start + heard)
+    track = load_audio(path, start, None if end is None else float(end))
+    if track is None:
+        return None
+    n = profile.whole_hops(len(track.samples))  # type: ignore[attr-defined]
+    return AudioTrack(track.samples[:n], track.sample_rate, track.start)
+
+
+def audio_facts(llm_input: dict[str, Any], profile: ModelProfile) -> Audio:
+    """What the model hears of a request: whether the video had audio, its seconds,
+    and the prompt tokens it adds."""
+    tracks = (llm_input.get("multi_modal_data") or {}).get("audio") or []
+    if not tracks:
+        return Audio(present=False, seconds=0.0, tokens=0)
+    seconds = sum(len(t[0]) / t[1] for t in tracks)
+    tokens = sum(profile.audio_in_video_tokens(len(t[0])) for t in tracks)  # type: ignore[attr-defined]
+    return Audio(present=True, seconds=round(seconds, 3), tokens=tokens)
 
 
 def _visual_signature(messages: list[dict[str, Any]]) -> str:

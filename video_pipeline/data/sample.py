@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from video_pipeline.io.record import RecordError
+from video_pipeline.io.record import Audio, RecordError
 
 _SEED_KEYS = {"__key": "key", "raw": "raw", "__video": "video", "__video_uri": "video_uri"}
 
@@ -72,6 +72,7 @@ class Prepared:
     decode_stats: dict[str, Any] | None = None  # the decode's CPU time, frames, peak RSS
     clip: Clip | None = None
     video_key: str | None = None
+    audio: Audio | None = None  # what the model hears, with vision.use_audio_in_video
 
     @classmethod
     def from_item(cls, index: int, item: Mapping[str, Any], tasks: list[int]) -> Prepared:

@@ -76,11 +76,33 @@ class Tokens:
         return {"prompt": self.prompt, "generated": self.generated, "cached": self.cached}
 
 
+@dataclass(slots=True)
+class Audio:
+    """What the model heard of the video (`vision.use_audio_in_video`): whether it has
+    an audio track, the seconds heard, and the prompt tokens they took."""
+
+    present: bool = False
+    seconds: float = 0.0
+    tokens: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Audio | None:
+        if not isinstance(d, dict):
+            return None
+        get = d.get
+        return cls(bool(get("present")), get("seconds") or 0.0, get("tokens") or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "seconds": self.seconds, "tokens": self.tokens}
+
+
 # Known fields in their on-disk order; `video_key`/`clip` only for a clip's record,
-# `tokens`/`finish_reason` only where the engine answered.
+# `tokens`/`finish_reason` only where the engine answered, `audio` only where the task
+# hears the video's audio.
 _FIELDS = (
     KEY_FIELD, "status", "fingerprint", "task", "video_key", "clip", "raw", "rank", "time",
     "text", "result", "upstream", "error", "tokens", "finish_reason", "decode_s", "engine_s",
+    "audio",
 )  # fmt: skip
 _KNOWN = frozenset(_FIELDS)
 
@@ -106,6 +128,8 @@ class Record:
     clip: dict[str, Any] | None = None
     # A staged task's record: what its prompt was given, {task: {text, result}}
     upstream: dict[str, Any] | None = None
+    # With vision.use_audio_in_video: what the model heard
+    audio: Audio | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,6 +160,7 @@ class Record:
         tokens = get("tokens")
         clip = get("clip")
         video_key = get("video_key")
+        audio = get("audio")
         return cls(
             str(d[KEY_FIELD]),
             str(get("status") or ""),
@@ -154,6 +179,7 @@ class Record:
             str(video_key) if video_key is not None else None,
             clip if isinstance(clip, dict) else None,
             get("upstream"),
+            Audio.from_dict(audio) if audio is not None else None,
             {} if _KNOWN.issuperset(d) else {k: v for k, v in d.items() if k not in _KNOWN},
         )
 
@@ -180,6 +206,8 @@ class Record:
             d["decode_s"] = self.decode_s
         if self.engine_s is not None:
             d["engine_s"] = self.engine_s
+        if self.audio is not None:
+            d["audio"] = self.audio.to_dict()
         d.update(self.extra)
         return d
 

@@ -36,6 +36,7 @@ class ModelProfile:
     model_types: tuple[str, ...] = ()  # config.json `model_type` values (a fallback)
     merge_size: int = 2
     temporal_patch_size: int = 2
+    hears: bool = False  # takes a video's audio track too (`vision.use_audio_in_video`)
     # Sent with every request. qwen_vl_utils has already sized the frames to the vision
     # settings (in multiples of the pixel factor); without do_resize=False the model's
     # processor inside vLLM resizes them again to its own bounds, and the settings are
@@ -82,6 +83,10 @@ class ModelProfile:
         """A decoded video as this family's vLLM processor takes it: (frames, metadata)
         with the metadata it reads (the frames' indices and fps, for timestamps)."""
         return frames, metadata
+
+    def video_kwargs(self, videos: list[Any]) -> dict[str, Any]:
+        """Processor kwargs a request's decoded videos call for (none by default)."""
+        return {}
 
     def with_geometry(self, vision_config: Mapping[str, Any]) -> ModelProfile:
         """This family with the sizes a checkpoint's `vision_config` declares."""

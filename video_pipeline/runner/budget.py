@@ -20,10 +20,11 @@ from video_pipeline.models import ModelProfile, ProcessorBounds, profile_for_pro
 class TokenCount:
     text: int
     video: int
+    audio: int = 0  # a video's audio heard with it (Omni, vision.use_audio_in_video)
 
     @property
     def total(self) -> int:
-        return self.text + self.video
+        return self.text + self.video + self.audio
 
 
 class TokenBudget:
@@ -74,11 +75,15 @@ class TokenBudget:
         for image in mm.get("image") or []:
             visual += self.profile.image_tokens(*image.size)
             placeholders += 1
+        audio = 0
+        if kwargs.get("use_audio_in_video"):  # inside the video's placeholder
+            for samples, _rate in mm.get("audio") or []:
+                audio += self.profile.audio_in_video_tokens(len(samples))  # type: ignore[attr-defined]
         ids = llm_input.get("prompt_token_ids")
         if ids is None:
             ids = self.tokenizer(llm_input["prompt"], add_special_tokens=False)["input_ids"]
         # Each item stands in the rendered prompt as one pad token, expanded by vLLM.
-        return TokenCount(text=len(ids) - placeholders, video=visual)
+        return TokenCount(text=len(ids) - placeholders, video=visual, audio=audio)
 
     def measure(self, llm_input: dict[str, Any]) -> TokenCount | None:
         """The count, or None for an input this count does not understand (a custom
@@ -96,7 +101,8 @@ class TokenBudget:
         return SampleError(
             "too_many_tokens",
             f"the prompt would take {n.total} tokens ({n.video} for the video, "
-            f"{n.text} of text) and vllm.max_model_len is {self.max_model_len}; "
+            f"{f'{n.audio} for its audio, ' if n.audio else ''}{n.text} of text) "
+            f"and vllm.max_model_len is {self.max_model_len}; "
             "lower vision.total_pixels / vision.max_pixels / vision.fps, raise "
             "vllm.max_model_len, or split long videos into clips (clips.mode: fixed or "
             "shots, clips.seconds)",

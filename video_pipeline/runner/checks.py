@@ -50,6 +50,17 @@ def check_model(cfg: Config) -> ModelProfile:
     from video_pipeline.engine.vllm_fixes import problems
 
     errors, warnings = profile.check_vision(cfg.vision)
+    if cfg.vision.use_audio_in_video and not profile.hears:
+        errors.append(
+            f"vision.use_audio_in_video: {profile.label} ({cfg.vllm.model}) cannot hear audio; "
+            "set it to false, or use an Omni model (Qwen2.5-Omni, Qwen3-Omni)"
+        )
+    limits = cfg.vllm.limit_mm_per_prompt or {}
+    if cfg.vision.use_audio_in_video and limits.get("audio", 1) == 0:
+        errors.append(
+            "vllm.limit_mm_per_prompt.audio must be at least 1 with vision.use_audio_in_video "
+            "(each video's audio is an item of its own), got 0"
+        )
     errors += problems(profile.name, cfg.vllm.tensor_parallel_size, engine_in_process())
     for w in warnings:
         log.warning("%s", w)

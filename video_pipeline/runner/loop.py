@@ -165,6 +165,7 @@ class StepLoop:
             round(sample.decode_s, 4),
             engine_s,
         )
+        rec.audio = sample.audio
         r.watch.ok(rec)
         r.stats.done += 1
         r.progress.tick()
@@ -181,6 +182,7 @@ class StepLoop:
         rec = error_record(
             sample.key, run.fp, run.task.name, sample.raw, self.rank, error, out, decode_s, engine_s
         )
+        rec.audio = sample.audio
         run.watch.failed(rec)
         s = run.stats
         s.failed += 1
