@@ -160,7 +160,17 @@ def test_the_runner_gathers_a_sample_s_windows_into_one_record(tmp_path, videos,
     error makes the sample's one error record (its other windows are dropped)."""
     from transformers import AutoProcessor
 
-    inp = write_input_jsonl(tmp_path / "in.jsonl", [videos[k] for k in ("long", "short", "silent")])
+    order = ("long", "short", "silent", "long")  # the last row: a clip of 1-4 s
+
+    def clip(i, _video):
+        return {"video_start": 1.0, "video_end": 4.0} if i == 3 else {}
+
+    inp = write_input_jsonl(
+        tmp_path / "in.jsonl",
+        [videos[k] for k in order],
+        meta=lambda i, _v: {"id": "clip"} if i == 3 else {},
+        extra_fields=clip,
+    )
     out = tmp_path / "o.jsonl"
     raw = demo_config(
         tiny_whisper, inp, out, task="transcribe", data={"num_workers": 0}, run={"max_in_flight": 8}
@@ -171,11 +181,13 @@ def test_the_runner_gathers_a_sample_s_windows_into_one_record(tmp_path, videos,
     processor = AutoProcessor.from_pretrained(tiny_whisper)
     stats = run_rank(cfg, 0, 1, lambda: engine, lambda t: None, processor)
     recs = {r["raw"]["meta"]["id"]: r for r in read_jsonl(journal_path(str(out), 0))}
-    assert sorted(recs) == ["long", "short", "silent"]  # each once
-    assert len(engine.added) == 3 + 1  # the long video's 3 windows, the short one's 1
+    assert sorted(recs) == ["clip", "long", "short", "silent"]  # each once
+    assert len(engine.added) == 3 + 1 + 2  # windows: the long video's, short's, the clip's
     long, short, silent = recs["long"], recs["short"], recs["silent"]
     assert long["status"] == "error" and long["error"]["kind"] == "engine_error"
     assert short["status"] == "ok" and short["text"] == "la"
     assert short["result"]["segments"] == [{"start": 0.0, "end": 1.0, "text": "la"}]
     assert silent["status"] == "ok" and silent["text"] == "" and silent["tokens"]["prompt"] == 0
-    assert (stats.done, stats.failed) == (2, 1)
+    got = [(s["start"], s["end"]) for s in recs["clip"]["result"]["segments"]]
+    assert got == [(1.0, 3.0), (3.0, 4.0)]  # the clip's range only, times in the file
+    assert (stats.done, stats.failed) == (3, 1)
