@@ -141,23 +141,23 @@ def test_the_engine_takes_audio_and_whisper_s_context(tiny_whisper):
     assert got.max_model_len == 448 and got.limit_mm_per_prompt == {"audio": 1}
 
 
-class _FailsOnePart(FakeEngine):
-    """Ends the second request it is given with an engine error."""
+class _FailsTwoParts(FakeEngine):
+    """Ends the second and third requests it is given (windows of one video) with an
+    engine error."""
 
     def step(self) -> list[Finished]:
-        done = super().step()
-        bad = self.added[1] if len(self.added) > 1 else None
+        bad = set(self.added[1:3])
         return [
             Finished(f.request_id, f.text, 10, 3, "error", error=("engine_error", "boom"))
-            if f.request_id == bad
+            if f.request_id in bad
             else f
-            for f in done
+            for f in super().step()
         ]
 
 
 def test_the_runner_gathers_a_sample_s_windows_into_one_record(tmp_path, videos, tiny_whisper):
-    """A sample's windows, one request each, make one record; a window ended with an
-    error makes the sample's one error record (its other windows are dropped)."""
+    """A sample's windows, one request each, make one record; windows ended with an
+    error make the sample's one error record (its other windows are dropped)."""
     from transformers import AutoProcessor
 
     order = ("long", "short", "silent", "long")  # the last row: a clip of 1-4 s
@@ -177,11 +177,12 @@ def test_the_runner_gathers_a_sample_s_windows_into_one_record(tmp_path, videos,
     )
     raw["task_params"] = {"window_s": 2.0, "timestamps": False}
     cfg = load_config(data=raw)
-    engine = _FailsOnePart(steps_per_request=2, text="la")
+    engine = _FailsTwoParts(steps_per_request=2, text="la")
     processor = AutoProcessor.from_pretrained(tiny_whisper)
     stats = run_rank(cfg, 0, 1, lambda: engine, lambda t: None, processor)
-    recs = {r["raw"]["meta"]["id"]: r for r in read_jsonl(journal_path(str(out), 0))}
-    assert sorted(recs) == ["clip", "long", "short", "silent"]  # each once
+    journaled = read_jsonl(journal_path(str(out), 0))
+    recs = {r["raw"]["meta"]["id"]: r for r in journaled}
+    assert sorted(r["raw"]["meta"]["id"] for r in journaled) == ["clip", "long", "short", "silent"]
     assert len(engine.added) == 3 + 1 + 2  # windows: the long video's, short's, the clip's
     long, short, silent = recs["long"], recs["short"], recs["silent"]
     assert long["status"] == "error" and long["error"]["kind"] == "engine_error"
