@@ -94,8 +94,21 @@ def test_parts_join_into_one_transcript_and_no_parts_into_an_empty_one():
     assert [s["start"] for s in result["segments"]] == [0.0, 2.0]
     assert task.parse_parts([], [], {}) == ("", {"language": "de", "segments": [], "text": ""})
     assert task.decoder_prompt() == "<|startoftranscript|><|de|><|transcribe|><|notimestamps|>"
-    prompted = TranscribeTask(prompt="Kenobi")
+    prompted = TranscribeTask(language="en", prompt="Kenobi")
     assert prompted.decoder_prompt() == f"<|startofprev|>Kenobi{PROMPT}"
+
+
+def test_without_a_language_the_model_names_it_else_english():
+    task = TranscribeTask()
+    assert task.decoder_prompt() == "<|startoftranscript|>"
+    assert task.sampling_overrides() == {"skip_special_tokens": False}  # to read the token
+    said = "<|de|><|transcribe|><|0.00|> hallo<|1.00|><|endoftext|>"
+    meta = [{"start": 0.0, "end": 2.0}, {"start": 2.0, "end": 4.0}]
+    text, result = task.parse_parts(["<|nospeech|>", said], meta, {})
+    assert (text, result["language"]) == ("hallo", "de")
+    assert result["segments"] == [{"start": 2.0, "end": 3.0, "text": "hallo"}]
+    assert task.parse_parts(["la"], meta[:1], {})[1]["language"] == "en"
+    assert TranscribeTask(language="fr").sampling_overrides() == {}
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ whole transcript and its result `{language, segments: [{start, end, text}], text
 with times in seconds from the start of the file (a clip's windows start at its
 start). Segments follow Whisper's timestamp tokens where the model writes them, else
 one segment per window. A video without an audio track gets an empty transcript.
+Without `language` the model names the language (Whisper writes its token first).
 
 Run it on its own engine section (`vllm: {model: openai/whisper-large-v3}` in its
 entry of `tasks`); later stages read `{transcribe.text}` in their prompts.
@@ -29,8 +30,10 @@ SPECIAL = re.compile(r"<\|[^|>]*\|>")
 
 
 class TranscribeParams(Params):
-    language: str = Field(
-        "en", description="the spoken language, as Whisper's code (`en`, `de`, `zh`, ...)"
+    language: str | None = Field(
+        None,
+        description="the spoken language, as Whisper's code (`en`, `de`, `zh`, ...); null: "
+        "the model names it (its first token), `en` if it does not",
     )
     window_s: float = Field(
         30.0, gt=0, le=30, description="seconds per request (Whisper hears at most 30)"
@@ -46,10 +49,10 @@ class TranscribeParams(Params):
 
     @field_validator("language")
     @classmethod
-    def _known(cls, value: str) -> str:
+    def _known(cls, value: str | None) -> str | None:
         from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
-        if value not in LANGUAGES:
+        if value is not None and value not in LANGUAGES:
             raise ValueError(f"not a Whisper language code, e.g. {', '.join(list(LANGUAGES)[:6])}")
         return value
 
@@ -65,11 +68,19 @@ class TranscribeTask(Task):
         self.options = TranscribeParams.model_validate(params)
 
     def decoder_prompt(self) -> str:
-        """Whisper's decoder prefix: the task tokens, after the previous-text prompt."""
+        """Whisper's decoder prefix: the task tokens, after the previous-text prompt.
+        Without a language it ends at `<|startoftranscript|>`: the model writes the
+        language token, then the task's."""
         o = self.options
         prev = f"<|startofprev|>{o.prompt}" if o.prompt else ""
+        if o.language is None:
+            return f"{prev}<|startoftranscript|>"
         stamps = "" if o.timestamps else "<|notimestamps|>"
         return f"{prev}<|startoftranscript|><|{o.language}|><|transcribe|>{stamps}"
+
+    def sampling_overrides(self) -> dict[str, Any]:
+        # the language token the model writes is a special token: keep it to read it
+        return {"skip_special_tokens": False} if self.options.language is None else {}
 
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         # The video element carries the file and the clip's bounds; its soundtrack is read.
@@ -96,7 +107,7 @@ class TranscribeTask(Task):
         ]
         transcript = join_segments(segments)
         return transcript, {
-            "language": self.options.language,
+            "language": self.options.language or detected_language(texts) or "en",
             "segments": segments,
             "text": transcript,
         }
@@ -139,6 +150,17 @@ def window_segments(
         hi = at(stamps[i] if i < len(stamps) else None, last)
         out.append({"start": lo, "end": max(lo, hi), "text": clean})
     return out
+
+
+def detected_language(texts: list[str]) -> str | None:
+    """The first language token the model wrote, in window order."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    for text in texts:
+        for token in SPECIAL.findall(text):
+            if token[2:-2] in LANGUAGES:
+                return token[2:-2]
+    return None
 
 
 def join_segments(segments: list[dict[str, Any]]) -> str:
