@@ -12,11 +12,13 @@ from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
 from video_pipeline.config.errors import ConfigError
 from video_pipeline.data.dataset_audio import audio_parts
+from video_pipeline.data.sample import Prepared
 from video_pipeline.engine.base import Finished
 from video_pipeline.engine.fake import FakeEngine
 from video_pipeline.errors import SampleError
 from video_pipeline.fixtures.videos import make_video, write_input_jsonl
 from video_pipeline.io.journal import journal_path
+from video_pipeline.runner.memory import tensor_bytes
 from video_pipeline.runner.rank import run_rank
 from video_pipeline.tasks.transcribe import TranscribeTask, window_segments
 
@@ -45,6 +47,9 @@ def test_windows_have_times_in_the_file_and_the_last_is_shorter(videos):
     assert first["decoder_prompt"] == PROMPT
     samples, rate = first["encoder_prompt"]["multi_modal_data"]["audio"]
     assert rate == 16_000 and len(samples) == 32_000
+    # the decoded samples count against run.max_in_flight_mb while the sample is in flight
+    item = Prepared(0, "k", {}, [0], inputs=[parts])
+    assert tensor_bytes(item) == 4 * 16_000 * 5
 
 
 def test_a_clip_hears_only_its_range(videos):
