@@ -210,3 +210,16 @@ def test_the_runner_gathers_a_sample_s_windows_into_one_record(tmp_path, videos,
     got = [(s["start"], s["end"]) for s in recs["clip"]["result"]["segments"]]
     assert got == [(1.0, 3.0), (3.0, 4.0)]  # the clip's range only, times in the file
     assert (stats.done, stats.failed) == (3, 1)
+
+
+def test_a_staged_transcribe_fills_whisper_s_prompt_from_the_row():
+    """`after: []` makes the prompt a template: e.g. the video's title steers spelling."""
+    from video_pipeline.data.sample import Sample
+    from video_pipeline.stages.upstream import StagedTask, UpstreamJoin
+
+    task = StagedTask(TranscribeTask(language="en", prompt="{raw.meta.title}"), UpstreamJoin({}))
+    sample = Sample("k", {"meta": {"title": "Kenobi"}}, "v.mp4", video_uri="/v.mp4")
+    (message,) = task.build_messages(sample)
+    assert message["content"][1]["text"] == f"<|startofprev|>Kenobi{PROMPT}"
+    meta = [{"start": 0.0, "end": 2.0}]
+    assert task.parse_parts(["hello"], meta, {})[0] == "hello"

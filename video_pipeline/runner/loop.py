@@ -58,6 +58,7 @@ class _Gather:
     meta: list[dict[str, Any]]
     outs: dict[int, Finished] = field(default_factory=dict)  # part -> its answer
     failed: bool = False  # a part failed: the sample's record is written already
+    added: float = field(default_factory=time.perf_counter)  # its engine time starts
 
     def combined(self) -> Finished:
         """The parts' figures summed; cut short if any part was."""
@@ -190,7 +191,7 @@ class StepLoop:
             return
         g.outs[p.part] = res
         if len(g.outs) == len(g.meta):  # the last part: one record for them all
-            self._answer(r, sample, g.combined(), engine_s, g)
+            self._answer(r, sample, g.combined(), round(time.perf_counter() - g.added, 4), g)
 
     def _answer(
         self,
