@@ -21,6 +21,7 @@ WF = with_local_input(load_workflow(config))
 LAYOUT = WF.layout
 DEMO_INPUT = "demo/input.jsonl"  # written by rule demo_inputs (configs/demo.yaml)
 DEMO_TEXT_MODEL = "demo/tiny-qwen3-text"  # rule demo_text_model (configs/stages.yaml)
+DEMO_WHISPER = "demo/tiny-whisper"  # rule demo_whisper (configs/transcribe.yaml)
 
 if not os.path.exists(WF.settings.input) and WF.settings.input != DEMO_INPUT:
     sys.exit(missing_input_message(WF.settings.input))
@@ -66,8 +67,8 @@ def upstream_parts(wildcards):
     if WF.settings.share_decode:
         return []
     parts = [LAYOUT.part(up, wildcards.shard) for up in WF.after(wildcards.task)]
-    if WF.configs[wildcards.task].vllm.model == DEMO_TEXT_MODEL:
-        parts.append(DEMO_TEXT_MODEL)  # the demo builds it first
+    if WF.configs[wildcards.task].vllm.model in (DEMO_TEXT_MODEL, DEMO_WHISPER):
+        parts.append(WF.configs[wildcards.task].vllm.model)  # the demo builds it first
     return parts
 
 

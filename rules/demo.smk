@@ -28,3 +28,16 @@ rule demo_text_model:
         SOFTWARE
     script:
         "../scripts/demo_text_model.py"
+
+
+# The speech model of the transcription demo (configs/transcribe.yaml): asked for only by
+# the infer jobs of tasks whose `vllm.model` is this folder.
+rule demo_whisper:
+    output:
+        model=directory(DEMO_WHISPER),
+    log:
+        "demo/logs/demo_whisper.log",
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/demo_whisper.py"

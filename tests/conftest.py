@@ -83,6 +83,14 @@ def tiny_qwen3_vl(tiny_models: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Whisper of the `transcribe` task, built once per session."""
+    from video_pipeline.fixtures.tiny_whisper import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("whisper") / "tiny-whisper")
+
+
+@pytest.fixture(scope="session")
 def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("videos")
     make_video_set(d, 8, seconds=2.0, fps=8, width=64, height=48)

@@ -114,8 +114,8 @@ class StripWriter:
 def write_sample_strip(writers: list[StripWriter | None], key: str | None, inputs: Any) -> None:
     """The strip of a rendered sample's video, to the sidecar of each of `writers`."""
     live = [w for w in writers if w is not None]
-    if not live or key is None or not inputs:
-        return
+    if not live or key is None or not inputs or not isinstance(inputs[0], dict):
+        return  # no video decoded (e.g. a soundtrack's windows)
     t0 = time.perf_counter()
     videos = (inputs[0].get("multi_modal_data") or {}).get("video") or []
     strip = make_strip(videos[0]) if videos else None

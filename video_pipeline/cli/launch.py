@@ -131,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for one in cfgs:
             check_paths(one)
-        if not is_text_only(cfgs[0]):  # a staged text task's model reads no video
-            check_model(cfgs[0])  # the tasks of a config share its model and vision settings
+        # the vision settings, on the first task that reads frames (a staged text task's
+        # model, a transcribe task's, reads none)
+        framed = [one for one in cfgs if not is_text_only(one)]
+        if framed:
+            check_model(framed[0])
         check_engine(cfgs, on_cpu=gpus is None)
         check_decode_device(cfgs[0])
         check_storage(cfgs[0])

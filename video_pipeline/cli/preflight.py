@@ -68,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.fingerprint import fingerprint
     from video_pipeline.preflight import run_preflight
     from video_pipeline.stages.plan import is_text_only, upstream_of
+    from video_pipeline.tasks.registry import get_task_class
 
     by_fp = {fingerprint(c): c for c in cfgs}  # a stage names its upstream by fingerprint
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
-        if is_text_only(cfg):  # a stage over other tasks' answers: no video to probe
-            print(f"preflight: task {cfg.run.task} is text only (a stage): nothing to probe")
+        if is_text_only(cfg):  # a stage over other tasks' answers, a soundtrack: no frames
+            text = get_task_class(cfg.run.task).dataset_name == "text"
+            what = "is text only (a stage)" if text else "decodes no frames"
+            print(f"preflight: task {cfg.run.task} {what}: nothing to probe")
             continue
         # an upstream answer not there yet counts as long as its task may write
         limits = {

@@ -58,6 +58,19 @@ class Sample(Mapping):
 
 
 @dataclass
+class Parts:
+    """One task's input answered by several requests, gathered into one record: a long
+    soundtrack's windows, each a request of its own (a Whisper prompt holds 30 s).
+
+    `inputs` are the engine inputs; `meta[k]` is what the task's `parse_parts` reads of
+    part k (its times). No parts is a valid input: the task parses an empty answer.
+    """
+
+    inputs: list[dict[str, Any]]
+    meta: list[dict[str, Any]]
+
+
+@dataclass
 class Prepared:
     """A sample after decoding: one engine input per waiting task, or an error."""
 
@@ -65,7 +78,7 @@ class Prepared:
     key: str | None
     raw: Any
     tasks: list[int]  # indices of the tasks it serves
-    inputs: list[dict[str, Any]] | None = None  # one per entry of `tasks`
+    inputs: list[Any] | None = None  # one per entry of `tasks`: an input dict, or Parts
     error: RecordError | None = None
     decode_s: float = 0.0
     decodes: int = 1

@@ -10,7 +10,7 @@ the rest: parsing and journaling answers) in every task's stats.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from video_pipeline.data.sample import Prepared
@@ -52,10 +52,35 @@ class StepMeter:
 
 
 @dataclass
+class _Gather:
+    """The answers to one task's `Parts` of a sample: one record once all are in."""
+
+    meta: list[dict[str, Any]]
+    outs: dict[int, Finished] = field(default_factory=dict)  # part -> its answer
+    failed: bool = False  # a part failed: the sample's record is written already
+    added: float = field(default_factory=time.perf_counter)  # its engine time starts
+
+    def combined(self) -> Finished:
+        """The parts' figures summed; cut short if any part was."""
+        outs = [self.outs[k] for k in sorted(self.outs)]
+        reasons = [o.finish_reason for o in outs]
+        return Finished(
+            request_id="",
+            text="",
+            prompt_tokens=sum(o.prompt_tokens for o in outs),
+            generated_tokens=sum(o.generated_tokens for o in outs),
+            finish_reason="length" if "length" in reasons else (reasons[-1] if reasons else None),
+            cached_tokens=sum(o.cached_tokens for o in outs),
+        )
+
+
+@dataclass
 class _Pending:
     sample: Prepared
     run: Any  # the task's _TaskRun
     added: float
+    gather: _Gather | None = None  # a part of a multi-part input
+    part: int = 0
 
 
 class StepLoop:
@@ -115,43 +140,83 @@ class StepLoop:
         self.open[sample.index] = len(item.requests)
         for j, error in item.failures:
             self._fail(self.runs[j], sample, error)
+        gathers = {j: _Gather(meta) for j, meta in item.parts.items()}
+        for j, g in gathers.items():
+            if not g.meta:  # no parts (a video without sound): answered with nothing
+                self._answer(self.runs[j], sample, g.combined(), None, g)
         t0 = time.perf_counter()
+        seen: dict[int, int] = {}
         for j, request in item.requests:
             r = self.runs[j]
+            g, part = gathers.get(j), seen.get(j, 0)
+            seen[j] = part + 1
             rid = f"r{self.rank}-{self._seq}"
             self._seq += 1
+            if g is not None and g.failed:  # an earlier part was refused
+                self._close(sample.index)
+                continue
             try:
                 self.engine.add(rid, request, r.params)
             except RequestRejected as e:
                 self._fail(r, sample, record_error(e.kind, str(e)))
                 self._close(sample.index)
+                if g is not None:
+                    g.failed = True
                 continue
             except Exception as e:
                 raise self._failed("add", e) from e
-            self.pending[rid] = _Pending(sample, r, time.perf_counter())
+            self.pending[rid] = _Pending(sample, r, time.perf_counter(), g, part)
         self.times["add_s"] += time.perf_counter() - t0
         if not item.requests:
             self._close(sample.index)
 
     def _finish(self, res: Finished) -> None:
         p = self.pending.pop(res.request_id)
-        r, task, sample = p.run, p.run.task, p.sample
+        r, sample, g = p.run, p.sample, p.gather
         self._close(sample.index)
         engine_s = round(time.perf_counter() - p.added, 4)
         r.stats.answered += 1
         r.stats.prompt_tokens += res.prompt_tokens
         r.stats.generated_tokens += res.generated_tokens
         r.stats.cached_tokens += res.cached_tokens
+        if g is not None and g.failed:  # the sample's error record is written already
+            return
         if res.error is not None:  # the engine ended it without an answer
             self._fail(r, sample, record_error(*res.error), res, engine_s)
+            if g is not None:
+                g.failed = True
             return
+        if g is None:
+            self._answer(r, sample, res, engine_s)
+            return
+        g.outs[p.part] = res
+        if len(g.outs) == len(g.meta):  # the last part: one record for them all
+            self._answer(r, sample, g.combined(), round(time.perf_counter() - g.added, 4), g)
+
+    def _answer(
+        self,
+        r: Any,
+        sample: Prepared,
+        res: Finished,
+        engine_s: float | None,
+        gather: _Gather | None = None,
+    ) -> None:
+        """The record of an answer: parsed, or an error record keeping the answer."""
+        task = r.task
+        given = {"__key": sample.key, "raw": sample.raw}
         try:
-            result = task.parse(res.text, {"__key": sample.key, "raw": sample.raw})
+            if gather is None:
+                result = task.parse(res.text, given)
+            else:
+                texts = [gather.outs[k].text for k in sorted(gather.outs)]
+                res.text = "\n".join(texts)  # kept as is if the answers are unusable
+                res.text, result = task.parse_parts(texts, gather.meta, given)
         except ParseError as e:
             self._fail(r, sample, record_error("parse_error", str(e)), res, engine_s)
             return
         except Exception as e:  # a bug in the task's code: the setup's, not the answer's
-            msg = f"{type(task).__name__}.parse raised {describe_exception(e)}"
+            where = "parse" if gather is None else "parse_parts"
+            msg = f"{type(task).__name__}.{where} raised {describe_exception(e)}"
             self._fail(r, sample, record_error("internal_error", msg), res, engine_s)
             return
         rec = ok_record(

@@ -25,7 +25,7 @@ def tensor_bytes(obj: Any, _depth: int = 0) -> int:
     nbytes = getattr(obj, "nbytes", None)
     if isinstance(nbytes, int) and hasattr(obj, "dtype"):  # numpy arrays
         return nbytes
-    if _depth > 6:
+    if _depth > 8:  # a soundtrack window's samples sit 8 deep in a sample's Parts
         return 0
     if isinstance(obj, dict):
         return sum(tensor_bytes(v, _depth + 1) for v in obj.values())

@@ -244,7 +244,8 @@ def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
     seeded = any(c.sampling.seed is not None for c in cfgs)
 
     def engine_factory() -> Engine:
-        llm = build_llm(base.vllm, seeded=seeded, render_threads=base.run.render_threads)
+        vllm = get_task_class(base.run.task).engine_config(base.vllm)  # e.g. Whisper's
+        llm = build_llm(vllm, seeded=seeded, render_threads=base.run.render_threads)
         return VllmEngine(llm)
 
     return engine_factory

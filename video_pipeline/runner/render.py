@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from video_pipeline.data.sample import Prepared
+from video_pipeline.data.sample import Parts, Prepared
 from video_pipeline.engine.base import Engine, RequestRejected
 from video_pipeline.errors import SampleError, record_error
 from video_pipeline.io.record import RecordError
@@ -41,6 +41,9 @@ class Rendered:
 
     sample: Prepared
     requests: list[tuple[int, Any]] = field(default_factory=list)  # (task, request)
+    # task -> its parts' meta, for a task whose input is `Parts` (its requests above, in
+    # order, one per part: they are gathered into one record)
+    parts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     failures: list[tuple[int, RecordError]] = field(default_factory=list)  # (task, error)
     render_s: float = 0.0
 
@@ -103,23 +106,30 @@ class RenderPool:
             out.failures = [(j, sample.error) for j in sample.tasks]
             return out
         for j, llm_input in zip(sample.tasks, sample.inputs or [], strict=True):
+            multi = isinstance(llm_input, Parts)
             try:
-                tokenized = self.engine.tokenize(llm_input)
-                self.budget.check(tokenized)  # over-long prompts never reach the engine
-                request = self.engine.render(tokenized)
+                requests = [self._request(x) for x in (llm_input.inputs if multi else [llm_input])]
             except SampleError as e:
                 out.failures.append((j, e.record_error()))
                 continue
             except RequestRejected as e:
                 out.failures.append((j, record_error(e.kind, str(e))))
                 continue
-            self.gate.hold(sample.index, tensor_bytes(request))  # the processor's copy
-            out.requests.append((j, request))
+            for request in requests:
+                self.gate.hold(sample.index, tensor_bytes(request))  # the processor's copy
+                out.requests.append((j, request))
+            if multi:
+                out.parts[j] = llm_input.meta
         out.render_s = time.perf_counter() - t0
         if self.strips:  # here, not in the stepping thread; timed by the writers
             writers = [self.strips[j] for j in sample.tasks]
             write_sample_strip(writers, sample.key, sample.inputs)
         return out
+
+    def _request(self, llm_input: dict[str, Any]) -> Any:
+        tokenized = self.engine.tokenize(llm_input)
+        self.budget.check(tokenized)  # over-long prompts never reach the engine
+        return self.engine.render(tokenized)
 
     def _put(self, item: Any) -> bool:
         return put_until_stopped(self._q, item, self._stop)

@@ -29,11 +29,15 @@ def is_staged(cfg: Config) -> bool:
     return UPSTREAM in cfg.dataset_params
 
 
+FRAMELESS = ("text", "audio")  # datasets that decode no frame: `rewrite`'s, `transcribe`'s
+
+
 def is_text_only(cfg: Config) -> bool:
-    """A task whose dataset decodes no video (a `rewrite`): its model needs no vision."""
+    """A task whose dataset decodes no frame (a `rewrite`, a `transcribe`): its model
+    needs no vision."""
     from video_pipeline.tasks.registry import get_task_class
 
-    return get_task_class(cfg.run.task).dataset_name == "text"
+    return get_task_class(cfg.run.task).dataset_name in FRAMELESS
 
 
 def fingerprinted(task_params: dict[str, Any]) -> dict[str, Any]:

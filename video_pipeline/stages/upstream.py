@@ -217,6 +217,11 @@ class StagedTask(Task):
     def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
         return self.inner.parse(generated_text, sample)
 
+    def parse_parts(
+        self, texts: list[str], meta: list[dict[str, Any]], sample: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        return self.inner.parse_parts(texts, meta, sample)
+
     def sampling_overrides(self) -> dict[str, Any]:
         return self.inner.sampling_overrides()
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from video_pipeline.config.errors import problems
+from video_pipeline.config.schema import VllmConfig
 
 
 class ParseError(ValueError):
@@ -70,6 +71,20 @@ class Task:
     def parse(self, generated_text: str, sample: dict[str, Any]) -> dict[str, Any]:
         """The answer as a JSON-able mapping; raise `ParseError` when it is unusable."""
         raise NotImplementedError
+
+    def parse_parts(
+        self, texts: list[str], meta: list[dict[str, Any]], sample: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The answers to a `Parts` input (one per part, in order; none for no parts) as
+        the record's text and result; for tasks whose dataset renders a sample into
+        several requests (`transcribe`'s windows). Raise `ParseError` when unusable."""
+        raise NotImplementedError(f"task {self.name!r} takes no multi-part inputs")
+
+    @classmethod
+    def engine_config(cls, cfg: VllmConfig) -> VllmConfig:
+        """The engine section this task's engine is built from: `cfg`, or what the
+        task's kind of model needs of it (e.g. a speech model takes audio, not video)."""
+        return cfg
 
     def result_fields(self) -> list[str] | None:
         """The top-level fields of `parse`'s result, which a later stage's prompt may

@@ -139,3 +139,10 @@ def demo_text_model(job: Any) -> None:
 
     with _step(job):
         build_tiny_text_model(job.output.model)
+
+
+def demo_whisper(job: Any) -> None:
+    from video_pipeline.fixtures.tiny_whisper import build_tiny_whisper
+
+    with _step(job):
+        build_tiny_whisper(job.output.model)
