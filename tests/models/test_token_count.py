@@ -191,3 +191,19 @@ def test_frame_folders_count_as_the_processor_sees_them(family, tmp_path: Path):
     assert frames.shape[0] == 8 and frames.shape[-1] % profile.pixel_factor == 0  # padded
     expected = _hf_tokens(processor, llm["prompt"], frames, meta, _resizes(profile))
     assert TokenBudget(processor, None).count(llm).total == expected
+
+
+def test_counts_the_profiles_refuse() -> None:
+    """Tiled images and timestamped videos without metadata have no count of ours."""
+    from video_pipeline.models.glm4v import GLM4V
+    from video_pipeline.models.internvl import INTERNVL
+    from video_pipeline.models.llava_onevision import LLAVA_ONEVISION
+    from video_pipeline.models.qwen import QWEN2_5_VL, QWEN3_VL
+
+    for tiled in (INTERNVL, LLAVA_ONEVISION):
+        with pytest.raises(ValueError, match="counted by the engine"):
+            tiled.image_tokens(448, 448)
+    assert QWEN2_5_VL.image_tokens(56, 56) == 4
+    for stamped in (QWEN3_VL, GLM4V):
+        with pytest.raises(ValueError, match="fps and frames_indices"):
+            stamped.video_tokens((4, 3, 64, 64), {"fps": 2.0}, len)

@@ -41,9 +41,7 @@ class Glm4vProfile(ModelProfile):
     ) -> int:
         t, _c, h, w = shape
         _grid_t, per_group = self.grid(t, h, w)
-        if not metadata or not metadata.get("fps") or "frames_indices" not in metadata:
-            raise ValueError(f"{self.label} needs video metadata with fps and frames_indices")
-        stamps = self.timestamps([int(i) for i in metadata["frames_indices"]], metadata["fps"])
+        stamps = self.timestamps(*self.sampled_indices(metadata))
         text = sum(count_text(str(s)) for s in stamps)
         return text + len(stamps) * (self.tokens_around_group + per_group)
 

@@ -54,8 +54,7 @@ class InternVLProfile(ModelProfile):
         )
         return labels + shape[0] * (self.frame_tokens + count_text(END))
 
-    def image_tokens(self, width: int, height: int) -> int:
-        raise ValueError(f"{self.label} image prompts are counted by the engine")
+    counts_images = False  # tiled images: the engine counts them
 
 
 INTERNVL = InternVLProfile(

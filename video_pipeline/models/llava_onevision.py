@@ -46,10 +46,7 @@ class LlavaOnevisionProfile(ModelProfile):
     ) -> int:
         return shape[0] * self.frame_tokens + 1  # one newline token after the frames
 
-    def image_tokens(self, width: int, height: int) -> int:
-        # Images go through anyres tiling, which this count does not model: the engine
-        # validates their length itself.
-        raise ValueError(f"{self.label} image prompts are counted by the engine")
+    counts_images = False  # tiled images: the engine counts them
 
 
 LLAVA_ONEVISION = LlavaOnevisionProfile(

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 # Tokens of a piece of text, as the engine's tokenizer cuts it.
 TextCounter = Callable[[str], int]
@@ -118,8 +118,21 @@ class ModelProfile:
         grid_t, per_group = self.grid(t, h, w)
         return grid_t * per_group
 
+    # False where images go through tiling this count does not model (anyres, InternVL's
+    # tiles): the engine validates their length itself.
+    counts_images: ClassVar[bool] = True
+
     def image_tokens(self, width: int, height: int) -> int:
+        if not self.counts_images:
+            raise ValueError(f"{self.label} image prompts are counted by the engine")
         return (height // self.patch_size) * (width // self.patch_size) // self.merge_size**2
+
+    def sampled_indices(self, metadata: Mapping[str, Any] | None) -> tuple[list[int], float]:
+        """(frame indices, source fps) of a sampled video, for families whose prompt
+        writes timestamps: vLLM refuses such a video without them, so there is no count."""
+        if not metadata or not metadata.get("fps") or "frames_indices" not in metadata:
+            raise ValueError(f"{self.label} needs video metadata with fps and frames_indices")
+        return [int(i) for i in metadata["frames_indices"]], metadata["fps"]
 
     def processor_frame_size(
         self, t: int, h: int, w: int, bounds: ProcessorBounds

@@ -44,11 +44,7 @@ class Qwen3VLProfile(ModelProfile):
     ) -> int:
         t, _c, h, w = shape
         grid_t, per_group = self.grid(t, h, w)
-        if not metadata or not metadata.get("fps") or "frames_indices" not in metadata:
-            # vLLM refuses such a video ("Video metadata is required"): no count.
-            raise ValueError(f"{self.label} needs video metadata with fps and frames_indices")
-        indices = [int(i) for i in metadata["frames_indices"]]
-        stamps = self.timestamps(indices, metadata["fps"])[:grid_t]
+        stamps = self.timestamps(*self.sampled_indices(metadata))[:grid_t]
         text = sum(count_text(self.timestamp_format.format(s)) for s in stamps)
         return text + grid_t * (self.tokens_around_group + per_group)
 
