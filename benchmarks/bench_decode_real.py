@@ -6,7 +6,10 @@ noise, ordinary encoder settings). For each, in fresh single-threaded processes
 
   old      unmodified qwen_vl_utils (`process_vision_info`, whole-stack resize) and the
            pipeline's uint8 cast as it was
-  exact    the chunked reader, `vision.resize: exact` (bit-identical frames)
+  exact    the chunked reader, `vision.resize: exact` (bit-identical frames), uint8
+           from the project's `fetch_video`
+  exact_f32  the same chunked reader under the library's `fetch_video` (float32 frames)
+           and the pipeline's cast back to uint8: the chunked path before it returned uint8
   fast     the chunked reader, `vision.resize: fast`
   reader   torchcodec's `get_frames_at` of the same frames in the same chunks, no
            resize; the same frames resized alone (exact and fast) are timed apart
@@ -45,10 +48,11 @@ VIDEOS = [
     ("720p30-av1-10s", 10, 1280, 720, "av1", "mandelbrot"),
     ("1080x1920-h264-20s", 20, 1080, 1920, "h264", "testsrc2"),
     ("360p30-h264-2h", 7200, 640, 360, "h264", "testsrc2"),
+    ("1080p30-h264-10min", 600, 1920, 1080, "h264", "testsrc2"),
 ]
 SEGMENT = 60.0
 SMOKE = [("240p-h264-2s", 2, 320, 240, "h264", "testsrc2")]
-MODES = ["old", "exact", "fast", "reader", "pyav", "ffmpeg"]
+MODES = ["old", "exact", "fast", "reader", "pyav", "ffmpeg", "exact_f32"]
 # Videos per GPU-hour the decode has to keep up with. 780: Qwen2.5-VL-7B on one A100
 # (the project's measured rate); 1560: a 3B model, assumed twice as fast.
 RATES = {"7B (780/GPU-h)": 780, "3B (1560/GPU-h, assumed 2x)": 1560}
@@ -84,18 +88,21 @@ def child(mode: str, video: str) -> dict[str, Any]:
             messages, return_video_kwargs=True, return_video_metadata=True
         )
         frames = videos[0][0].round().clamp_(0, 255).to(torch.uint8)  # the cast as it was
-    elif mode in ("exact", "fast"):
-        from video_pipeline.data.base import _frames_uint8
+    elif mode in ("exact", "fast", "exact_f32"):
+        from video_pipeline.data.base import _frames_as
         from video_pipeline.data.frames import DecodeSettings, decode_settings
         from video_pipeline.data.video_reader import install_reader
 
         install_reader("torchcodec")
+        if mode == "exact_f32":
+            vp.fetch_video = vp.fetch_video.__wrapped__  # the library's own, float32
         c0, start_rss = time.process_time(), _maxrss_mib()  # not the reader's self-test
-        with decode_settings(DecodeSettings(FACTOR, resize=mode)):
+        resize = "fast" if mode == "fast" else "exact"
+        with decode_settings(DecodeSettings(FACTOR, resize=resize)):
             _, videos, _ = vp.process_vision_info(
                 messages, return_video_kwargs=True, return_video_metadata=True
             )
-        frames = _frames_uint8(videos[0])[0]
+        frames = _frames_as(videos[0], "uint8")[0]
     elif mode == "reader":
         frames, out = _reader_alone(video)
     elif mode == "pyav":
@@ -214,13 +221,20 @@ def measure(video: Path, seconds: float, repeat: int, modes: list[str]) -> dict[
         best = min(ok, key=lambda r: r["cpu_s"])
         best["cpu_s_per_video_min"] = best["cpu_s"] / (seconds / 60)
         best["cpu_runs_s"] = [round(r["cpu_s"], 3) for r in ok]
+        if mode == "reader":  # each run's reader + exact resize, for the ratio's spread
+            best["exact_alone_runs_s"] = [r["cpu_s"] + r["resize_exact_cpu_s"] for r in ok]
         result[mode] = best
     reader = result["reader"].get("cpu_s")
+    if reader and "cpu_s" in result["exact"]:
+        result["exact_over_reader_plus_exact_resize_spread"] = _spread(
+            [e / a for e in result["exact"]["cpu_runs_s"] for a in exact_alone_runs(result)]
+        )
     if reader and all("cpu_s" in result[m] for m in ("old", "exact", "fast")):
         exact_alone = reader + result["reader"]["resize_exact_cpu_s"]
         result["ratios"] = {
             "old_over_exact": _r(result, "old", "exact"),
             "exact_over_reader_plus_exact_resize": result["exact"]["cpu_s"] / exact_alone,
+            # min / median / max over every pair of an exact run and a reader run
             "fast_over_reader": result["fast"]["cpu_s"] / reader,
             "pyav_over_reader": result["pyav"]["cpu_s"] / reader
             if "cpu_s" in result["pyav"]
@@ -231,6 +245,16 @@ def measure(video: Path, seconds: float, repeat: int, modes: list[str]) -> dict[
             for name, rate in RATES.items()
         }
     return result
+
+
+def exact_alone_runs(result: dict[str, Any]) -> list[float]:
+    return result["reader"]["exact_alone_runs_s"]
+
+
+def _spread(values: list[float]) -> list[float]:
+    """min, median, max"""
+    v = sorted(values)
+    return [round(v[0], 3), round(v[len(v) // 2], 3), round(v[-1], 3)]
 
 
 def _r(result: dict[str, Any], a: str, b: str) -> float | None:

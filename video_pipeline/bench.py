@@ -212,6 +212,7 @@ def measure(cfg: Config, videos: int, settings: dict[str, Any], repeat: int = 1)
         "frames_decoded": stats.frames_decoded,
         # each decode worker's peak RSS growth over its start (MiB)
         "workers_peak_rss_mb": stats.decode_workers_peak_rss_mb,
+        "workers_out_mb": stats.decode_workers_out_mb,  # the largest output of each
     }
     return Measurement(
         settings, stats.finished, pairs, stats.prompt_tokens, stats.generated_tokens, times, decode

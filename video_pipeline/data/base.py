@@ -209,8 +209,7 @@ class BaseDataset(torch.utils.data.Dataset):
         if images:
             mm["image"] = images
         if videos:
-            if self.vision.frame_dtype == "uint8":
-                videos = [_frames_uint8(v) for v in videos]
+            videos = [_frames_as(v, self.vision.frame_dtype) for v in videos]
             # (frames, metadata) pairs, with the metadata the family's processor reads
             mm["video"] = [profile.video_item(*v) if isinstance(v, tuple) else v for v in videos]
         # The family's kwargs (do_resize=False for the Qwen-VL and GLM-4.1V families):
@@ -303,18 +302,24 @@ def _visual_signature(messages: list[dict[str, Any]]) -> str:
     return json.dumps(elements, sort_keys=True, default=str)
 
 
-def _frames_uint8(video: Any) -> Any:
-    """Frames (alone or in a (frames, metadata) pair) as uint8, 4x fewer bytes to ship.
+def _frames_as(video: Any, dtype: str) -> Any:
+    """Frames (alone or in a (frames, metadata) pair) as `vision.frame_dtype`.
 
-    qwen_vl_utils returns float32 frames holding whole values in 0-255 (uint8 frames
-    resized, then cast), so rounding and clamping change no value. With the profile's
+    A video file's frames come uint8 from the installed `fetch_video` (frames.py), so
+    for `uint8` nothing is done. Frames from qwen_vl_utils' own `fetch_video` (a list
+    of images, or a `fetch_video` someone else installed) are float32 holding whole
+    values in 0-255, so rounding them back changes no value. With the profile's
     `do_resize: False` the model sees the same values either way; a family whose
     processor resizes frames itself (LLaVA-OneVision, InternVL) resizes uint8 frames
     as it would a decoded video's, and rounds its output where float input would not.
     """
     if isinstance(video, tuple):
-        return (_frames_uint8(video[0]), *video[1:])
-    if isinstance(video, torch.Tensor) and video.is_floating_point():
+        return (_frames_as(video[0], dtype), *video[1:])
+    if not isinstance(video, torch.Tensor):
+        return video
+    if dtype == "float32":
+        return video.float()
+    if video.is_floating_point():
         # in place: no second float32 copy of every frame at the decode's peak
         return video.round_().clamp_(0, 255).to(torch.uint8)
     return video

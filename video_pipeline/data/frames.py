@@ -5,9 +5,12 @@ then resizes the whole stack at once (torchvision casts uint8 to float32 first),
 minute of 1080p at fps 2 holds 120 x 6.2 MB frames and a float32 copy of them: 5.7 GB.
 Here the same frames (the same indices, from the same decoder) are decoded in chunks
 and each chunk is resized at once, with the same torchvision call, to exactly the size
-`fetch_video` would choose; `fetch_video`'s own resize then finds the frames already at
-that size and returns them unchanged. The resize works image by image, so chunking it
-changes no value: the frames are bit-identical, and memory is bounded by the output.
+`fetch_video` would choose. The resize works image by image, so chunking it changes no
+value: the frames are bit-identical, and memory is bounded by the output.
+
+`fetch_video` below is the library's own with one difference: it returns the frames
+as uint8 instead of casting them to float32 (4x the output's bytes; the values are
+the same whole numbers), so a decode holds the output once.
 
 `resize: fast` uses torch's uint8 bicubic kernel with antialias instead (about 10x
 faster; values differ from `exact` by rounding, see BENCHMARKS.md).
@@ -168,6 +171,41 @@ def resize(frames: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tens
     return F.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
+# ---- fetch_video without the float32 copy ------------------------------------------
+
+
+def fetch_video(
+    ele: dict[str, Any],
+    image_patch_size: int = 14,
+    return_video_sample_fps: bool = False,
+    return_video_metadata: bool = False,
+) -> Any:
+    """qwen_vl_utils' `fetch_video` (0.0.14) for a video file, its frames left uint8.
+
+    The same reader table and torchvision fallback, the same size (`output_size`: the
+    library's arithmetic) and resize call, the same metadata and sample fps; only the
+    final `.float()` is left out. `ele["video"]` is a path (a list of images takes the
+    library's own path: video_reader.install_reader).
+    """
+    import qwen_vl_utils.vision_process as vp
+
+    backend = vp.get_video_reader_backend()
+    try:
+        video, metadata, sample_fps = vp.VIDEO_READER_BACKENDS[backend](ele)
+    except Exception as e:
+        vp.logger.warning(f"video_reader_backend {backend} error, use torchvision: {e}")
+        video, metadata, sample_fps = vp.VIDEO_READER_BACKENDS["torchvision"](ele)
+    factor = image_patch_size * vp.SPATIAL_MERGE_SIZE
+    size = output_size(ele, video.shape[0], video.shape[2], video.shape[3], factor)
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
+    # a no-op for the chunked reader's frames, already at this size
+    video = F.resize(video, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+    final = (video, metadata) if return_video_metadata else video
+    return (final, sample_fps) if return_video_sample_fps else final
+
+
 # ---- the readers -------------------------------------------------------------------
 
 
@@ -178,6 +216,7 @@ class DecodeFigures:
     frames_kept: int = 0
     frames_decoded: int = 0  # kept, and those decoded on the way to them (GOP lead-in)
     video_s: float = 0.0  # seconds of video the sampled ranges cover
+    out_mb: float = 0.0  # the largest decode's output frames (uint8 MiB): the RSS bound's base
 
 
 _figures = DecodeFigures()
@@ -201,6 +240,7 @@ def take_figures() -> dict[str, Any]:
         "frames_kept": f.frames_kept,
         "frames_decoded": f.frames_decoded,
         "video_s": round(f.video_s, 3),
+        "out_mb": round(f.out_mb, 1),
         "peak_rss_mb": round((_maxrss_kib() - _start[1]) / 1024, 1),
     }
 
@@ -294,6 +334,7 @@ def _chunked(ele: dict[str, Any], plan: FramePlan, frames: Any, s: DecodeSetting
     """The plan's frames, decoded a chunk at a time into one uint8 output tensor."""
     _figures.frames_kept += plan.frames
     _figures.video_s += plan.total_frames / max(plan.fps, 1e-6)
+    _figures.out_mb = max(_figures.out_mb, plan.nbytes / 2**20)
     if not kept_by_fetch_video(ele, plan, s.factor):
         full = plan.frames * 3 * plan.source[0] * plan.source[1]
         if full > FULL_RES_LIMIT:

@@ -61,7 +61,7 @@ class SharedDecode(torch.utils.data.Dataset):
         if figures:  # one process decoded them all: its peak RSS is the largest
             out.decode_stats = {
                 k: max(f[k] for f in figures)
-                if k in ("pid", "peak_rss_mb")
+                if k in ("pid", "peak_rss_mb", "out_mb")
                 else sum(f[k] for f in figures)
                 for k in figures[0]
             }

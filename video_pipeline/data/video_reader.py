@@ -106,8 +106,28 @@ def install_reader(name: str) -> str:
         vp.VIDEO_READER_BACKENDS["torchvision"] = no_fallback
     vp.FORCE_QWENVL_VIDEO_READER = name
     vp.get_video_reader_backend.cache_clear()
+    if chunked is not None:
+        _install_fetch_video(vp)
     _installed = name
     return name
+
+
+def _install_fetch_video(vp: object) -> None:
+    """`process_vision_info` looks `fetch_video` up as a module global: while decode
+    settings are set, a video file goes through frames.fetch_video (the same frames,
+    uint8: no float32 copy of the stack); a `fetch_video` someone else installed is
+    kept as it is, as a reader is."""
+    original = vp.fetch_video  # type: ignore[attr-defined]
+    if getattr(original, "__module__", None) != vp.__name__:  # type: ignore[attr-defined]
+        return  # someone else's, or ours already
+
+    def fetch_video(ele: dict, *args: object, **kwargs: object) -> object:
+        if frames.current_settings() is None or not isinstance(ele.get("video"), str):
+            return original(ele, *args, **kwargs)
+        return frames.fetch_video(ele, *args, **kwargs)  # type: ignore[arg-type]
+
+    fetch_video.__wrapped__ = original  # type: ignore[attr-defined]
+    vp.fetch_video = fetch_video  # type: ignore[attr-defined]
 
 
 def _unwrapped(fn: object) -> object:

@@ -42,6 +42,8 @@ class RankStats:
     # each decode worker's peak RSS growth over its start (MiB), by pid: what the
     # decodes themselves held at most (frames.py's bound: output bytes + 0.5 GB)
     decode_workers_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    # and the largest output (uint8 frames, MiB) each of them returned
+    decode_workers_out_mb: dict[str, float] = field(default_factory=dict)
     render_s: float = 0.0  # the model's processor over the frames, in render threads
     # The stepping thread's wall time (loop_s): inside engine.step() (engine_s), adding
     # rendered requests (add_s), idle waiting for input (wait_s), and the rest (other_s:
@@ -104,6 +106,8 @@ class RankStats:
         pid, peak = str(figures.get("pid")), figures.get("peak_rss_mb", 0.0)
         workers = self.decode_workers_peak_rss_mb
         workers[pid] = max(workers.get(pid, 0.0), peak)
+        out = self.decode_workers_out_mb
+        out[pid] = max(out.get(pid, 0.0), figures.get("out_mb", 0.0))
 
     def to_dict(self) -> dict:
         return {**asdict(self), **self.rates()}
