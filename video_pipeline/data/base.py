@@ -223,7 +223,7 @@ class BaseDataset(torch.utils.data.Dataset):
         else:
             kwargs = video_kwargs
         if videos and self.vision.use_audio_in_video and profile.hears:
-            tracks = [video_audio(ele, profile) for ele in _video_elements(messages)]
+            tracks = [video_audio(ele, profile) for ele in video_elements(messages)]
             # vLLM pairs every video with an audio item or none: a video without an
             # audio track is heard by no one and seen as any other.
             if tracks and all(t is not None for t in tracks):
@@ -250,7 +250,7 @@ class BaseDataset(torch.utils.data.Dataset):
         self.__dict__["_profile"] = value
 
 
-def _video_elements(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def video_elements(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The video elements of the messages, in the order qwen_vl_utils decodes them."""
     return [
         ele
@@ -261,21 +261,26 @@ def _video_elements(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def video_audio(ele: dict[str, Any], profile: ModelProfile) -> AudioTrack | None:
-    """The audio of a video element's file over its clip range, no longer than the
-    family hears (Qwen2.5-Omni's feature extractor keeps 30 s): only that is decoded."""
+def audio_range(ele: dict[str, Any]) -> tuple[str, float, float | None]:
+    """(file, start, end) of a video element's soundtrack: its clip range, if any."""
     path = ele["video"]
     if isinstance(path, str) and path.startswith("file://"):
         path = unquote(urlparse(path).path)
-    start = float(ele.get("video_start") or 0.0)
     end = ele.get("video_end")
-    heard = getattr(profile, "max_audio_s", None)
+    return path, float(ele.get("video_start") or 0.0), None if end is None else float(end)
+
+
+def video_audio(ele: dict[str, Any], profile: ModelProfile) -> AudioTrack | None:
+    """The audio of a video element's file over its clip range, no longer than the
+    family hears (Qwen2.5-Omni's feature extractor keeps 30 s): only that is decoded."""
+    path, start, end = audio_range(ele)
+    heard = profile.max_audio_s
     if heard is not None:
         end = start + heard if end is None else min(float(end), start + heard)
-    track = load_audio(path, start, None if end is None else float(end))
+    track = load_audio(path, start, end)
     if track is None:
         return None
-    n = profile.whole_hops(len(track.samples))  # type: ignore[attr-defined]
+    n = profile.whole_hops(len(track.samples))
     return AudioTrack(track.samples[:n], track.sample_rate, track.start)
 
 
@@ -286,7 +291,7 @@ def audio_facts(llm_input: dict[str, Any], profile: ModelProfile) -> Audio:
     if not tracks:
         return Audio(present=False, seconds=0.0, tokens=0)
     seconds = sum(len(t[0]) / t[1] for t in tracks)
-    tokens = sum(profile.audio_in_video_tokens(len(t[0])) for t in tracks)  # type: ignore[attr-defined]
+    tokens = sum(profile.audio_in_video_tokens(len(t[0])) for t in tracks)
     return Audio(present=True, seconds=round(seconds, 3), tokens=tokens)
 
 

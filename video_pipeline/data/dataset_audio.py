@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from video_pipeline.data import audio
-from video_pipeline.data.base import BaseDataset
+from video_pipeline.data.base import BaseDataset, audio_range, video_elements
 from video_pipeline.data.registry import register_dataset
 from video_pipeline.data.sample import Parts
 
@@ -23,15 +23,12 @@ WHISPER_WINDOW_S = 30.0  # what one Whisper encoder pass hears
 @register_dataset("audio")
 class AudioDataset(BaseDataset):
     def build_llm_input(self, messages: list[dict[str, Any]]) -> Parts:  # type: ignore[override]
-        video, text = _video_and_text(messages)
+        videos = video_elements(messages)
+        if not videos:
+            raise ValueError("the task's messages name no video")
         window_s = float(self.task.params.get("window_s", WHISPER_WINDOW_S))
-        return audio_parts(
-            video["video"],
-            text,
-            window_s,
-            float(video.get("video_start") or 0.0),
-            video.get("video_end"),
-        )
+        path, start, end = audio_range(videos[-1])
+        return audio_parts(path, _text(messages), window_s, start, end)
 
 
 def audio_parts(
@@ -44,7 +41,7 @@ def audio_parts(
     """The soundtrack between `start` and `end` as one request per window of `window_s`
     seconds; each part's meta holds its times in the file (the last window shorter)."""
     inputs, meta = [], []
-    for track in audio.iter_windows(path, window_s, start, None if end is None else float(end)):
+    for track in audio.iter_windows(path, window_s, start, end):
         inputs.append(
             {
                 "encoder_prompt": {
@@ -58,16 +55,12 @@ def audio_parts(
     return Parts(inputs, meta)
 
 
-def _video_and_text(messages: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    video: dict[str, Any] | None = None
+def _text(messages: list[dict[str, Any]]) -> str:
+    """The messages' text: Whisper's decoder prompt."""
     texts = []
     for message in messages:
         content = message.get("content")
         for ele in content if isinstance(content, list) else [{"text": content}]:
-            if isinstance(ele, dict) and (ele.get("type") == "video" or "video" in ele):
-                video = ele
-            elif isinstance(ele, dict) and isinstance(ele.get("text"), str):
+            if isinstance(ele, dict) and "video" not in ele and isinstance(ele.get("text"), str):
                 texts.append(ele["text"])
-    if video is None:
-        raise ValueError("the task's messages name no video")
-    return video, "".join(texts)
+    return "".join(texts)

@@ -37,6 +37,7 @@ class ModelProfile:
     merge_size: int = 2
     temporal_patch_size: int = 2
     hears: bool = False  # takes a video's audio track too (`vision.use_audio_in_video`)
+    max_audio_s: float | None = None  # a track's seconds the model keeps (None: all)
     # Sent with every request. qwen_vl_utils has already sized the frames to the vision
     # settings (in multiples of the pixel factor); without do_resize=False the model's
     # processor inside vLLM resizes them again to its own bounds, and the settings are
@@ -126,6 +127,17 @@ class ModelProfile:
         if not self.counts_images:
             raise ValueError(f"{self.label} image prompts are counted by the engine")
         return (height // self.patch_size) * (width // self.patch_size) // self.merge_size**2
+
+    # ---- hearing: families with `hears` (Omni) override these ----
+
+    @staticmethod
+    def whole_hops(n_samples: int) -> int:
+        """Samples of a track to send: all, unless the family pads partial hops."""
+        return n_samples
+
+    def audio_in_video_tokens(self, n_samples: int) -> int:
+        """Prompt tokens a video's audio track of `n_samples` adds."""
+        raise ValueError(f"{self.label} cannot hear audio")
 
     def sampled_indices(self, metadata: Mapping[str, Any] | None) -> tuple[list[int], float]:
         """(frame indices, source fps) of a sampled video, for families whose prompt

@@ -78,7 +78,7 @@ class TokenBudget:
         audio = 0
         if kwargs.get("use_audio_in_video"):  # inside the video's placeholder
             for samples, _rate in mm.get("audio") or []:
-                audio += self.profile.audio_in_video_tokens(len(samples))  # type: ignore[attr-defined]
+                audio += self.profile.audio_in_video_tokens(len(samples))
         ids = llm_input.get("prompt_token_ids")
         if ids is None:
             ids = self.tokenizer(llm_input["prompt"], add_special_tokens=False)["input_ids"]
