@@ -93,5 +93,27 @@ def test_tasks_on_different_datasets_cannot_share_a_decode(monkeypatch):
     from video_pipeline.tasks.registry import TASKS
 
     monkeypatch.setitem(TASKS._items, _FramesTask.name, _FramesTask)
-    with pytest.raises(ConfigError, match="must use the same dataset"):
+    with pytest.raises(ConfigError, match="their datasets must read videos alike"):
         load_config(data=_group(["describe", "test_frames_task"]))
+    load_config(data=_group(["describe", "transcribe"]))  # frames and audio: one decode
+
+
+def test_a_task_may_hear_or_not_on_its_own():
+    """`vision.use_audio_in_video` per entry: the task's config (and fingerprint) hears,
+    the others keep the shared setting; any other vision key is one for all."""
+    from video_pipeline.fingerprint import fingerprint
+
+    plain = task_configs(load_config(data=_group(["describe"])))[0]
+    tasks = [
+        "describe",
+        {"name": "heard", "task": "describe", "vision": {"use_audio_in_video": True}},
+    ]
+    seen, heard = task_configs(load_config(data=_group(tasks)))
+    assert (seen.vision.use_audio_in_video, heard.vision.use_audio_in_video) == (False, True)
+    assert heard.vision.model_dump(exclude={"use_audio_in_video"}) == seen.vision.model_dump(
+        exclude={"use_audio_in_video"}
+    )
+    assert fingerprint(seen) == fingerprint(plain) != fingerprint(heard)
+    bad = ["describe", {"name": "x", "task": "describe", "vision": {"fps": 1.0}}]
+    with pytest.raises(ConfigError, match=r"tasks\.1\.vision\.fps|tasks\[1\].*fps"):
+        load_config(data=_group(bad))

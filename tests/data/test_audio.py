@@ -60,7 +60,7 @@ def test_a_range_starts_where_asked(toned: Path) -> None:
 
 
 def test_windows_cover_the_track_in_order(toned: Path) -> None:
-    windows = list(audio.iter_windows(toned, window_s=1.0))
+    windows = list(audio.windows(audio.load_audio(toned), window_s=1.0))
     assert [round(w.start, 2) for w in windows] == [0.0, 1.0, 2.0]
     assert all(w.seconds <= 1.0 + 1e-6 for w in windows)
     assert sum(w.seconds for w in windows) == pytest.approx(3.0, abs=0.05)
@@ -70,7 +70,6 @@ def test_a_silent_video_has_no_track(tmp_path: Path) -> None:
     path = make_video(tmp_path / "silent.mp4", seconds=1.0)
     assert audio.audio_info(path) is None
     assert audio.load_audio(path) is None
-    assert list(audio.iter_windows(path)) == []
 
 
 def test_a_corrupt_file_is_an_audio_decode_error(tmp_path: Path) -> None:

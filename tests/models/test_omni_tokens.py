@@ -124,21 +124,21 @@ def test_decoded_audio_counts_as_the_processor_sees_it(omni, videos, tmp_path: P
         hf_total, hf_audio = _hf(processor, llm)
         n = budget.count(llm)
         assert n.total == hf_total  # the pipeline's count is the processor's
-        assert seen.audio is None  # a task that does not hear keeps its records' shape
+        assert seen.heard_by(0) is None  # a task that does not hear keeps its records' shape
         if expect_seconds is None:  # no audio track: frames alone, nothing to hear
             assert "audio" not in llm["multi_modal_data"]
             assert "use_audio_in_video" not in llm["mm_processor_kwargs"]
-            assert heard.audio.present is False and heard.audio.tokens == 0
+            assert heard.heard_by(0).present is False and heard.heard_by(0).tokens == 0
             assert n.total == budget.count(plain).total
             continue
         assert llm["mm_processor_kwargs"]["use_audio_in_video"] is True
         samples, rate = llm["multi_modal_data"]["audio"][0]
         assert rate == 16000 and samples.dtype == np.float32
-        assert heard.audio.present and abs(heard.audio.seconds - expect_seconds) < 0.05
+        assert heard.heard_by(0).present and abs(heard.heard_by(0).seconds - expect_seconds) < 0.05
         # what the audio adds: its pads and the two markers around the interleave
-        assert heard.audio.tokens == n.audio == hf_audio + 2
-        assert n.total - budget.count(plain).total == heard.audio.tokens
-        assert _hf(processor, plain)[0] == hf_total - heard.audio.tokens
+        assert heard.heard_by(0).tokens == n.audio == hf_audio + 2
+        assert n.total - budget.count(plain).total == heard.heard_by(0).tokens
+        assert _hf(processor, plain)[0] == hf_total - heard.heard_by(0).tokens
 
 
 def _garbled_audio(src: Path, dst: Path) -> Path:
@@ -173,7 +173,7 @@ def test_a_corrupt_audio_stream_fails_its_sample_alone(omni, videos, tmp_path: P
     hearing = _dataset(processor, rows, VisionConfig(**base, use_audio_in_video=True))
     failed, fine = hearing.prepare(0, [hearing.task]), hearing.prepare(1, [hearing.task])
     assert failed.error.kind == "audio_decode_error" and failed.inputs is None
-    assert fine.error is None and fine.audio.present
+    assert fine.error is None and fine.heard_by(0).present
     seeing = _dataset(processor, rows, VisionConfig(**base))
     assert seeing.prepare(0, [seeing.task]).error is None  # its frames decode
 
@@ -198,7 +198,7 @@ def test_preflight_counts_the_audio(omni, videos, tmp_path: Path):
     seen, heard = reports
     assert seen.ok == heard.ok == 3 and seen.audio_tokens == 0
     hearing = _dataset(processor, rows, load_config(data=raw).vision)
-    facts = [hearing.prepare(i, [hearing.task]).audio for i in range(3)]
+    facts = [hearing.prepare(i, [hearing.task]).heard_by(0) for i in range(3)]
     assert heard.audio_tokens == sum(a.tokens for a in facts) and facts[0].tokens > 2
     assert heard.prompt_tokens - seen.prompt_tokens == heard.audio_tokens
     assert f"{heard.audio_tokens} audio" in heard.summary()
@@ -249,3 +249,53 @@ def test_the_interleave_is_vllms_at_the_sampled_rate(omni, tmp_path: Path):
         span = layout(None, thinker, audio_len, grid, float(out["video_second_per_grid"][0]))
     assert span == hf_span
     assert len(set(span[1:-1])) == 2  # both kinds of pads, interleaved in chunks
+
+
+def test_one_decode_serves_seeing_hearing_and_transcribing(omni, videos, tmp_path: Path):
+    """Three tasks on one Omni model over the same videos: frames alone, frames and
+    audio, audio alone (a transcript). One decode of the frames and one of the
+    soundtrack serve all three, and each input is what that task decoded alone gives."""
+    from video_pipeline.data.shared import SharedDecode
+
+    processor, profile = omni
+    install_reader("auto")
+    rows = write_input_jsonl(tmp_path / "in.jsonl", videos)
+    unit = profile.pixel_unit
+    base = {"total_pixels": 32 * unit, "min_pixels": 2 * unit, "fps": 2}
+    seeing = _dataset(processor, rows, VisionConfig(**base))
+    hearing = _dataset(processor, rows, VisionConfig(**base, use_audio_in_video=True))
+    index = InputIndex.build(rows, "path", None)
+    samples = SampleSource(index, list(range(len(index))), "path", None)
+    transcribe = get_task_class("transcribe")(window_s=2.0)
+    listening = get_dataset_class("audio")(samples, transcribe, processor, VisionConfig(**base), {})
+    datasets = [seeing, hearing, listening]
+    shared = SharedDecode(datasets, np.ones((3, 3), dtype=bool))
+    assert shared.shared
+    budget = TokenBudget(processor, None, profile)
+    for i, sound in enumerate([True, True, False]):
+        item = shared[i]
+        assert item.error is None
+        assert item.decodes == (2 if sound else 1)  # frames once, the soundtrack once
+        alone = [d.prepare(i, [d.task]) for d in datasets]
+        assert sum(a.decodes for a in alone) == (4 if sound else 2)
+        seen, heard, parts = item.inputs
+        assert seen["multi_modal_data"]["video"] is heard["multi_modal_data"]["video"]
+        assert "audio" not in seen["multi_modal_data"]
+        assert budget.count(seen).total == budget.count(alone[0].inputs[0]).total
+        assert budget.count(heard).total == budget.count(alone[1].inputs[0]).total
+        assert item.heard_by(0) is None and item.heard_by(2) is None
+        assert item.heard_by(1) == alone[1].heard_by(0)
+        assert [m["start"] for m in parts.meta] == [m["start"] for m in alone[2].inputs[0].meta]
+        if not sound:
+            assert parts.inputs == [] and "audio" not in heard["multi_modal_data"]
+            continue
+        assert np.array_equal(
+            heard["multi_modal_data"]["audio"][0][0],
+            alone[1].inputs[0]["multi_modal_data"]["audio"][0][0],
+        )
+        # a window is a chat prompt with its audio: the HF processor counts its tokens alike
+        window = parts.inputs[0]
+        ((samples, _rate),) = window["multi_modal_data"]["audio"]
+        assert "<|AUDIO|>" in window["prompt"] and len(samples) == 32_000
+        ids = processor(text=[window["prompt"]], audio=[samples], return_tensors="pt")
+        assert budget.count(window).total == len(ids["input_ids"][0])

@@ -47,7 +47,7 @@ class _Decodes:
 
 def _count_decodes(monkeypatch, tmp_path: Path) -> _Decodes:
     calls = _Decodes(tmp_path / "decodes.log")
-    real = BaseDataset.decode_vision
+    real = BaseDataset.decode_vision  # the frames' decode
 
     def counting(self, messages):
         with open(calls.path, "a") as f:  # decode workers are other processes

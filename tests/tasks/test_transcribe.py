@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import demo_config, read_jsonl
 from video_pipeline.config import load_config
 from video_pipeline.config.errors import ConfigError
+from video_pipeline.data.audio import load_audio
 from video_pipeline.data.dataset_audio import audio_parts
 from video_pipeline.data.sample import Prepared
 from video_pipeline.engine.base import Finished
@@ -41,7 +42,7 @@ def _times(parts) -> list[tuple[float, float]]:
 
 
 def test_windows_have_times_in_the_file_and_the_last_is_shorter(videos):
-    parts = audio_parts(str(videos["long"]), PROMPT, window_s=2.0)
+    parts = audio_parts(load_audio(videos["long"]), PROMPT, window_s=2.0)
     assert _times(parts) == [(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
     first = parts.inputs[0]
     assert first["decoder_prompt"] == PROMPT
@@ -53,16 +54,16 @@ def test_windows_have_times_in_the_file_and_the_last_is_shorter(videos):
 
 
 def test_a_clip_hears_only_its_range(videos):
-    parts = audio_parts(str(videos["long"]), PROMPT, window_s=2.0, start=1.5, end=4.0)
+    parts = audio_parts(load_audio(videos["long"], 1.5, 4.0), PROMPT, window_s=2.0)
     assert _times(parts) == [(1.5, 3.5), (3.5, 4.0)]
 
 
 def test_no_sound_is_no_windows_and_garbage_an_audio_decode_error(videos, tmp_path):
-    assert audio_parts(str(videos["silent"]), PROMPT).inputs == []
+    assert audio_parts(load_audio(videos["silent"]), PROMPT).inputs == []
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\0" * 1000)
     with pytest.raises(SampleError) as got:
-        audio_parts(str(bad), PROMPT)
+        audio_parts(load_audio(bad), PROMPT)
     assert got.value.kind == "audio_decode_error"
 
 

@@ -554,6 +554,17 @@ def _name_or_mapping(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [mapping["properties"]["name"], mapping]
 
 
+class TaskVision(Section):
+    """The vision keys a task may set for itself: what it takes of the decode that the
+    tasks on one engine share. The frames themselves are one setting for all."""
+
+    use_audio_in_video: bool | None = Field(
+        None,
+        description="this task hears each video's audio track (true) or sees the frames "
+        "alone (false); null: `vision.use_audio_in_video`",
+    )
+
+
 class TaskSpec(Section):
     """One entry of `tasks`: a registered task under an output name, with overrides."""
 
@@ -579,6 +590,11 @@ class TaskSpec(Section):
     vllm: dict[str, Any] = Field(
         default_factory=dict, description="this task's own engine section, over `vllm`"
     )
+    vision: TaskVision = Field(
+        default_factory=lambda: TaskVision(),
+        description="what this task takes of each decoded video, over `vision` (see "
+        "[Several tasks on one decode](launch.md))",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -596,6 +612,11 @@ class TaskSpec(Section):
     def sampling_over(self, base: SamplingConfig) -> SamplingConfig:
         """`base` with this task's sampling overrides; raises ValidationError."""
         return SamplingConfig.model_validate({**base.model_dump(), **self.sampling})
+
+    def vision_over(self, base: VisionConfig) -> VisionConfig:
+        """`base` with this task's own vision keys over it."""
+        own = self.vision.model_dump(exclude_none=True)
+        return base.model_copy(update=own) if own else base
 
     def vllm_over(self, base: VllmConfig) -> VllmConfig:
         """`base` with this task's own engine section over it; raises ValidationError."""

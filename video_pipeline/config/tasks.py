@@ -23,6 +23,7 @@ def task_config(cfg: Config, spec: TaskSpec, output_jsonl: str | None = None) ->
             "run": cfg.run.model_copy(update={"task": spec.task_name}),
             "sampling": spec.sampling_over(cfg.sampling),
             "vllm": spec.vllm_over(cfg.vllm),  # a stage's own engine
+            "vision": spec.vision_over(cfg.vision),  # hears, or sees alone
             "task_params": {**cfg.task_params, **spec.task_params},
             "tasks": [],
         }
@@ -108,23 +109,29 @@ def _one_task_problems(cfg: Config) -> list[str]:
 
 
 def _shared_decode_problems(specs: list[TaskSpec], configs: list[Config]) -> list[str]:
-    """Tasks decoded together must read videos the same way: one dataset, one setting."""
+    """Tasks decoded together (the first stage's, on one engine) must read videos the
+    same way: datasets of one decode kind, one setting."""
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.shared import decode_kind
+    from video_pipeline.stages.plan import engine_key
     from video_pipeline.tasks.registry import get_task_class
 
-    first = configs[0]
-    ds0 = get_task_class(first.run.task).dataset_name
     errs = []
+    firsts: dict[str, tuple[TaskSpec, Config, str, str]] = {}
     for i, (spec, cfg) in enumerate(zip(specs, configs, strict=True)):
         ds = get_task_class(cfg.run.task).dataset_name
-        if ds != ds0:
+        kind = decode_kind(get_dataset_class(ds))
+        first = firsts.setdefault(engine_key(cfg), (spec, cfg, ds, kind))
+        spec0, cfg0, ds0, kind0 = first
+        if kind != kind0:
             errs.append(
                 f"tasks[{i}] ({spec.name}): task {cfg.run.task!r} reads videos with dataset "
-                f"{ds!r}, {specs[0].name} with {ds0!r}; tasks listed together share one "
-                "decode of each video, so they must use the same dataset"
+                f"{ds!r}, {spec0.name} with {ds0!r}; tasks listed together on one engine "
+                "share one decode of each video, so their datasets must read videos alike"
             )
-        if cfg.dataset_params != first.dataset_params:
+        if cfg.dataset_params != cfg0.dataset_params:
             errs.append(
                 f"tasks[{i}] ({spec.name}).task_params.dataset differs from "
-                f"{specs[0].name}'s; tasks listed together share one decode of each video"
+                f"{spec0.name}'s; tasks listed together share one decode of each video"
             )
     return errs

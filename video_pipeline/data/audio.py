@@ -11,7 +11,6 @@ from it by rounding (tests/data/test_audio.py holds it above 40 dB SNR of a refe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,36 +86,28 @@ def load_audio(
     end: float | None = None,
     sample_rate: int = SAMPLE_RATE,
 ) -> AudioTrack | None:
-    """The audio between `start` and `end` seconds (None: to the end), mono at
+    """The audio between `start` and `end` seconds (None: to the stream's end as its
+    header states it), mono at
     `sample_rate`; None when the file has no audio stream. A stream that fails to decode
     raises `audio_decode_error`."""
-    if audio_info(path) is None:
+    info = audio_info(path)
+    if info is None:
         return None
+    if end is None and info.seconds:  # not an encoder's padding past the stream's end
+        end = info.seconds
     decoder = _decoder(path, sample_rate)
     return _range(decoder, path, start, end, sample_rate)
 
 
-def iter_windows(
-    path: str | Path,
-    window_s: float = 30.0,
-    start: float = 0.0,
-    end: float | None = None,
-    sample_rate: int = SAMPLE_RATE,
-) -> Iterator[AudioTrack]:
-    """The audio in consecutive windows of `window_s` seconds with their times in the
-    file (the last one shorter); nothing when the file has no audio. One window is held
-    at a time, so an hour of speech costs what 30 s does. A tail under `MIN_TAIL_S` (an
-    encoder's padding past the header's duration) is left out."""
-    info = audio_info(path)
-    if info is None:
-        return
-    stop = info.seconds if end is None else min(end, info.seconds or end)
-    decoder = _decoder(path, sample_rate)
-    for k in range(max(1, math.ceil((stop - start) / window_s))):
-        lo = start + k * window_s
-        track = _range(decoder, path, lo, min(lo + window_s, stop), sample_rate)
-        if track.seconds >= MIN_TAIL_S:
-            yield track
+def windows(track: AudioTrack, window_s: float = 30.0) -> Iterator[AudioTrack]:
+    """A decoded track in consecutive windows of `window_s` seconds with their times in
+    the file (the last one shorter): views of its samples, no copy. A tail under
+    `MIN_TAIL_S` (an encoder's padding past the stream's end) is left out."""
+    step = max(1, round(window_s * track.sample_rate))
+    for lo in range(0, len(track.samples), step):
+        piece = track.samples[lo : lo + step]
+        if len(piece) / track.sample_rate >= MIN_TAIL_S:
+            yield AudioTrack(piece, track.sample_rate, track.start + lo / track.sample_rate)
 
 
 def _decoder(path: str | Path, sample_rate: int) -> object:

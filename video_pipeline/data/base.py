@@ -21,7 +21,7 @@ import torch.utils.data
 
 from video_pipeline.config.schema import StorageConfig, VisionConfig
 from video_pipeline.data import frames
-from video_pipeline.data.audio import AudioTrack, load_audio
+from video_pipeline.data.decodes import AudioNeed, SampleDecodes
 from video_pipeline.data.frames import DecodeSettings, decode_settings
 from video_pipeline.data.sample import Prepared, Sample
 from video_pipeline.data.samples import KeyedSampleError, SampleSource
@@ -60,9 +60,13 @@ class BaseDataset(torch.utils.data.Dataset):
         """The seed's item: `{__key, raw, llm_input}` or `{__key, raw, error}`."""
         return self.prepare(i, [self.task]).to_item()
 
-    def prepare(self, i: int, tasks: Sequence[Task]) -> Prepared:
+    def prepare(
+        self, i: int, tasks: Sequence[Task], served: Sequence[BaseDataset] | None = None
+    ) -> Prepared:
         """Sample i for several tasks at once (`tasks[j]` served as task j), each video
         decoded once: one input per task, or the error that holds for every task.
+        `served[j]` is task j's own dataset (its vision settings, its kind of input:
+        frames, frames and audio, audio alone); by default this one.
 
         A failure of the video is the video's (`decode_error`); a failure of the task's
         messages or the chat template is the setup's (`internal_error`, retried by the
@@ -70,16 +74,18 @@ class BaseDataset(torch.utils.data.Dataset):
         """
         t0, cpu0 = time.perf_counter(), time.process_time()
         frames.worker_start()
-        served = list(range(len(tasks)))
-        item = Prepared(i, None, None, served)
+        item = Prepared(i, None, None, list(range(len(tasks))))
         try:
             sample = self.samples[i]
             item.key, item.raw = sample.key, sample.raw
             sample.video_uri = self.video_uri(sample.video)
-            per_task = [self.task_messages(task, sample, sample.raw) for task in tasks]
-            item.inputs, item.decodes = self.build_llm_inputs(per_task)
-            if self.vision.use_audio_in_video and item.inputs:
-                item.audio = audio_facts(item.inputs[0], self.profile)
+            datasets = list(served) if served is not None else [self] * len(tasks)
+            per_task = [
+                d.task_messages(task, sample, sample.raw)
+                for d, task in zip(datasets, tasks, strict=True)
+            ]
+            item.inputs, item.decodes = self.build_llm_inputs(per_task, datasets)
+            item.audio = [d.heard(x) for d, x in zip(datasets, item.inputs, strict=True)]
         except KeyedSampleError as e:
             item.key, item.raw, item.error = e.key, e.raw, e.record_error()
         except SampleError as e:
@@ -149,29 +155,82 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def build_llm_input(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Decode with qwen_vl_utils and render the prompt: vLLM's offline input dict."""
-        return {"prompt": self.render_prompt(messages), **self.decode_vision(messages)}
+        return self.build_llm_inputs([messages])[0][0]
 
     def build_llm_inputs(
-        self, per_task: list[list[dict[str, Any]]]
-    ) -> tuple[list[dict[str, Any]], int]:
-        """`build_llm_input` for each task's messages, decoding each distinct video once.
+        self, per_task: list[list[dict[str, Any]]], datasets: Sequence[BaseDataset] | None = None
+    ) -> tuple[list[Any], int]:
+        """Each task's input (`per_task[j]` its messages, `datasets[j]` its dataset, by
+        default this one) from one decode of the sample (data/decodes.py).
 
         Tasks whose visual elements are equal (same video, same vision settings) share
-        one decoded `multi_modal_data`: the same tensors, shipped once from the worker.
-        A subclass with its own `build_llm_input` gets it called per task instead.
-        Returns the inputs and the number of decodes.
+        one decoded `multi_modal_data`: the same tensors, shipped once from the worker;
+        a soundtrack is decoded once for every task that hears or transcribes it. A
+        subclass with its own `build_llm_input` gets it called per task instead.
+        Returns the inputs and the passes over the file (frames, soundtracks).
         """
-        if type(self).build_llm_input is not BaseDataset.build_llm_input:
-            return [self.build_llm_input(m) for m in per_task], len(per_task)
-        prompts = [self.render_prompt(m) for m in per_task]  # the setup's failures first
-        decoded: dict[str, dict[str, Any]] = {}
-        inputs = []
-        for messages, prompt in zip(per_task, prompts, strict=True):
-            sig = _visual_signature(messages)
-            if sig not in decoded:
-                decoded[sig] = self.decode_vision(messages)
-            inputs.append({"prompt": prompt, **decoded[sig]})
-        return inputs, len(decoded)
+        datasets = list(datasets) if datasets is not None else [self] * len(per_task)
+        pairs = list(zip(datasets, per_task, strict=True))
+        if any(type(d).build_llm_input is not BaseDataset.build_llm_input for d in datasets):
+            return [d.build_llm_input(m) for d, m in pairs], len(pairs)
+        prompts = [d.render_prompt(m) for d, m in pairs]  # the setup's failures first
+        decodes = SampleDecodes()
+        decodes.plan([need for d, m in pairs for need in d.audio_needs(m)])
+        inputs = [d.input_from(m, p, decodes) for (d, m), p in zip(pairs, prompts, strict=True)]
+        return inputs, decodes.count
+
+    def input_from(
+        self, messages: list[dict[str, Any]], prompt: str, decodes: SampleDecodes
+    ) -> Any:
+        """The task's engine input: its prompt with the sample's decoded frames (and
+        audio, when it hears)."""
+        return {"prompt": prompt, **self.visual_input(messages, decodes)}
+
+    @property
+    def hears(self) -> bool:
+        """Whether this task's requests carry each video's audio track."""
+        return self.vision.use_audio_in_video and self.profile.hears
+
+    def audio_needs(self, messages: list[dict[str, Any]]) -> list[AudioNeed]:
+        """The soundtrack ranges this task's input takes (none unless it hears)."""
+        if not self.hears:
+            return []
+        heard = self.profile.max_audio_s
+        needs = []
+        for ele in video_elements(messages):
+            path, start, end = audio_range(ele)
+            if heard is not None:
+                end = start + heard if end is None else min(end, start + heard)
+            needs.append(AudioNeed(path, start, end))
+        return needs
+
+    def heard(self, llm_input: Any) -> Audio | None:
+        """What the model hears of this task's request, for its record (None: it does
+        not hear)."""
+        return audio_facts(llm_input, self.profile) if self.hears else None
+
+    def visual_input(
+        self, messages: list[dict[str, Any]], decodes: SampleDecodes | None = None
+    ) -> dict[str, Any]:
+        """`multi_modal_data` and `mm_processor_kwargs`: the frames (shared with every
+        task of the same frames), and the audio of each video when this task hears."""
+        decodes = decodes or SampleDecodes()
+        v = self.vision
+        key = _visual_signature(messages) + f"|{v.resize}|{v.decode_device}|{v.frame_dtype}"
+        seen = decodes.vision(key, lambda: self.decode_vision(messages))
+        if not (self.hears and seen["multi_modal_data"].get("video")):
+            return seen
+        profile = self.profile
+        tracks = [decodes.audio(need) for need in self.audio_needs(messages)]
+        # vLLM pairs every video with an audio item or none: a video without an audio
+        # track is heard by no one and seen as any other.
+        if not tracks or any(t is None for t in tracks):
+            return seen
+        audio = [(t.samples[: profile.whole_hops(len(t.samples))], t.sample_rate) for t in tracks]
+        return {
+            "multi_modal_data": {**seen["multi_modal_data"], "audio": audio},
+            "mm_processor_kwargs": {**seen["mm_processor_kwargs"], "use_audio_in_video": True},
+        }
 
     def render_prompt(self, messages: list[dict[str, Any]]) -> str:
         try:
@@ -182,7 +241,8 @@ class BaseDataset(torch.utils.data.Dataset):
             raise _internal("the chat template", e) from e
 
     def decode_vision(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos.
+        """`multi_modal_data` and `mm_processor_kwargs` of the messages' images and videos
+        (their frames: `visual_input` adds the audio of a task that hears).
 
         Frames are sized in multiples of the model family's pixel factor, and each
         video travels with its metadata (vLLM needs it for Qwen2.5-VL, Qwen3-VL and
@@ -222,13 +282,6 @@ class BaseDataset(torch.utils.data.Dataset):
             }
         else:
             kwargs = video_kwargs
-        if videos and self.vision.use_audio_in_video and profile.hears:
-            tracks = [video_audio(ele, profile) for ele in video_elements(messages)]
-            # vLLM pairs every video with an audio item or none: a video without an
-            # audio track is heard by no one and seen as any other.
-            if tracks and all(t is not None for t in tracks):
-                mm["audio"] = [(t.samples, t.sample_rate) for t in tracks]
-                kwargs = {**kwargs, "use_audio_in_video": True}
         return {"multi_modal_data": mm, "mm_processor_kwargs": kwargs}
 
     @property
@@ -268,20 +321,6 @@ def audio_range(ele: dict[str, Any]) -> tuple[str, float, float | None]:
         path = unquote(urlparse(path).path)
     end = ele.get("video_end")
     return path, float(ele.get("video_start") or 0.0), None if end is None else float(end)
-
-
-def video_audio(ele: dict[str, Any], profile: ModelProfile) -> AudioTrack | None:
-    """The audio of a video element's file over its clip range, no longer than the
-    family hears (Qwen2.5-Omni's feature extractor keeps 30 s): only that is decoded."""
-    path, start, end = audio_range(ele)
-    heard = profile.max_audio_s
-    if heard is not None:
-        end = start + heard if end is None else min(float(end), start + heard)
-    track = load_audio(path, start, end)
-    if track is None:
-        return None
-    n = profile.whole_hops(len(track.samples))
-    return AudioTrack(track.samples[:n], track.sample_rate, track.start)
 
 
 def audio_facts(llm_input: dict[str, Any], profile: ModelProfile) -> Audio:

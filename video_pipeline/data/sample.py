@@ -85,7 +85,14 @@ class Prepared:
     decode_stats: dict[str, Any] | None = None  # the decode's CPU time, frames, peak RSS
     clip: Clip | None = None
     video_key: str | None = None
-    audio: Audio | None = None  # what the model hears, with vision.use_audio_in_video
+    # what the model hears, per entry of `tasks` (None: that task does not hear)
+    audio: list[Audio | None] | None = None
+
+    def heard_by(self, task: int) -> Audio | None:
+        """The audio facts of task `task`'s request (an index into the rank's tasks)."""
+        if self.audio is None or task not in self.tasks:
+            return None
+        return self.audio[self.tasks.index(task)]
 
     @classmethod
     def from_item(cls, index: int, item: Mapping[str, Any], tasks: list[int]) -> Prepared:

@@ -44,7 +44,8 @@ class SharedDecode(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Prepared:
         todo = self.tasks_of(i)
         if self.shared:
-            item = self.datasets[0].prepare(i, [self.datasets[j].task for j in todo])
+            served = [self.datasets[j] for j in todo]
+            item = self.datasets[0].prepare(i, [d.task for d in served], served)
             item.tasks = todo
             return item
         return self._one_by_one(i, todo)
@@ -82,10 +83,33 @@ def _the_input(item: Prepared) -> dict[str, Any]:
 def _can_share(datasets: list[Any]) -> bool:
     """One decode serves all only through the base recipe, with equal settings."""
     first = datasets[0]
-    cls = type(first)
+    return all(
+        decode_kind(type(d)) == SHARED_KIND
+        and decode_kind(type(first)) == SHARED_KIND
+        and d.params == first.params
+        for d in datasets
+    ) or (
+        _base_recipe(type(first))
+        and all(type(d) is type(first) and d.params == first.params for d in datasets)
+    )
+
+
+SHARED_KIND = "video file"
+
+
+def decode_kind(cls: type) -> str:
+    """Datasets of one kind can share a decode of each sample. Those that read a row's
+    video file through the base recipe are one kind (`qwen_video` frames and audio,
+    `audio` soundtracks); any other is its own."""
+    base = BaseDataset
+    if _base_recipe(cls) and cls.video_uri is base.video_uri and cls.video_url is base.video_url:
+        return SHARED_KIND
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _base_recipe(cls: type) -> bool:
     return (
-        isinstance(first, BaseDataset)
+        issubclass(cls, BaseDataset)
         and cls.__getitem__ is BaseDataset.__getitem__
         and cls.prepare is BaseDataset.prepare
-        and all(type(d) is cls and d.params == first.params for d in datasets)
     )

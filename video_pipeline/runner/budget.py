@@ -79,6 +79,10 @@ class TokenBudget:
         if kwargs.get("use_audio_in_video"):  # inside the video's placeholder
             for samples, _rate in mm.get("audio") or []:
                 audio += self.profile.audio_in_video_tokens(len(samples))
+        else:  # audio items of their own (a transcript's windows), a pad token each
+            for samples, _rate in mm.get("audio") or []:
+                audio += self.profile.audio_tokens(len(samples))
+                placeholders += 1
         ids = llm_input.get("prompt_token_ids")
         if ids is None:
             ids = self.tokenizer(llm_input["prompt"], add_special_tokens=False)["input_ids"]

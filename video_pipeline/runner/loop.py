@@ -230,7 +230,7 @@ class StepLoop:
             round(sample.decode_s, 4),
             engine_s,
         )
-        rec.audio = sample.audio
+        rec.audio = sample.heard_by(self._index(r))
         r.watch.ok(rec)
         r.stats.done += 1
         r.progress.tick()
@@ -247,12 +247,15 @@ class StepLoop:
         rec = error_record(
             sample.key, run.fp, run.task.name, sample.raw, self.rank, error, out, decode_s, engine_s
         )
-        rec.audio = sample.audio
+        rec.audio = sample.heard_by(self._index(run))
         run.watch.failed(rec)
         s = run.stats
         s.failed += 1
         s.errors_by_kind[error.kind] = s.errors_by_kind.get(error.kind, 0) + 1
         run.progress.tick()
+
+    def _index(self, run) -> int:
+        return next(j for j, r in enumerate(self.runs) if r is run)
 
     def _close(self, index: int) -> None:
         """One request of a sample is done; its bytes go when its last one is."""

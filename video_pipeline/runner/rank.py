@@ -244,7 +244,9 @@ def default_engine_factory(cfgs: list[Config]) -> Callable[[], Engine]:
     seeded = any(c.sampling.seed is not None for c in cfgs)
 
     def engine_factory() -> Engine:
-        vllm = get_task_class(base.run.task).engine_config(base.vllm)  # e.g. Whisper's
+        vllm = base.vllm
+        for task in dict.fromkeys(c.run.task for c in cfgs):  # what each task needs of it
+            vllm = get_task_class(task).engine_config(vllm)  # e.g. Whisper's
         llm = build_llm(vllm, seeded=seeded, render_threads=base.run.render_threads)
         return VllmEngine(llm)
 

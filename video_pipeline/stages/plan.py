@@ -140,7 +140,11 @@ def engine_key(cfg: Config) -> str:
 
 
 def group_key(cfg: Config) -> str:
-    """Tasks run together: one engine, and one dataset kind (see tasks' dataset_name)."""
+    """Tasks run together: one engine, and datasets that can share a decode (frames,
+    frames and audio, audio alone: data/shared.py `decode_kind`)."""
+    from video_pipeline.data.registry import get_dataset_class
+    from video_pipeline.data.shared import decode_kind
     from video_pipeline.tasks.registry import get_task_class
 
-    return engine_key(cfg) + "|" + get_task_class(cfg.run.task).dataset_name
+    dataset = get_dataset_class(get_task_class(cfg.run.task).dataset_name)
+    return engine_key(cfg) + "|" + decode_kind(dataset)

@@ -1,7 +1,7 @@
 """`transcribe`: what is said in a video, by a Whisper-family model on its soundtrack.
 
-No frame is decoded: the dataset (`audio`) reads the soundtrack in windows of at most
-30 s (what Whisper's encoder hears) and each window is a request of its own; a video's
+No frame is decoded for it: the dataset (`audio`) reads the soundtrack in windows of at
+most 30 s (what Whisper's encoder hears) and each window is a request of its own; a video's
 windows come back as one record (data/sample.py `Parts`). The record's `text` is the
 whole transcript and its result `{language, segments: [{start, end, text}], text}`,
 with times in seconds from the start of the file (a clip's windows start at its
@@ -10,7 +10,10 @@ one segment per window. A video without an audio track gets an empty transcript.
 Without `language` the model names the language (Whisper writes its token first).
 
 Run it on its own engine section (`vllm: {model: openai/whisper-large-v3}` in its
-entry of `tasks`); later stages read `{transcribe.text}` in their prompts.
+entry of `tasks`), or on an Omni model beside the tasks that caption the same videos:
+then one decode of each video serves them all, and each window is a chat prompt
+(`chat_instruction`; one segment per window, no language named unless given). Later
+stages read `{transcribe.text}` in their prompts.
 """
 
 from __future__ import annotations
@@ -82,6 +85,16 @@ class TranscribeTask(Task):
         # the language token the model writes is a special token: keep it to read it
         return {"skip_special_tokens": False} if self.options.language is None else {}
 
+    def chat_instruction(self) -> str:
+        """What a chat model that hears (an Omni family) is asked of each window."""
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+        o = self.options
+        said = f" The speech is in {LANGUAGES[o.language].title()}." if o.language else ""
+        terms = f" It may mention: {o.prompt}." if o.prompt else ""
+        ask = "Transcribe the speech in this audio word for word."
+        return f"{ask}{said}{terms} Write only what is said."
+
     def build_messages(self, sample: dict[str, Any]) -> list[dict[str, Any]]:
         # The video element carries the file and the clip's bounds; its soundtrack is read.
         content = [
@@ -106,8 +119,10 @@ class TranscribeTask(Task):
             for seg in window_segments(text, m["start"], m["end"], self.options.timestamps)
         ]
         transcript = join_segments(segments)
+        chat = any(m.get("chat") for m in meta)  # a chat model names no language
+        named = None if chat else detected_language(texts) or "en"
         return transcript, {
-            "language": self.options.language or detected_language(texts) or "en",
+            "language": self.options.language or named,
             "segments": segments,
             "text": transcript,
         }
@@ -115,7 +130,14 @@ class TranscribeTask(Task):
     @classmethod
     def engine_config(cls, cfg: VllmConfig) -> VllmConfig:
         """Whisper takes one audio per prompt and no video, and its decoder holds
-        `max_target_positions` tokens (448): a context set for the VLM is cut to it."""
+        `max_target_positions` tokens (448): a context set for the VLM is cut to it. A
+        chat model that hears (an Omni family, which has no such limit) keeps its
+        section, with room for an audio item per prompt."""
+        if _hears(cfg):
+            limits = cfg.limit_mm_per_prompt
+            if limits is None or limits.get("audio", 1) >= 1:
+                return cfg
+            return cfg.model_copy(update={"limit_mm_per_prompt": {**limits, "audio": 1}})
         limit = cfg.max_model_len
         positions = _max_target_positions(cfg)
         if positions is not None and (limit is None or limit > positions):
@@ -165,6 +187,16 @@ def detected_language(texts: list[str]) -> str | None:
 
 def join_segments(segments: list[dict[str, Any]]) -> str:
     return " ".join(s["text"] for s in segments)
+
+
+def _hears(cfg: VllmConfig) -> bool:
+    """Whether the model is a chat family that hears (else a speech model, Whisper)."""
+    from video_pipeline.models import UnsupportedModelError, resolve_profile
+
+    try:
+        return resolve_profile(cfg.model).hears
+    except (UnsupportedModelError, OSError, ValueError):
+        return False
 
 
 def _max_target_positions(cfg: VllmConfig) -> int | None:
