@@ -36,7 +36,8 @@ class TranscribeParams(Params):
     language: str | None = Field(
         None,
         description="the spoken language, as Whisper's code (`en`, `de`, `zh`, ...); null: "
-        "the model names it (its first token), `en` if it does not",
+        "Whisper names it (its first token), `en` if it does not; null in the record for a "
+        "video without sound or a chat model (Omni), which names none",
     )
     window_s: float = Field(
         30.0, gt=0, le=30, description="seconds per request (Whisper hears at most 30)"
@@ -119,8 +120,9 @@ class TranscribeTask(Task):
             for seg in window_segments(text, m["start"], m["end"], self.options.timestamps)
         ]
         transcript = join_segments(segments)
-        chat = any(m.get("chat") for m in meta)  # a chat model names no language
-        named = None if chat else detected_language(texts) or "en"
+        # a chat model names no language, and no speech has none
+        chat = any(m.get("chat") for m in meta)
+        named = None if chat or not texts else detected_language(texts) or "en"
         return transcript, {
             "language": self.options.language or named,
             "segments": segments,
