@@ -23,6 +23,7 @@ CHEAP = [
     "bench_report_scale.py",
     "bench_decode_real.py",
     "bench_decode_cost.py",
+    "bench_audio_decode.py",
 ]
 ENGINE = [
     "bench_vs_naive.py",
@@ -71,6 +72,7 @@ def test_cheap_benchmark_smoke(script: str, work: Path, tmp_path: Path):
         "report_scale",
         "decode_real",
         "decode_cost",
+        "audio_decode",
     }
 
 
