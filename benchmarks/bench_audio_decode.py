@@ -9,8 +9,10 @@ bench_decode_real.py's do; CPU seconds are the process's own, peak RSS the growt
   frames   the frames at 2 fps through the project's path (bench_decode_real's `exact`:
            the chunked reader, uint8): the baseline
   audio30  `load_audio(path, 0, 30)`: what Qwen2.5-Omni hears with the frames
-  audio    `load_audio(path)`: the whole track, what a transcription needs
-  windows  `list(iter_windows(path, 30))`: the whole track 30 s at a time
+  audio    `load_audio(path)`: the whole track, what a transcription needs (decoded
+           30 s at a time into one buffer, audio.CHUNK_S)
+  windows  `list(windows(load_audio(path), 30))`: the same cut into a transcription's
+           requests (views, no copy)
   once     frames and the whole track in one process, the first 30 s sliced from it
 
 Reported per video: min / median / max over the repeats, ratios audio / frames,
@@ -64,7 +66,7 @@ def child(mode: str, video: str) -> dict[str, Any]:
     import av  # noqa: F401  (audio_info's; imported before the clocks start)
     import torchcodec.decoders  # noqa: F401
 
-    from video_pipeline.data.audio import SAMPLE_RATE, iter_windows, load_audio
+    from video_pipeline.data.audio import SAMPLE_RATE, load_audio, windows
 
     out: dict[str, Any] = {}
     if mode == "once":  # the frames first, as a worker decoding both would
@@ -80,7 +82,7 @@ def child(mode: str, video: str) -> dict[str, Any]:
             heard = tracks[0].samples[: int(WINDOW_S * SAMPLE_RATE)]
             out["audio30_s"] = len(heard) / SAMPLE_RATE
     else:
-        tracks = list(iter_windows(video, WINDOW_S))
+        tracks = list(windows(load_audio(video), WINDOW_S))
     cpu = time.process_time() - c0
     rss = _maxrss_mib() - start_rss
     assert all(t is not None for t in tracks), f"{video} has no audio"

@@ -78,3 +78,23 @@ def test_a_corrupt_file_is_an_audio_decode_error(tmp_path: Path) -> None:
     with pytest.raises(SampleError) as got:
         audio.load_audio(path)
     assert got.value.kind == "audio_decode_error"
+
+
+def test_a_track_decoded_in_chunks_is_the_track_decoded_at_once(
+    toned: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks (here 0.7 s) meet without a gap or a repeated sample: the same samples
+    as one call for the whole range, in a buffer no larger than them and one second."""
+    from torchcodec.decoders import AudioDecoder
+
+    whole = AudioDecoder(str(toned), sample_rate=audio.SAMPLE_RATE)
+    info = audio.audio_info(toned)
+    at_once = whole.get_samples_played_in_range(0.0, info.seconds).data.mean(dim=0).numpy()
+    monkeypatch.setattr(audio, "CHUNK_S", 0.7)
+    track = audio.load_audio(toned)
+    assert len(track.samples) == len(at_once)
+    assert np.allclose(track.samples, at_once, atol=1e-6)
+    assert track.samples.base.nbytes <= 4 * (len(at_once) + audio.SAMPLE_RATE + 1)
+    clip = audio.load_audio(toned, 0.5, 2.2)
+    assert clip.start == pytest.approx(0.5, abs=0.01)
+    assert np.allclose(clip.samples, at_once[8000 : 8000 + len(clip.samples)], atol=1e-6)

@@ -1,5 +1,6 @@
 """The demo's DAG (Snakemake: shard, infer, merge, summary) with each non-Qwen family,
-and with Qwen2.5-Omni hearing the videos' audio (`vision.use_audio_in_video`).
+and with Qwen2.5-Omni hearing the videos' audio (`vision.use_audio_in_video`) and
+transcribing them on the same decode (`share_decode`).
 
 One small workflow run per family; each checks every key exactly once and the prompt
 tokens vLLM counted against the HF processor's count of the same decoded video (the
@@ -10,6 +11,7 @@ a lost login would) and then resumed: nothing lost, nothing twice.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +34,7 @@ RUN_ARGS = ("--cores", "2")
 
 
 PROMPT = {"prompt": "Describe this video."}
+WORKDIRS: dict[str, Path] = {}  # each family's run folder, for tests reading its files
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +86,14 @@ def workflow(request, tiny_models, videos, heard_videos, tmp_path_factory, sm_en
     vision = {**vision_for(model, total_units=48, min_units=2), "fps": 2}
     if family == HEARS:
         vision["use_audio_in_video"] = True
+    tasks = [{"name": "describe", "task_params": PROMPT}]
+    if family == HEARS:  # one infer job, one decode of each video for both tasks
+        tasks.append({"name": "transcribe"})
     overlay = {
         "input": str(rows),
         "outdir": "out",
-        "tasks": [{"name": "describe", "task_params": PROMPT}],
+        "tasks": tasks,
+        "share_decode": family == HEARS,
         "num_shards": 1,
         "report": False,
         "vision": vision,
@@ -112,6 +119,7 @@ def workflow(request, tiny_models, videos, heard_videos, tmp_path_factory, sm_en
     raw = demo_config(model, rows, workdir / "unused.jsonl", vision=vision, task_params=PROMPT)
     counts = processor_counts(load_config(data=raw))
     print(f"{family}: workflow {seconds:.1f} s")
+    WORKDIRS[family] = workdir
     return family, records, errors, counts, killed_at
 
 
@@ -122,6 +130,22 @@ def test_the_omni_run_heard_the_video_with_audio_alone(workflow):
     audio = {Path(r["__key"]).name: r["audio"] for r in records}
     assert audio["tone.mp4"]["present"] and audio["tone.mp4"]["tokens"] > 2
     assert audio["silent.mp4"] == {"present": False, "seconds": 0.0, "tokens": 0}
+
+
+def test_the_omni_run_transcribed_on_the_same_decode(workflow):
+    family, records, _errors, _counts, _ = workflow
+    if family != HEARS:
+        pytest.skip(f"{HEARS} transcribes")
+    out = WORKDIRS[family] / "out"
+    transcripts = read_records(out / "results" / "transcribe.jsonl")
+    assert sorted(r["__key"] for r in transcripts) == sorted(r["__key"] for r in records)
+    said = {Path(r["__key"]).name: r["result"] for r in transcripts}
+    assert said["silent.mp4"] == {"language": None, "segments": [], "text": ""}
+    assert said["tone.mp4"]["segments"][0]["start"] == 0.0
+    # the frames and the soundtrack of the tone, the frames of the silent video: once
+    for task in ("describe", "transcribe"):
+        stats = out / "work" / task / "00000" / f"{task}.rank0.stats.json"
+        assert json.loads(stats.read_text())["decodes"] == 3, task
 
 
 def test_every_key_once_with_the_processors_token_count(workflow):

@@ -17,8 +17,6 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
 
 from video_pipeline.cli.common import add_config_args, config_or_die, setup_logging  # noqa: E402
 from video_pipeline.config import ConfigError, load_config  # noqa: E402
@@ -26,23 +24,6 @@ from video_pipeline.runner import members  # noqa: E402
 from video_pipeline.runner.threads import pin_rank  # noqa: E402
 
 log = logging.getLogger("video_pipeline")
-
-
-def shared_engine(cfgs: list[Any]) -> Callable[[], Any]:
-    """The rank's engine factory, building its engine once, when first asked (a rank
-    with nothing to do loads no model), and handing the same engine to every pass."""
-    from video_pipeline.runner.rank import default_engine_factory
-
-    build = default_engine_factory(cfgs)
-    engine = None
-
-    def factory() -> Any:
-        nonlocal engine
-        if engine is None:
-            engine = build()
-        return engine
-
-    return factory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,30 +48,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from video_pipeline.config.loader import task_configs
     from video_pipeline.runner.rank import run_tasks
+    from video_pipeline.stages.run import EnginePool, run_stages
 
     cfgs = task_configs(cfg)
-    engine = shared_engine(cfgs)
-    pool = None
+    # One engine at a time, built when first asked (a rank with nothing to do loads no
+    # model), reused by every pass on its model, and shut down when the rank ends: an
+    # engine core in its own process (as on GPUs) exits as asked, not as found dead.
+    pool = EnginePool()
     try:
         if any(spec.after is not None for spec in cfg.tasks):  # stages, in order
-            from video_pipeline.stages.run import EnginePool, run_stages
-
-            pool = EnginePool()
             all_stats = run_stages(cfg.tasks, cfgs, rank, world, pool)
         else:
-            all_stats = run_tasks(cfgs, rank, world, engine)
+            all_stats = run_tasks(cfgs, rank, world, pool.factory(cfgs))
         if cfg.clips.summary:  # the stage after the clips, text only, on their engine
             from video_pipeline.clips.summary import run_summary_pass
 
-            # with stages: the pool's engine of the clip task's model (one at a time)
-            engines = pool.factory if pool is not None else (lambda _: engine)
-            all_stats += run_summary_pass(cfgs, rank, world, engines)
+            all_stats += run_summary_pass(cfgs, rank, world, pool.factory)
     except KeyboardInterrupt:
         return 130
     except Exception as e:
         log.exception("rank %d stopped: %s: %s", rank, type(e).__name__, e)
         log.error("what was journaled so far is valid; rerun the same command to resume")
         return 1
+    finally:
+        pool.close()
     for stats in all_stats:
         log.info(
             "[rank %d %s] finished: done=%d failed=%d",

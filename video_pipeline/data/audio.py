@@ -11,6 +11,7 @@ from it by rounding (tests/data/test_audio.py holds it above 40 dB SNR of a refe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +122,34 @@ def _decoder(path: str | Path, sample_rate: int) -> object:
         raise SampleError("audio_decode_error", f"{path}: {type(e).__name__}: {e}") from e
 
 
+CHUNK_S = 30.0  # decoded at a time: a track's peak is its samples and one chunk's work
+
+
 def _range(
     decoder: object, path: str | Path, start: float, end: float | None, sample_rate: int
 ) -> AudioTrack:
+    """The mono samples from `start` to `end`, decoded `CHUNK_S` at a time into one
+    buffer: torchcodec returns every channel and the average copies again, so a whole
+    track decoded at once would peak at about five times its mono samples."""
+    if end is None:  # no duration in the header: no size to plan for
+        return _chunk(decoder, path, start, None)
+    out = np.empty(math.ceil(max(0.0, end - start) * sample_rate) + sample_rate, np.float32)
+    n, first, lo = 0, None, start
+    while lo < end:
+        piece = _chunk(decoder, path, lo, min(lo + CHUNK_S, end))
+        first = piece.start if first is None else first
+        if n + len(piece.samples) > len(out):  # more than the header said
+            out = np.concatenate([out[:n], np.empty(len(piece.samples), np.float32)])
+        out[n : n + len(piece.samples)] = piece.samples
+        n += len(piece.samples)
+        lo += CHUNK_S
+    return AudioTrack(out[:n], sample_rate, start if first is None else first)
+
+
+def _chunk(decoder: object, path: str | Path, start: float, end: float | None) -> AudioTrack:
     try:
         got = decoder.get_samples_played_in_range(start, end)  # type: ignore[attr-defined]
     except Exception as e:
         raise SampleError("audio_decode_error", f"{path}: {type(e).__name__}: {e}") from e
     samples = got.data.mean(dim=0).numpy().astype(np.float32, copy=False)
-    return AudioTrack(samples, sample_rate, float(got.pts_seconds))
+    return AudioTrack(samples, int(got.sample_rate), float(got.pts_seconds))

@@ -81,16 +81,14 @@ def _the_input(item: Prepared) -> dict[str, Any]:
 
 
 def _can_share(datasets: list[Any]) -> bool:
-    """One decode serves all only through the base recipe, with equal settings."""
+    """One decode serves all only through the base recipe, with datasets of one decode
+    kind (one class, or any that read the row's video file alike) and equal params."""
     first = datasets[0]
-    return all(
-        decode_kind(type(d)) == SHARED_KIND
-        and decode_kind(type(first)) == SHARED_KIND
-        and d.params == first.params
-        for d in datasets
-    ) or (
+    kinds = {decode_kind(type(d)) for d in datasets}
+    return (
         _base_recipe(type(first))
-        and all(type(d) is type(first) and d.params == first.params for d in datasets)
+        and len(kinds) == 1
+        and all(d.params == first.params for d in datasets)
     )
 
 

@@ -52,12 +52,16 @@ class EnginePool:
         return get
 
     def close(self) -> None:
+        """Shut the engine down (its engine core process too, when it has one)."""
         if self.engine is None:
             return
         llm = getattr(self.engine, "llm", None)
         core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            core.shutdown()
+        try:
+            if core is not None and hasattr(core, "shutdown"):
+                core.shutdown()
+        except Exception as e:  # an engine that already died: nothing left to stop
+            log.debug("engine shutdown: %s: %s", type(e).__name__, e)
         self.engine = None
         gc.collect()
 

@@ -100,8 +100,8 @@ class WorkflowSettings(Section):
     )
     share_decode: CliBool = Field(
         False,
-        description="one job per shard runs every task, decoding each video once (tasks must "
-        "use the same dataset settings)",
+        description="one job per shard runs every task, decoding each video once for the "
+        "tasks on one model (see [Several tasks on one decode](launch.md))",
     )
     report: CliBool = Field(
         False,
