@@ -149,7 +149,7 @@ def test_the_transcript_windows_are_heard_and_feed_a_caption(runs):
     transcripts = _by_key(runs["transcribe"][1])
     for key, t in transcripts.items():
         result = t["result"]
-        assert result["language"] is None  # a chat model names none unless told
+        assert result["language"] == "en"  # a chat model names none: the default
         assert result["text"] == t["text"] == " ".join(s["text"] for s in result["segments"])
         audio = heard[key]["audio"]
         if not audio["present"]:

@@ -114,9 +114,9 @@ def test_without_a_language_the_model_names_it_else_english():
     assert (text, result["language"]) == ("hallo", "de")
     assert result["segments"] == [{"start": 2.0, "end": 3.0, "text": "hallo"}]
     assert task.parse_parts(["la"], meta[:1], {})[1]["language"] == "en"
-    assert task.parse_parts([], [], {})[1]["language"] is None  # no speech, no language
-    chat = [{**meta[0], "chat": True}]  # a chat model that hears names none
-    assert task.parse_parts(["<|de|> la"], chat, {})[1]["language"] is None
+    assert task.parse_parts([], [], {})[1]["language"] == "en"  # a template can read it
+    chat = [{**meta[0], "chat": True}]  # a chat model that hears writes no language token
+    assert task.parse_parts(["<|de|> la"], chat, {})[1]["language"] == "en"
     assert TranscribeTask(language="de").parse_parts(["la"], chat, {})[1]["language"] == "de"
     assert TranscribeTask(language="fr").sampling_overrides() == {}
 

@@ -12,7 +12,7 @@ Without `language` the model names the language (Whisper writes its token first)
 Run it on its own engine section (`vllm: {model: openai/whisper-large-v3}` in its
 entry of `tasks`), or on an Omni model beside the tasks that caption the same videos:
 then one decode of each video serves them all, and each window is a chat prompt
-(`chat_instruction`; one segment per window, no language named unless given). Later
+(`chat_instruction`; one segment per window, `en` unless `language` is given). Later
 stages read `{transcribe.text}` in their prompts.
 """
 
@@ -36,8 +36,8 @@ class TranscribeParams(Params):
     language: str | None = Field(
         None,
         description="the spoken language, as Whisper's code (`en`, `de`, `zh`, ...); null: "
-        "Whisper names it (its first token), `en` if it does not; null in the record for a "
-        "video without sound or a chat model (Omni), which names none",
+        "Whisper names it (its first token), `en` if it does not (nor does a chat model "
+        "that hears, an Omni family)",
     )
     window_s: float = Field(
         30.0, gt=0, le=30, description="seconds per request (Whisper hears at most 30)"
@@ -120,9 +120,9 @@ class TranscribeTask(Task):
             for seg in window_segments(text, m["start"], m["end"], self.options.timestamps)
         ]
         transcript = join_segments(segments)
-        # a chat model names no language, and no speech has none
+        # a chat model writes no language token: `en` unless told, as Whisper's default
         chat = any(m.get("chat") for m in meta)
-        named = None if chat or not texts else detected_language(texts) or "en"
+        named = (None if chat else detected_language(texts)) or "en"
         return transcript, {
             "language": self.options.language or named,
             "segments": segments,
