@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from video_pipeline.runner.checks import (
         check_decode_device,
         check_engine,
+        check_listeners,
         check_model,
         check_paths,
         check_storage,
@@ -131,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for one in cfgs:
             check_paths(one)
-        # the vision settings, on the first task that reads frames (a staged text task's
-        # model, a transcribe task's, reads none)
+        # the vision settings of each task that reads frames, once per model and setting
+        # (a staged text task's model reads none, a transcribe task's only audio)
         framed = [one for one in cfgs if not is_text_only(one)]
-        if framed:
-            check_model(framed[0])
+        for one in {(c.vllm.model, c.vision.model_dump_json()): c for c in framed}.values():
+            check_model(one)
+        check_listeners(cfgs)
         check_engine(cfgs, on_cpu=gpus is None)
         check_decode_device(cfgs[0])
         check_storage(cfgs[0])

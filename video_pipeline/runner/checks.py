@@ -79,6 +79,32 @@ def engine_in_process() -> bool:
     return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", default) == "0"
 
 
+def check_listeners(cfgs: list[Config]) -> None:
+    """Tasks that take a video's soundtrack alone (`transcribe`) run on a model that
+    hears it: a speech model (Whisper, no chat family) or an Omni family; a model that
+    sees frames only would fail every sample."""
+    from video_pipeline.models import UnsupportedModelError, resolve_profile
+    from video_pipeline.tasks.registry import get_task_class
+
+    errs = []
+    for cfg in cfgs:
+        if get_task_class(cfg.run.task).dataset_name != "audio":
+            continue
+        try:
+            profile = resolve_profile(cfg.vllm.model)
+        except (UnsupportedModelError, OSError, ValueError):
+            continue  # a speech model (Whisper): no chat family; the engine checks it
+        if not profile.hears:
+            errs.append(
+                f"task {cfg.run.task!r} takes the soundtrack alone: {profile.label} "
+                f"({cfg.vllm.model}) cannot hear it; give the task a speech model "
+                "(`vllm: {model: openai/whisper-large-v3}` in its entry of `tasks`) or use "
+                "an Omni model (Qwen2.5-Omni, Qwen3-Omni)"
+            )
+    if errs:
+        raise ConfigError(errs)
+
+
 def check_engine(cfgs: list[Config], on_cpu: bool) -> None:
     """Engine settings that cannot work together, found before the model loads."""
     if not on_cpu:
