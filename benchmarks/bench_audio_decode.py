@@ -27,10 +27,8 @@ measured.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -104,16 +102,7 @@ def child(mode: str, video: str) -> dict[str, Any]:
 
 
 def run_child(mode: str, video: Path) -> dict[str, Any]:
-    env = {**os.environ, "TORCHCODEC_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(video)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} on {video} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return benchlib.child(__file__, mode, str(video), single_thread=True)
 
 
 def spread(values: list[float]) -> dict[str, float]:

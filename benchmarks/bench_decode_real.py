@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -198,16 +197,10 @@ def _pyav_nonref(video: str) -> Any:
 
 
 def run_child(mode: str, video: Path) -> dict[str, Any]:
-    env = {**os.environ, "TORCHCODEC_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(video)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-2000:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return benchlib.child(__file__, mode, str(video), single_thread=True)
+    except benchlib.ChildFailed as e:
+        return {"error": e.stderr[-2000:]}
 
 
 def measure(video: Path, seconds: float, repeat: int, modes: list[str]) -> dict[str, Any]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -92,15 +90,10 @@ def prepare(work_root: Path, size: int) -> Path:
 
 
 def measure(work: Path) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(work)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"child for {work} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return benchlib.child(__file__, str(work))
+    except benchlib.ChildFailed as e:
+        raise SystemExit(f"child for {work} failed:\n{e.stderr[-4000:]}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -211,6 +211,30 @@ def _count_lines(path: Path) -> int:
         return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
 
 
+class ChildFailed(RuntimeError):
+    """A measuring child process exited non-zero; `stderr` is its last words."""
+
+    def __init__(self, what: str, code: int, stderr: str) -> None:
+        super().__init__(f"{what} exited {code}:\n{stderr[-3000:]}")
+        self.stderr = stderr
+
+
+def child(script: str, *args: str, single_thread: bool = False) -> dict[str, Any]:
+    """Run `script --child *args` in a fresh process and read the JSON line it prints
+    last. `single_thread`: one FFmpeg and one OpenMP thread, so CPU seconds compare."""
+    import subprocess
+
+    env = dict(os.environ)
+    if single_thread:
+        env.update(TORCHCODEC_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, script, "--child", *args], capture_output=True, text=True, env=env
+    )
+    if proc.returncode != 0:
+        raise ChildFailed(" ".join(args), proc.returncode, proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 
