@@ -21,7 +21,7 @@ from typing import Any
 
 from video_pipeline.config.schema import Config
 from video_pipeline.data.registry import get_dataset_class
-from video_pipeline.data.sample import Prepared
+from video_pipeline.data.sample import Parts, Prepared
 from video_pipeline.data.samples import SampleSource
 from video_pipeline.data.video_reader import install_reader
 from video_pipeline.decode_cost import DecodeCosts, DecodePlan, decode_lines
@@ -35,10 +35,10 @@ from video_pipeline.io.jsonl import (
     shown,
 )
 from video_pipeline.plugins import load_plugins
-from video_pipeline.runner.budget import TokenBudget
+from video_pipeline.runner.budget import TokenBudget, TokenCount
 from video_pipeline.runner.checks import check_model
 from video_pipeline.runner.feed import END, DecodeFeed
-from video_pipeline.stages.plan import is_staged, upstream_of
+from video_pipeline.stages.plan import is_staged, is_text_only, upstream_of
 from video_pipeline.stages.upstream import StagedTask, UpstreamJoin
 from video_pipeline.storage.cache import activate
 from video_pipeline.storage.prefetch import prefetcher_for
@@ -171,15 +171,25 @@ class _Probe:
         if not item.inputs:
             raise KeyError("llm_input")  # an item with neither an input nor an error
         llm_input = item.inputs[0]
-        n = self.budget.measure(llm_input)
-        over = self.budget.over(n) if n is not None else None
+        # a transcript's windows are requests of their own: each within the budget
+        requests = llm_input.inputs if isinstance(llm_input, Parts) else [llm_input]
+        counts = [self.budget.measure(x) for x in requests]
+        known = [c for c in counts if c is not None]
+        n = None
+        if len(known) == len(counts):
+            n = TokenCount(*(sum(getattr(c, f) for c in known) for f in ("text", "video", "audio")))
+        over = next((e for c in known if (e := self.budget.over(c)) is not None), None)
         out.update(
             status="over_budget" if over else "ok",
             error=over.to_dict() if over else None,
             tokens=n.total if n else None,
             video_tokens=n.video if n else None,
             audio_tokens=n.audio if n else None,
+            requests=len(requests),
+            largest=max((c.total for c in known), default=0),
         )
+        if isinstance(llm_input, Parts):
+            return out
         for video in (llm_input.get("multi_modal_data") or {}).get("video") or []:
             frames, meta = video if isinstance(video, tuple) else (video, {})
             t, _c, h, w = tuple(frames.shape)
@@ -220,6 +230,7 @@ def run_preflight(
     if is_staged(cfg):
         limits = {n: (upstream_max_tokens or {}).get(n, 0) for n in upstream_of(cfg)}
         task = stage = StagedTask(task, UpstreamJoin.load(cfg), estimate=limits)
+    frameless = is_text_only(cfg)  # a transcript's soundtrack: no frames to price
     index = InputIndex.build(cfg.data.input_jsonl, cfg.data.video_field, cfg.data.id_field)
     first = index.first_occurrence()
     report = PreflightReport(cfg.data.input_jsonl, task.name, model_max_len(cfg))
@@ -262,7 +273,8 @@ def run_preflight(
             p = probe.probe(item)  # a crash or timeout comes back as a plain error item
             if stage is not None:
                 filled[stage.answered(p["key"])] += 1
-            costs.add(p)  # reads the video's header here, while the workers decode
+            if not frameless:  # reads the video's header here, while the workers decode
+                costs.add(p)
             _add(report, p, kinds, cfg.sampling.max_tokens)
             if sink is not None:
                 sink.write(dumps_line(p))
@@ -277,7 +289,8 @@ def run_preflight(
             sink.close()
     report.remote_videos, report.remote_bytes = stats.fetches, stats.fetched_bytes
     report.errors_by_kind = dict(kinds)
-    report.decode, report.decode_warnings = costs.summary(), costs.warnings
+    if not frameless:  # a soundtrack's decode is not priced (about 1% of the frames')
+        report.decode, report.decode_warnings = costs.summary(), costs.warnings
     if cfg.clips.enabled:
         report.clips = clip_stats(cfg, report)
     if stage is not None:
@@ -301,7 +314,7 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
             {"key": p["key"], "kind": p["error"]["kind"], "message": p["error"]["message"]}
         )
         return
-    report.max_prompt_tokens = max(report.max_prompt_tokens, p["tokens"] or 0)
+    report.max_prompt_tokens = max(report.max_prompt_tokens, p.get("largest", p["tokens"]) or 0)
     if p["status"] == "over_budget":
         report.over_budget += 1
         report.over_budget_videos.append({"key": p["key"], "tokens": p["tokens"]})
@@ -310,7 +323,7 @@ def _add(report: PreflightReport, p: dict[str, Any], kinds: Counter[str], max_to
     report.prompt_tokens += p["tokens"] or 0  # None: an input the count does not know
     report.video_tokens += p["video_tokens"] or 0
     report.audio_tokens += p.get("audio_tokens") or 0
-    report.max_generated_tokens += max_tokens
+    report.max_generated_tokens += max_tokens * p.get("requests", 1)
 
 
 def clip_stats(cfg: Config, report: PreflightReport) -> dict[str, Any]:

@@ -201,6 +201,21 @@ def test_preflight_counts_the_audio(omni, videos, tmp_path: Path):
     facts = [hearing.prepare(i, [hearing.task]).heard_by(0) for i in range(3)]
     assert heard.audio_tokens == sum(a.tokens for a in facts) and facts[0].tokens > 2
     assert heard.prompt_tokens - seen.prompt_tokens == heard.audio_tokens
+    # a transcript on the same model: its windows (2 s here) priced one request each
+    raw = demo_config(Path(model), rows, tmp_path / "said.jsonl", task="transcribe", vision=vision)
+    raw["task_params"] = {"window_s": 2.0}
+    said = run_preflight(load_config(data=raw), processor=processor)
+    listening = get_dataset_class("audio")(
+        hearing.samples, get_task_class("transcribe")(window_s=2.0), processor, hearing.vision, {}
+    )
+    budget = TokenBudget(processor, None, profile)
+    windows = [w for i in range(3) for w in listening.prepare(i, [listening.task]).inputs[0].inputs]
+    assert said.ok == 3 and len(windows) == 2 + 4 + 0  # 3 s and 6.5 s of sound, a silent one
+    assert said.audio_tokens == sum(budget.count(w).audio for w in windows) > 0
+    assert said.prompt_tokens == sum(budget.count(w).total for w in windows)
+    assert said.max_prompt_tokens == max(budget.count(w).total for w in windows)
+    assert said.max_generated_tokens == len(windows) * load_config(data=raw).sampling.max_tokens
+    assert said.decode is None  # no frames to price
     assert f"{heard.audio_tokens} audio" in heard.summary()
 
 

@@ -67,15 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         fail("--probes names one file; the config lists several tasks")
     from video_pipeline.fingerprint import fingerprint
     from video_pipeline.preflight import run_preflight
-    from video_pipeline.stages.plan import is_text_only, upstream_of
+    from video_pipeline.runner.checks import chat_family
+    from video_pipeline.stages.plan import upstream_of
     from video_pipeline.tasks.registry import get_task_class
 
     by_fp = {fingerprint(c): c for c in cfgs}  # a stage names its upstream by fingerprint
     bad = False
     for cfg in cfgs:  # prompts, and so token counts, differ by task
-        if is_text_only(cfg):  # a stage over other tasks' answers, a soundtrack: no frames
-            text = get_task_class(cfg.run.task).dataset_name == "text"
-            what = "is text only (a stage)" if text else "decodes no frames"
+        # a stage over other tasks' answers; a soundtrack for a speech model (Whisper),
+        # which no chat family counts (on an Omni model its windows are probed)
+        dataset = get_task_class(cfg.run.task).dataset_name
+        if dataset == "text" or (dataset == "audio" and chat_family(cfg.vllm.model) is None):
+            what = "is text only (a stage)" if dataset == "text" else "runs on a speech model"
             print(f"preflight: task {cfg.run.task} {what}: nothing to probe")
             continue
         # an upstream answer not there yet counts as long as its task may write

@@ -83,18 +83,14 @@ def check_listeners(cfgs: list[Config]) -> None:
     """Tasks that take a video's soundtrack alone (`transcribe`) run on a model that
     hears it: a speech model (Whisper, no chat family) or an Omni family; a model that
     sees frames only would fail every sample."""
-    from video_pipeline.models import UnsupportedModelError, resolve_profile
     from video_pipeline.tasks.registry import get_task_class
 
     errs = []
     for cfg in cfgs:
         if get_task_class(cfg.run.task).dataset_name != "audio":
             continue
-        try:
-            profile = resolve_profile(cfg.vllm.model)
-        except (UnsupportedModelError, OSError, ValueError):
-            continue  # a speech model (Whisper): no chat family; the engine checks it
-        if not profile.hears:
+        profile = chat_family(cfg.vllm.model)
+        if profile is not None and not profile.hears:
             errs.append(
                 f"task {cfg.run.task!r} takes the soundtrack alone: {profile.label} "
                 f"({cfg.vllm.model}) cannot hear it; give the task a speech model "
@@ -103,6 +99,17 @@ def check_listeners(cfgs: list[Config]) -> None:
             )
     if errs:
         raise ConfigError(errs)
+
+
+def chat_family(model: str) -> ModelProfile | None:
+    """The model's family; None for a model of no chat family (a speech model, Whisper:
+    the engine checks it)."""
+    from video_pipeline.models import UnsupportedModelError, resolve_profile
+
+    try:
+        return resolve_profile(model)
+    except (UnsupportedModelError, OSError, ValueError):
+        return None
 
 
 def check_engine(cfgs: list[Config], on_cpu: bool) -> None:

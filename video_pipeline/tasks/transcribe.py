@@ -193,12 +193,10 @@ def join_segments(segments: list[dict[str, Any]]) -> str:
 
 def _hears(cfg: VllmConfig) -> bool:
     """Whether the model is a chat family that hears (else a speech model, Whisper)."""
-    from video_pipeline.models import UnsupportedModelError, resolve_profile
+    from video_pipeline.runner.checks import chat_family
 
-    try:
-        return resolve_profile(cfg.model).hears
-    except (UnsupportedModelError, OSError, ValueError):
-        return False
+    family = chat_family(cfg.model)
+    return family is not None and family.hears
 
 
 def _max_target_positions(cfg: VllmConfig) -> int | None:
